@@ -1,0 +1,121 @@
+/*
+ * kvorm.h - the one public header of libkvorm.
+ *
+ * kvorm is an ORM for key-value stores: schema, validation, unique constraints and atomic writes over one
+ * documented data layout (docs/format.md), with the same request protocol (docs/protocol.md) from C, Python and
+ * Node.js.
+ *
+ * Conventions (see docs/c-api.md):
+ *   - Handles are opaque. What kvorm_xxx_from_* / kvorm_open makes, kvorm_xxx_free / kvorm_close frees (NULL-safe).
+ *   - Every fallible call returns an int status: KVORM_OK (0) or a negative kvorm_status code. Out-parameters come
+ *     first. After a failure, kvorm_last_error_code() and kvorm_last_error_message() describe it (thread-local).
+ *   - Buffers handed out by the library are freed with kvorm_free(). Binary data is always (pointer, length).
+ *   - A kvorm_db may be used from several threads at once; calls run in parallel on a connection pool.
+ *
+ * The declarations between KVORM_API_BEGIN and KVORM_API_END are plain C that cffi's cdef and SWIG read as is
+ * once the KVORM_EXTERN marker is removed.
+ */
+#ifndef KVORM_H
+#define KVORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef KVORM_EXTERN
+#  if defined(_WIN32)
+#    define KVORM_EXTERN
+#  else
+#    define KVORM_EXTERN __attribute__((visibility("default")))
+#  endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* KVORM_API_BEGIN */
+
+#define KVORM_VERSION_MAJOR 0
+#define KVORM_VERSION_MINOR 1
+#define KVORM_VERSION_PATCH 0
+
+/* Status codes. Stable: a code keeps its number and its name forever. */
+typedef enum kvorm_status {
+    KVORM_OK = 0,
+    KVORM_EVALIDATION = -1,       /* VALIDATION: a value does not fit the schema */
+    KVORM_ENOTFOUND = -2,         /* NOT_FOUND: the record to update or delete does not exist */
+    KVORM_EUNIQUE = -3,           /* UNIQUE_VIOLATION: a unique value (or the id) is taken */
+    KVORM_ECONFLICT = -4,         /* CONFLICT: the record changed since the version the caller expected */
+    KVORM_ESCHEMA = -5,           /* SCHEMA: the schema document is invalid */
+    KVORM_ESCHEMA_MISMATCH = -6,  /* SCHEMA_MISMATCH: the dataset was written with an incompatible schema */
+    KVORM_EBAD_REQUEST = -7,      /* BAD_REQUEST: malformed request document, unknown op or argument */
+    KVORM_ECONNECTION = -8,       /* CONNECTION: cannot reach the store, or the connection dropped */
+    KVORM_ETIMEOUT = -9,          /* TIMEOUT: the store did not answer in time */
+    KVORM_EUNSUPPORTED = -10,     /* UNSUPPORTED: valid, but this engine or version cannot do it */
+    KVORM_EINTERNAL = -11,        /* INTERNAL: a bug, corrupt stored data, or out of memory */
+    KVORM_EMISUSE = -12           /* MISUSE: the C API was called wrongly (NULL handle, bad options version) */
+} kvorm_status;
+
+typedef struct kvorm_schema kvorm_schema;
+typedef struct kvorm_db kvorm_db;
+
+/* Options for kvorm_open. Initialize with kvorm_open_options_init(&opts, KVORM_OPEN_OPTIONS_VERSION). A zero
+ * field means "the default" (or the value given in the URL). */
+#define KVORM_OPEN_OPTIONS_VERSION 1
+typedef struct kvorm_open_options {
+    unsigned int version;
+    int connect_timeout_ms;   /* default 2000 */
+    int command_timeout_ms;   /* default 5000 */
+    int pool_size;            /* connections kept for parallel calls; default 8 */
+} kvorm_open_options;
+
+/* Library version as "MAJOR.MINOR.PATCH". */
+KVORM_EXTERN const char *kvorm_version(void);
+
+/* The last error of the calling thread: its code (KVORM_OK if none) and a message naming the model, field
+ * and value ("" if none). The message stays valid until the next kvorm call on this thread. */
+KVORM_EXTERN int kvorm_last_error_code(void);
+KVORM_EXTERN const char *kvorm_last_error_message(void);
+/* The stable name of a code ("VALIDATION", "NOT_FOUND", ...); "UNKNOWN" for a number that is not a code. */
+KVORM_EXTERN const char *kvorm_error_name(int code);
+
+/* Frees a buffer returned by the library. NULL-safe. */
+KVORM_EXTERN void kvorm_free(void *buf);
+
+/* Schemas (docs/schema.md). A schema is immutable once loaded and may be shared by several kvorm_db. */
+KVORM_EXTERN int kvorm_schema_from_json(kvorm_schema **out, const char *json, size_t len);
+KVORM_EXTERN int kvorm_schema_from_file(kvorm_schema **out, const char *path);
+KVORM_EXTERN int kvorm_schema_from_msgpack(kvorm_schema **out, const void *data, size_t len);
+KVORM_EXTERN void kvorm_schema_free(kvorm_schema *schema);
+
+KVORM_EXTERN int kvorm_open_options_init(kvorm_open_options *opts, unsigned int version);
+
+/* Opens a store by URL and checks the schema against the one stored in it:
+ *   redis://[user:password@]host[:port][/db][?connect_timeout=ms&timeout=ms&pool=n]
+ *   unix:///path/to/redis.sock[?db=n&user=u&password=p&connect_timeout=ms&timeout=ms&pool=n]
+ * opts may be NULL. The db keeps its own reference to the schema. */
+KVORM_EXTERN int kvorm_open(kvorm_db **out, const char *url, const kvorm_schema *schema,
+                            const kvorm_open_options *opts);
+/* Closes the db and frees it. NULL-safe. No call on the db may be running or follow. */
+KVORM_EXTERN void kvorm_close(kvorm_db *db);
+
+/* Runs one request (docs/protocol.md), a MessagePack document, and returns one MessagePack document: the
+ * result when the status is KVORM_OK, else the error document ({code, message, model, fields, ...}).
+ * *out is set in both cases (unless the status is KVORM_EMISUSE) and freed with kvorm_free. */
+KVORM_EXTERN int kvorm_exec(unsigned char **out, size_t *out_len, kvorm_db *db,
+                            const void *request, size_t request_len);
+/* The same with JSON in and JSON out; datetimes are RFC 3339 strings and bytes are base64 strings. *out is
+ * NUL-terminated. */
+KVORM_EXTERN int kvorm_exec_json(char **out, size_t *out_len, kvorm_db *db, const char *request,
+                                 size_t request_len);
+
+/* What this engine guarantees, as a MessagePack map (docs/protocol.md#capabilities). */
+KVORM_EXTERN int kvorm_capabilities(unsigned char **out, size_t *out_len, kvorm_db *db);
+
+/* KVORM_API_END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KVORM_H */

@@ -1,0 +1,233 @@
+/* The public C API (kvorm.h): argument checks, handle lifetimes and buffers; the work is done in exec.c. */
+#include "kvorm.h"
+
+#include "db.h"
+#include "json_bridge.h"
+#include "redis_engine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *kvorm_version(void) { return "0.1.0"; }
+
+void kvorm_free(void *buf) { free(buf); }
+
+static int misuse(const char *what) { return kv_fail(NULL, KVORM_EMISUSE, "%s", what); }
+
+int kvorm_schema_from_msgpack(kvorm_schema **out, const void *data, size_t len)
+{
+    kv_error err = {0};
+    if (!out)
+        return misuse("kvorm_schema_from_msgpack: out is NULL");
+    *out = NULL;
+    if (!data && len)
+        return misuse("kvorm_schema_from_msgpack: data is NULL");
+    if (kv_schema_load(out, data ? data : "", len, &err) != 0)
+        return err.code;
+    kv_error_clear();
+    return 0;
+}
+
+int kvorm_schema_from_json(kvorm_schema **out, const char *json, size_t len)
+{
+    kv_error err = {0};
+    msgpack_sbuffer sb;
+    int rc;
+    if (!out)
+        return misuse("kvorm_schema_from_json: out is NULL");
+    *out = NULL;
+    if (!json)
+        return misuse("kvorm_schema_from_json: json is NULL");
+    msgpack_sbuffer_init(&sb);
+    if ((rc = kv_json_to_msgpack(&sb, json, len, KVORM_ESCHEMA, &err)) == 0)
+        rc = kv_schema_load(out, sb.data, sb.size, &err);
+    msgpack_sbuffer_destroy(&sb);
+    if (rc == 0)
+        kv_error_clear();
+    return rc;
+}
+
+int kvorm_schema_from_file(kvorm_schema **out, const char *path)
+{
+    FILE *f;
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    int rc;
+    if (!out || !path)
+        return misuse("kvorm_schema_from_file: out or path is NULL");
+    *out = NULL;
+    if (!(f = fopen(path, "rb")))
+        return kv_fail(NULL, KVORM_ESCHEMA, "schema: cannot open %s: %s", path, strerror(errno));
+    do {
+        if (len == cap) {
+            char *grown = realloc(buf, cap = cap ? cap * 2 : 8192);
+            if (!grown || cap > (64u << 20)) {
+                free(grown ? grown : buf);
+                fclose(f);
+                return kv_fail(NULL, grown ? KVORM_ESCHEMA : KVORM_EINTERNAL, "schema: %s is too large to load", path);
+            }
+            buf = grown;
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+    } while (n > 0);
+    rc = ferror(f) ? kv_fail(NULL, KVORM_ESCHEMA, "schema: cannot read %s", path) : 0;
+    fclose(f);
+    if (rc == 0)
+        rc = kvorm_schema_from_json(out, buf, len);
+    free(buf);
+    return rc;
+}
+
+void kvorm_schema_free(kvorm_schema *schema) { kv_schema_unref(schema); }
+
+int kvorm_open_options_init(kvorm_open_options *opts, unsigned int version)
+{
+    if (!opts)
+        return misuse("kvorm_open_options_init: opts is NULL");
+    if (version != KVORM_OPEN_OPTIONS_VERSION)
+        return kv_fail(NULL, KVORM_EMISUSE, "kvorm_open_options_init: unknown options version %u", version);
+    memset(opts, 0, sizeof(*opts));
+    opts->version = version;
+    return 0;
+}
+
+int kvorm_open(kvorm_db **out, const char *url, const kvorm_schema *schema, const kvorm_open_options *opts)
+{
+    kv_error err = {0};
+    kvorm_db *db;
+    int rc;
+    if (!out)
+        return misuse("kvorm_open: out is NULL");
+    *out = NULL;
+    if (!url || !schema)
+        return misuse("kvorm_open: url and schema are required");
+    if (opts && opts->version != KVORM_OPEN_OPTIONS_VERSION)
+        return kv_fail(NULL, KVORM_EMISUSE, "kvorm_open: options version %u is not %d (use kvorm_open_options_init)",
+                       opts->version, KVORM_OPEN_OPTIONS_VERSION);
+    if (!(db = calloc(1, sizeof(*db))))
+        return kv_fail(NULL, KVORM_EINTERNAL, "out of memory");
+    db->schema = kv_schema_ref(schema);
+    if ((rc = kv_redis_engine_open(&db->engine, url, opts, &err)) != 0 ||
+        (rc = db->engine->ops->sync_schema(db->engine, db->schema, &err)) != 0) {
+        kv_error_publish(&err);
+        kvorm_close(db);
+        return rc;
+    }
+    *out = db;
+    kv_error_clear();
+    return 0;
+}
+
+void kvorm_close(kvorm_db *db)
+{
+    if (!db)
+        return;
+    if (db->engine)
+        db->engine->ops->close(db->engine);
+    kv_schema_unref(db->schema);
+    free(db);
+}
+
+/* Hands the response buffer to the caller without a copy. */
+static void take(msgpack_sbuffer *sb, unsigned char **out, size_t *out_len)
+{
+    *out = (unsigned char *)sb->data;
+    *out_len = sb->size;
+    if (!*out)
+        *out = malloc(1);
+    sb->data = NULL;
+    sb->size = sb->alloc = 0;
+}
+
+int kvorm_exec(unsigned char **out, size_t *out_len, kvorm_db *db, const void *request, size_t request_len)
+{
+    msgpack_sbuffer sb;
+    int rc;
+    if (!out || !out_len)
+        return misuse("kvorm_exec: out and out_len are required");
+    *out = NULL;
+    *out_len = 0;
+    if (!db)
+        return misuse("kvorm_exec: db is NULL");
+    if (!request && request_len)
+        return misuse("kvorm_exec: request is NULL");
+    msgpack_sbuffer_init(&sb);
+    rc = kv_exec(db, request ? request : "", request_len, KV_MODE_MSGPACK, &sb);
+    take(&sb, out, out_len);
+    if (!*out)
+        return kv_fail(NULL, KVORM_EINTERNAL, "out of memory");
+    return rc;
+}
+
+int kvorm_exec_json(char **out, size_t *out_len, kvorm_db *db, const char *request, size_t request_len)
+{
+    kv_error err = {0};
+    msgpack_sbuffer req, resp;
+    int rc, conv;
+    if (!out || !out_len)
+        return misuse("kvorm_exec_json: out and out_len are required");
+    *out = NULL;
+    *out_len = 0;
+    if (!db || !request)
+        return misuse("kvorm_exec_json: db and request are required");
+    msgpack_sbuffer_init(&req);
+    msgpack_sbuffer_init(&resp);
+    if (request_len > KV_MAX_REQUEST_BYTES) {
+        rc = kv_fail(&err, KVORM_EBAD_REQUEST, "the request is %zu bytes, over the limit of %u", request_len,
+                     KV_MAX_REQUEST_BYTES);
+        goto error_doc;
+    }
+    if ((rc = kv_json_to_msgpack(&req, request, request_len, KVORM_EBAD_REQUEST, &err)) != 0)
+        goto error_doc;
+    rc = kv_exec(db, req.data, req.size, KV_MODE_JSON, &resp);
+    goto convert;
+error_doc: {
+    /* an unreadable JSON request still gets an error document */
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &resp, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 5);
+    kv_pack_cstr(&pk, "code");
+    kv_pack_cstr(&pk, kvorm_error_name(rc));
+    kv_pack_cstr(&pk, "message");
+    kv_pack_cstr(&pk, err.message);
+    kv_pack_cstr(&pk, "model");
+    msgpack_pack_nil(&pk);
+    kv_pack_cstr(&pk, "op");
+    msgpack_pack_nil(&pk);
+    kv_pack_cstr(&pk, "fields");
+    msgpack_pack_array(&pk, 0);
+}
+convert:
+    /* keep the request's error published: the conversion must not clear it */
+    {
+        kv_error saved_err;
+        int saved = kvorm_last_error_code();
+        snprintf(saved_err.message, sizeof(saved_err.message), "%s", kvorm_last_error_message());
+        saved_err.code = saved;
+        conv = kv_msgpack_to_json(out, out_len, resp.data, resp.size, &err);
+        if (conv != 0)
+            rc = conv;
+        else if (rc != 0)
+            kv_error_publish(&saved_err);
+    }
+    msgpack_sbuffer_destroy(&req);
+    msgpack_sbuffer_destroy(&resp);
+    return rc;
+}
+
+int kvorm_capabilities(unsigned char **out, size_t *out_len, kvorm_db *db)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    if (!out || !out_len || !db)
+        return misuse("kvorm_capabilities: out, out_len and db are required");
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    db->engine->ops->capabilities(db->engine, &pk);
+    take(&sb, out, out_len);
+    kv_error_clear();
+    return *out ? 0 : kv_fail(NULL, KVORM_EINTERNAL, "out of memory");
+}

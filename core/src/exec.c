@@ -1,0 +1,772 @@
+/* The request protocol (docs/protocol.md): parse and check a request, encode its values, run it on the
+ * engine and pack the response. Engine-independent. */
+#include "db.h"
+
+#include "idgen.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct request {
+    kvorm_db *db;
+    kv_mode mode;
+    const kv_model *model;
+    const char *op;
+    const msgpack_object *args;
+    kv_error *err;
+} request;
+
+/* What the caller wants back. */
+typedef struct selection {
+    bool all, id, version;
+    bool *fields;
+} selection;
+
+/* Encoded field values of one data map; values live in buf and are addressed by offset until finished. */
+typedef struct encoded {
+    msgpack_sbuffer buf;
+    kv_field_value *items;
+    size_t *offsets;
+    int n;
+    int *unset;
+    int nunset;
+} encoded;
+
+static int bad_request(request *rq, const char *fmt, const char *a, const char *b)
+{
+    return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model ? rq->model->name : NULL, NULL, fmt, a, b);
+}
+
+/* Rejects argument names the op does not take. */
+static int check_args(request *rq, const char *const *allowed)
+{
+    if (!rq->args)
+        return 0;
+    for (uint32_t i = 0; i < rq->args->via.map.size; i++) {
+        const msgpack_object *k = &rq->args->via.map.ptr[i].key;
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = kv_mp_str_eq(k, *a);
+        if (!ok) {
+            char q[96] = "(not a string)";
+            if (k->type == MSGPACK_OBJECT_STR)
+                kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
+            return bad_request(rq, "%s: unknown argument %s", rq->op, q);
+        }
+    }
+    return 0;
+}
+
+static const msgpack_object *arg(request *rq, const char *name)
+{
+    const msgpack_object *o = kv_mp_map_get(rq->args, name);
+    return o && o->type != MSGPACK_OBJECT_NIL ? o : NULL;
+}
+
+static int need_map(request *rq, const msgpack_object *o, const char *name)
+{
+    if (!o)
+        return bad_request(rq, "%s: argument \"%s\" is required", rq->op, name);
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return bad_request(rq, "%s: argument \"%s\" must be a map", rq->op, name);
+    return 0;
+}
+
+/* ---- select ---- */
+
+static int parse_select(request *rq, selection *sel)
+{
+    const kv_model *m = rq->model;
+    const msgpack_object *o = arg(rq, "select");
+    sel->fields = calloc((size_t)m->nfields + 1, sizeof(bool));
+    if (!sel->fields)
+        return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+    sel->all = !o;
+    sel->id = !o;
+    sel->version = false;
+    if (!o)
+        return 0;
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return bad_request(rq, "%s: \"select\" must be a map of field names to true%s", rq->op, "");
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
+        char q[96] = "(not a string)";
+        if (k->type == MSGPACK_OBJECT_STR)
+            kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
+        if (v->type != MSGPACK_OBJECT_BOOLEAN)
+            return bad_request(rq, "select: the value for %s must be true or false%s", q, "");
+        int f = k->type == MSGPACK_OBJECT_STR ? kv_model_field(m, k->via.str.ptr, k->via.str.size) : -1;
+        if (f >= 0)
+            sel->fields[f] = v->via.boolean;
+        else if (kv_mp_str_eq(k, "id"))
+            sel->id = v->via.boolean;
+        else if (kv_mp_str_eq(k, "$version"))
+            sel->version = v->via.boolean;
+        else
+            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL, "select: %s is not a field of %s", q,
+                              m->name);
+    }
+    return 0;
+}
+
+/* ---- encoding data maps ---- */
+
+static void encoded_init(encoded *e, int cap)
+{
+    msgpack_sbuffer_init(&e->buf);
+    e->items = calloc((size_t)cap + 1, sizeof(*e->items));
+    e->offsets = calloc((size_t)cap + 1, sizeof(*e->offsets));
+    e->unset = calloc((size_t)cap + 1, sizeof(*e->unset));
+    e->n = e->nunset = 0;
+}
+
+static void encoded_free(encoded *e)
+{
+    msgpack_sbuffer_destroy(&e->buf);
+    free(e->items);
+    free(e->offsets);
+    free(e->unset);
+}
+
+static int encode_into(request *rq, encoded *e, int f, const msgpack_object *v)
+{
+    size_t start = e->buf.size;
+    int rc = kv_value_encode(&e->buf, rq->model, &rq->model->fields[f], v, rq->mode, rq->err);
+    if (rc != 0)
+        return rc;
+    e->items[e->n].field = f;
+    e->items[e->n].len = e->buf.size - start;
+    e->offsets[e->n++] = start;
+    return 0;
+}
+
+static void add_raw(encoded *e, int f, const char *bytes, size_t len)
+{
+    size_t start = e->buf.size;
+    msgpack_sbuffer_write(&e->buf, bytes, len);
+    e->items[e->n].field = f;
+    e->items[e->n].len = len;
+    e->offsets[e->n++] = start;
+}
+
+/* The buffer may have moved while growing: point the items at it only once it is complete. */
+static void encoded_finish(encoded *e)
+{
+    for (int i = 0; i < e->n; i++)
+        e->items[i].data = e->buf.data + e->offsets[i];
+}
+
+static int unknown_field(request *rq, const char *where, const msgpack_object *k)
+{
+    char q[96] = "(not a string)";
+    if (k->type != MSGPACK_OBJECT_STR)
+        return bad_request(rq, "%s: field names must be strings%s", where, "");
+    kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
+    kv_fail_at(rq->err, KVORM_EVALIDATION, rq->model->name, NULL, "%s: %s is not a field of %s", where, q,
+               rq->model->name);
+    kv_error_add_field_copy(rq->err, k->via.str.ptr, k->via.str.size);
+    return KVORM_EVALIDATION;
+}
+
+/* Walks a data map: each key is "id" or a field, given once. */
+static int for_each_entry(request *rq, const msgpack_object *data, const char *where, bool *seen, bool *id_seen,
+                          const msgpack_object **id_value, int (*visit)(request *, encoded *, int, const msgpack_object *),
+                          encoded *e)
+{
+    const kv_model *m = rq->model;
+    for (uint32_t i = 0; i < data->via.map.size; i++) {
+        const msgpack_object *k = &data->via.map.ptr[i].key, *v = &data->via.map.ptr[i].val;
+        int f = k->type == MSGPACK_OBJECT_STR ? kv_model_field(m, k->via.str.ptr, k->via.str.size) : -1;
+        if (f < 0 && kv_mp_str_eq(k, "id")) {
+            if (*id_seen)
+                return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, "id", "%s: id is given twice", where);
+            *id_seen = true;
+            *id_value = v;
+            continue;
+        }
+        if (f < 0)
+            return unknown_field(rq, where, k);
+        if (seen[f])
+            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, m->fields[f].name, "%s: %s is given twice", where,
+                              m->fields[f].name);
+        seen[f] = true;
+        int rc = visit(rq, e, f, v);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int visit_create(request *rq, encoded *e, int f, const msgpack_object *v)
+{
+    const kv_field *fd = &rq->model->fields[f];
+    if (v->type == MSGPACK_OBJECT_NIL) {
+        if (fd->optional)
+            return 0;
+        return kv_fail_at(rq->err, KVORM_EVALIDATION, rq->model->name, fd->name, "%s.%s is required, got null",
+                          rq->model->name, fd->name);
+    }
+    return encode_into(rq, e, f, v);
+}
+
+static int visit_update(request *rq, encoded *e, int f, const msgpack_object *v)
+{
+    const kv_field *fd = &rq->model->fields[f];
+    if (v->type == MSGPACK_OBJECT_NIL) {
+        if (!fd->optional)
+            return kv_fail_at(rq->err, KVORM_EVALIDATION, rq->model->name, fd->name,
+                              "%s.%s is required and cannot be set to null", rq->model->name, fd->name);
+        e->unset[e->nunset++] = f;
+        return 0;
+    }
+    return encode_into(rq, e, f, v);
+}
+
+/* Create data: every required field, defaults filled in, the id checked or generated. id_text receives the
+ * id (empty when the store generates it). forced_id, when given, is the id to create under (upsert by id). */
+static int encode_create(request *rq, const msgpack_object *data, const char *where, encoded *e, char *id_text,
+                         size_t *id_len, const char *forced_id, size_t forced_len)
+{
+    const kv_model *m = rq->model;
+    bool *seen = calloc((size_t)m->nfields + 1, sizeof(bool)), id_seen = false;
+    const msgpack_object *id_value = NULL;
+    int rc;
+    *id_len = 0;
+    encoded_init(e, m->nfields);
+    if (!seen || !e->items || !e->offsets || !e->unset) {
+        free(seen);
+        return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+    }
+    if ((rc = for_each_entry(rq, data, where, seen, &id_seen, &id_value, visit_create, e)) != 0)
+        goto done;
+    for (int f = 0; f < m->nfields; f++) {
+        const kv_field *fd = &m->fields[f];
+        if (seen[f])
+            continue;
+        if (fd->default_kind == KV_DEFAULT_LITERAL) {
+            add_raw(e, f, fd->default_bytes, fd->default_len);
+        } else if (fd->default_kind == KV_DEFAULT_NOW) {
+            msgpack_packer pk;
+            size_t start = e->buf.size;
+            msgpack_packer_init(&pk, &e->buf, msgpack_sbuffer_write);
+            kv_pack_time(&pk, kv_time_now());
+            e->items[e->n].field = f;
+            e->items[e->n].len = e->buf.size - start;
+            e->offsets[e->n++] = start;
+        } else if (!fd->optional) {
+            rc = kv_fail_at(rq->err, KVORM_EVALIDATION, m->name, fd->name, "%s.%s is required", m->name, fd->name);
+            goto done;
+        }
+    }
+    if (id_value && id_value->type != MSGPACK_OBJECT_NIL) {
+        if ((rc = kv_id_encode(id_text, id_len, m, id_value, rq->err)) != 0)
+            goto done;
+        if (forced_id && (*id_len != forced_len || memcmp(id_text, forced_id, forced_len) != 0)) {
+            rc = kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, "id", "%s: the id differs from where.id", where);
+            goto done;
+        }
+    } else if (forced_id) {
+        memcpy(id_text, forced_id, forced_len);
+        id_text[forced_len] = '\0';
+        *id_len = forced_len;
+    } else if (m->id_kind == KV_ID_STRING || m->id_kind == KV_ID_INTEGER) {
+        rc = kv_fail_at(rq->err, KVORM_EVALIDATION, m->name, "id", "%s.id is required: the id strategy is manual",
+                        m->name);
+        goto done;
+    } else if (m->id_kind == KV_ID_ULID || m->id_kind == KV_ID_UUIDV7) {
+        if ((m->id_kind == KV_ID_ULID ? kv_ulid_new(id_text) : kv_uuidv7_new(id_text)) != 0) {
+            rc = kv_fail(rq->err, KVORM_EINTERNAL, "no randomness available to generate an id");
+            goto done;
+        }
+        *id_len = strlen(id_text);
+    }
+    encoded_finish(e);
+done:
+    free(seen);
+    return rc;
+}
+
+static int encode_update(request *rq, const msgpack_object *data, const char *where, encoded *e)
+{
+    const kv_model *m = rq->model;
+    bool *seen = calloc((size_t)m->nfields + 1, sizeof(bool)), id_seen = false;
+    const msgpack_object *id_value = NULL;
+    int rc;
+    encoded_init(e, m->nfields);
+    if (!seen || !e->items || !e->offsets || !e->unset) {
+        free(seen);
+        return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+    }
+    rc = for_each_entry(rq, data, where, seen, &id_seen, &id_value, visit_update, e);
+    if (rc == 0 && id_seen)
+        rc = kv_fail_at(rq->err, KVORM_EVALIDATION, m->name, "id", "%s: the id of a record cannot be changed", where);
+    if (rc == 0)
+        encoded_finish(e);
+    free(seen);
+    return rc;
+}
+
+/* ---- where: one unique selector ---- */
+
+typedef struct target {
+    kv_locator loc;
+    char id_text[KV_MAX_ID_BYTES + 1];
+    msgpack_sbuffer ukey;
+    char describe[256]; /* "email \"ann@example.com\"", for NOT_FOUND messages */
+} target;
+
+static void describe_target(target *t, const char *name, const char *bytes, size_t len, bool is_id_text)
+{
+    char v[160];
+    if (is_id_text)
+        kv_quote(v, sizeof(v), bytes, len);
+    else
+        kv_value_describe(v, sizeof(v), bytes, len);
+    size_t o = strlen(t->describe);
+    snprintf(t->describe + o, sizeof(t->describe) - o, "%s%s %s", o ? ", " : "", name, v);
+}
+
+/* Encodes the values of constraint u taken from map (keys = the constraint's fields exactly). */
+static int locate_unique(request *rq, target *t, int ui, const msgpack_object *map)
+{
+    const kv_model *m = rq->model;
+    const kv_unique *u = &m->uniques[ui];
+    if (map->via.map.size != (uint32_t)u->nfields)
+        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL, "where: unique %s needs exactly its fields",
+                          u->name);
+    for (int i = 0; i < u->nfields; i++) {
+        const kv_field *f = &m->fields[u->fields[i]];
+        const msgpack_object *v = kv_mp_map_get(map, f->name);
+        size_t start = t->ukey.size;
+        if (!v)
+            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, f->name, "where: unique %s needs field %s", u->name,
+                              f->name);
+        if (v->type == MSGPACK_OBJECT_NIL)
+            return kv_fail_at(rq->err, KVORM_EVALIDATION, m->name, f->name,
+                              "where: %s cannot be null (null values are never unique)", f->name);
+        int rc = kv_value_encode(&t->ukey, m, f, v, rq->mode, rq->err);
+        if (rc != 0)
+            return rc;
+        describe_target(t, f->name, t->ukey.data + start, t->ukey.size - start, false);
+    }
+    t->loc.unique = u;
+    t->loc.unique_index = ui;
+    t->loc.ukey = t->ukey.data;
+    t->loc.ukey_len = t->ukey.size;
+    return 0;
+}
+
+static bool keys_are_fields_of(const kv_model *m, const kv_unique *u, const msgpack_object *map)
+{
+    if (map->via.map.size != (uint32_t)u->nfields)
+        return false;
+    for (int i = 0; i < u->nfields; i++)
+        if (!kv_mp_map_get(map, m->fields[u->fields[i]].name))
+            return false;
+    return true;
+}
+
+static int parse_where(request *rq, const msgpack_object *where, target *t)
+{
+    const kv_model *m = rq->model;
+    memset(&t->loc, 0, sizeof(t->loc));
+    t->describe[0] = '\0';
+    msgpack_sbuffer_init(&t->ukey);
+    if (need_map(rq, where, "where") != 0)
+        return rq->err->code;
+    if (where->via.map.size == 1) {
+        const msgpack_object *k = &where->via.map.ptr[0].key, *v = &where->via.map.ptr[0].val;
+        if (kv_mp_str_eq(k, "id")) {
+            if (v->type == MSGPACK_OBJECT_NIL)
+                return kv_fail_at(rq->err, KVORM_EVALIDATION, m->name, "id", "where: id cannot be null%s", "");
+            int rc = kv_id_encode(t->id_text, &t->loc.id_len, m, v, rq->err);
+            if (rc != 0)
+                return rc;
+            t->loc.id = t->id_text;
+            describe_target(t, "id", t->id_text, t->loc.id_len, true);
+            return 0;
+        }
+        for (int i = 0; i < m->nuniques; i++) {
+            const kv_unique *u = &m->uniques[i];
+            if (u->nfields == 1 && kv_mp_str_eq(k, m->fields[u->fields[0]].name))
+                return locate_unique(rq, t, i, where);
+            if (u->nfields > 1 && kv_mp_str_eq(k, u->name)) {
+                if (v->type != MSGPACK_OBJECT_MAP)
+                    return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL,
+                                      "where: %s must be a map of its fields", u->name);
+                return locate_unique(rq, t, i, v);
+            }
+        }
+    }
+    for (int i = 0; i < m->nuniques; i++)
+        if (m->uniques[i].nfields > 1 && keys_are_fields_of(m, &m->uniques[i], where))
+            return locate_unique(rq, t, i, where);
+    /* name what would have worked */
+    char list[512] = "id";
+    size_t o = 2;
+    for (int i = 0; i < m->nuniques && o < sizeof(list); i++)
+        o += (size_t)snprintf(list + o, sizeof(list) - o, ", %s", m->uniques[i].name);
+    return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL,
+                      "where: must name exactly one unique selector of %s by equality (%s)", m->name, list);
+}
+
+static void target_free(target *t) { msgpack_sbuffer_destroy(&t->ukey); }
+
+/* ---- responses ---- */
+
+static int pack_record(request *rq, msgpack_packer *pk, const kv_record *r, const selection *sel)
+{
+    const kv_model *m = rq->model;
+    size_t n = (sel->id ? 1 : 0) + (sel->version ? 1 : 0);
+    for (int f = 0; f < m->nfields; f++)
+        n += sel->all || sel->fields[f];
+    msgpack_pack_map(pk, n);
+    if (sel->id) {
+        kv_pack_cstr(pk, "id");
+        if (kv_id_emit(pk, m, r->id, r->id_len, rq->err) != 0)
+            return rq->err->code;
+    }
+    for (int f = 0; f < m->nfields; f++) {
+        if (!sel->all && !sel->fields[f])
+            continue;
+        kv_pack_cstr(pk, m->fields[f].name);
+        if (!r->values[f])
+            msgpack_pack_nil(pk);
+        else if (kv_value_emit(pk, m, &m->fields[f], r->values[f], r->lens[f], rq->err) != 0)
+            return rq->err->code;
+    }
+    if (sel->version) {
+        kv_pack_cstr(pk, "$version");
+        msgpack_pack_int64(pk, r->version);
+    }
+    return 0;
+}
+
+static int if_version(request *rq, kv_write *w)
+{
+    const msgpack_object *v = arg(rq, "ifVersion");
+    if (!v)
+        return 0;
+    if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 > (uint64_t)INT64_MAX)
+        return bad_request(rq, "%s: \"ifVersion\" must be a non-negative integer%s", rq->op, "");
+    w->has_if_version = true;
+    w->if_version = (int64_t)v->via.u64;
+    return 0;
+}
+
+static int not_found(request *rq, const target *t)
+{
+    return kv_fail_at(rq->err, KVORM_ENOTFOUND, rq->model->name, NULL, "%s: no record with %s", rq->model->name,
+                      t->describe);
+}
+
+/* ---- operations ---- */
+
+static int op_find_unique(request *rq, msgpack_packer *pk, bool or_throw)
+{
+    static const char *const allowed[] = {"where", "select", NULL};
+    selection sel = {0};
+    target t;
+    kv_record r;
+    bool found = false;
+    int rc;
+    msgpack_sbuffer_init(&t.ukey);
+    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &sel)) != 0 ||
+        (rc = parse_where(rq, arg(rq, "where"), &t)) != 0)
+        goto done;
+    if ((rc = rq->db->engine->ops->get(rq->db->engine, rq->model, &t.loc, &r, &found, rq->err)) != 0)
+        goto done;
+    if (found) {
+        rc = pack_record(rq, pk, &r, &sel);
+        kv_record_free(&r);
+    } else if (or_throw) {
+        rc = not_found(rq, &t);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+done:
+    free(sel.fields);
+    target_free(&t);
+    return rc;
+}
+
+static int run_write(request *rq, msgpack_packer *pk, kv_write *w, const selection *sel, const target *t)
+{
+    kv_record r;
+    int rc = rq->db->engine->ops->write(rq->db->engine, w, &r, rq->err);
+    if (rc == KVORM_ENOTFOUND && t)
+        return not_found(rq, t);
+    if (rc != 0)
+        return rc;
+    rc = pack_record(rq, pk, &r, sel);
+    kv_record_free(&r);
+    return rc;
+}
+
+static int op_create(request *rq, msgpack_packer *pk)
+{
+    static const char *const allowed[] = {"data", "select", NULL};
+    selection sel = {0};
+    encoded e = {0};
+    char id[KV_MAX_ID_BYTES + 1];
+    size_t id_len = 0;
+    kv_write w = {0};
+    int rc;
+    msgpack_sbuffer_init(&e.buf);
+    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &sel)) != 0 ||
+        (rc = need_map(rq, arg(rq, "data"), "data")) != 0 ||
+        (rc = encode_create(rq, arg(rq, "data"), "create", &e, id, &id_len, NULL, 0)) != 0)
+        goto done;
+    w.op = KV_WRITE_CREATE;
+    w.model = rq->model;
+    w.new_id = id_len ? id : NULL;
+    w.new_id_len = id_len;
+    w.create = e.items;
+    w.ncreate = e.n;
+    rc = run_write(rq, pk, &w, &sel, NULL);
+done:
+    free(sel.fields);
+    encoded_free(&e);
+    return rc;
+}
+
+static int op_update(request *rq, msgpack_packer *pk)
+{
+    static const char *const allowed[] = {"where", "data", "select", "ifVersion", NULL};
+    selection sel = {0};
+    encoded e = {0};
+    target t;
+    kv_write w = {0};
+    int rc;
+    msgpack_sbuffer_init(&e.buf);
+    msgpack_sbuffer_init(&t.ukey);
+    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &sel)) != 0 ||
+        (rc = parse_where(rq, arg(rq, "where"), &t)) != 0 || (rc = need_map(rq, arg(rq, "data"), "data")) != 0 ||
+        (rc = encode_update(rq, arg(rq, "data"), "update", &e)) != 0 || (rc = if_version(rq, &w)) != 0)
+        goto done;
+    w.op = KV_WRITE_UPDATE;
+    w.model = rq->model;
+    w.loc = t.loc;
+    w.set = e.items;
+    w.nset = e.n;
+    w.unset = e.unset;
+    w.nunset = e.nunset;
+    rc = run_write(rq, pk, &w, &sel, &t);
+done:
+    free(sel.fields);
+    encoded_free(&e);
+    target_free(&t);
+    return rc;
+}
+
+static int op_upsert(request *rq, msgpack_packer *pk)
+{
+    static const char *const allowed[] = {"where", "create", "update", "select", NULL};
+    selection sel = {0};
+    encoded ce = {0}, ue = {0};
+    target t;
+    char id[KV_MAX_ID_BYTES + 1];
+    size_t id_len = 0;
+    kv_write w = {0};
+    int rc;
+    msgpack_sbuffer_init(&ce.buf);
+    msgpack_sbuffer_init(&ue.buf);
+    msgpack_sbuffer_init(&t.ukey);
+    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &sel)) != 0 ||
+        (rc = parse_where(rq, arg(rq, "where"), &t)) != 0 || (rc = need_map(rq, arg(rq, "create"), "create")) != 0 ||
+        (rc = need_map(rq, arg(rq, "update"), "update")) != 0)
+        goto done;
+    /* upsert by id creates the record under that id */
+    if ((rc = encode_create(rq, arg(rq, "create"), "upsert.create", &ce, id, &id_len,
+                            t.loc.unique ? NULL : t.loc.id, t.loc.id_len)) != 0)
+        goto done;
+    if ((rc = encode_update(rq, arg(rq, "update"), "upsert.update", &ue)) != 0)
+        goto done;
+    w.op = KV_WRITE_UPSERT;
+    w.model = rq->model;
+    w.loc = t.loc;
+    w.new_id = id_len ? id : NULL;
+    w.new_id_len = id_len;
+    w.create = ce.items;
+    w.ncreate = ce.n;
+    w.set = ue.items;
+    w.nset = ue.n;
+    w.unset = ue.unset;
+    w.nunset = ue.nunset;
+    rc = run_write(rq, pk, &w, &sel, &t);
+done:
+    free(sel.fields);
+    encoded_free(&ce);
+    encoded_free(&ue);
+    target_free(&t);
+    return rc;
+}
+
+static int op_delete(request *rq, msgpack_packer *pk)
+{
+    static const char *const allowed[] = {"where", "select", "ifVersion", NULL};
+    selection sel = {0};
+    target t;
+    kv_write w = {0};
+    int rc;
+    msgpack_sbuffer_init(&t.ukey);
+    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &sel)) != 0 ||
+        (rc = parse_where(rq, arg(rq, "where"), &t)) != 0 || (rc = if_version(rq, &w)) != 0)
+        goto done;
+    w.op = KV_WRITE_DELETE;
+    w.model = rq->model;
+    w.loc = t.loc;
+    rc = run_write(rq, pk, &w, &sel, &t);
+done:
+    free(sel.fields);
+    target_free(&t);
+    return rc;
+}
+
+static int op_count(request *rq, msgpack_packer *pk)
+{
+    static const char *const allowed[] = {"where", NULL};
+    const msgpack_object *where = arg(rq, "where");
+    int64_t n = 0;
+    int rc;
+    if ((rc = check_args(rq, allowed)) != 0)
+        return rc;
+    if (where && (where->type != MSGPACK_OBJECT_MAP || where->via.map.size > 0))
+        return kv_fail_at(rq->err, KVORM_EUNSUPPORTED, rq->model->name, NULL,
+                          "count: filtering by \"where\" needs secondary indexes, which this version does not have "
+                          "yet; count() without where counts every record of %s",
+                          rq->model->name);
+    if ((rc = rq->db->engine->ops->count(rq->db->engine, rq->model, &n, rq->err)) != 0)
+        return rc;
+    msgpack_pack_int64(pk, n);
+    return 0;
+}
+
+/* ---- entry ---- */
+
+static int pack_error(msgpack_sbuffer *resp, const kv_error *err, const char *op)
+{
+    msgpack_packer pk;
+    resp->size = 0;
+    msgpack_packer_init(&pk, resp, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 5);
+    kv_pack_cstr(&pk, "code");
+    kv_pack_cstr(&pk, kvorm_error_name(err->code));
+    kv_pack_cstr(&pk, "message");
+    kv_pack_cstr(&pk, err->message);
+    kv_pack_cstr(&pk, "model");
+    if (err->model)
+        kv_pack_cstr(&pk, err->model);
+    else
+        msgpack_pack_nil(&pk);
+    kv_pack_cstr(&pk, "op");
+    if (op)
+        kv_pack_cstr(&pk, op);
+    else
+        msgpack_pack_nil(&pk);
+    kv_pack_cstr(&pk, "fields");
+    msgpack_pack_array(&pk, (size_t)err->nfields);
+    for (int i = 0; i < err->nfields; i++)
+        kv_pack_cstr(&pk, err->fields[i]);
+    return err->code;
+}
+
+static int dispatch(request *rq, const msgpack_object *root, msgpack_packer *pk)
+{
+    static const char *const top[] = {"model", "op", "args", NULL};
+    const msgpack_object *model, *op;
+    char opname[64];
+    request tmp = *rq;
+    if (root->type != MSGPACK_OBJECT_MAP)
+        return kv_fail(rq->err, KVORM_EBAD_REQUEST, "the request must be a map with \"model\", \"op\" and \"args\"");
+    tmp.args = root;
+    tmp.op = "request";
+    if (check_args(&tmp, top) != 0)
+        return rq->err->code;
+    op = kv_mp_map_get(root, "op");
+    if (!op || op->type != MSGPACK_OBJECT_STR || op->via.str.size == 0 || op->via.str.size >= sizeof(opname))
+        return kv_fail(rq->err, KVORM_EBAD_REQUEST, "the request needs \"op\", the name of an operation");
+    memcpy(opname, op->via.str.ptr, op->via.str.size);
+    opname[op->via.str.size] = '\0';
+    rq->args = kv_mp_map_get(root, "args");
+    if (rq->args && rq->args->type == MSGPACK_OBJECT_NIL)
+        rq->args = NULL;
+    if (rq->args && rq->args->type != MSGPACK_OBJECT_MAP)
+        return kv_fail(rq->err, KVORM_EBAD_REQUEST, "\"args\" must be a map");
+    if (strcmp(opname, "capabilities") == 0) {
+        rq->db->engine->ops->capabilities(rq->db->engine, pk);
+        return 0;
+    }
+    model = kv_mp_map_get(root, "model");
+    if (!model || model->type != MSGPACK_OBJECT_STR)
+        return kv_fail(rq->err, KVORM_EBAD_REQUEST, "the request needs \"model\", the name of a model");
+    rq->model = kv_schema_model(rq->db->schema, model->via.str.ptr, model->via.str.size);
+    if (!rq->model) {
+        char q[96];
+        kv_quote(q, sizeof(q), model->via.str.ptr, model->via.str.size);
+        return kv_fail(rq->err, KVORM_EBAD_REQUEST, "unknown model %s", q);
+    }
+    rq->op = opname;
+    if (strcmp(opname, "create") == 0)
+        return op_create(rq, pk);
+    if (strcmp(opname, "findUnique") == 0)
+        return op_find_unique(rq, pk, false);
+    if (strcmp(opname, "findUniqueOrThrow") == 0)
+        return op_find_unique(rq, pk, true);
+    if (strcmp(opname, "update") == 0)
+        return op_update(rq, pk);
+    if (strcmp(opname, "upsert") == 0)
+        return op_upsert(rq, pk);
+    if (strcmp(opname, "delete") == 0)
+        return op_delete(rq, pk);
+    if (strcmp(opname, "count") == 0)
+        return op_count(rq, pk);
+    return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model->name, NULL,
+                      "unknown op \"%s\" (create, findUnique, findUniqueOrThrow, update, upsert, delete, count, "
+                      "capabilities)",
+                      opname);
+}
+
+int kv_exec(kvorm_db *db, const char *request_doc, size_t len, kv_mode mode, msgpack_sbuffer *resp)
+{
+    kv_error err;
+    request rq = {db, mode, NULL, NULL, NULL, &err};
+    msgpack_zone *zone = NULL;
+    msgpack_object root;
+    msgpack_packer pk;
+    int rc;
+    memset(&err, 0, sizeof(err));
+    msgpack_packer_init(&pk, resp, msgpack_sbuffer_write);
+    if (len > KV_MAX_REQUEST_BYTES) {
+        rc = kv_fail(&err, KVORM_EBAD_REQUEST, "the request is %zu bytes, over the limit of %u", len,
+                     KV_MAX_REQUEST_BYTES);
+        goto done;
+    }
+    if (!(zone = msgpack_zone_new(4096))) {
+        rc = kv_fail(&err, KVORM_EINTERNAL, "out of memory");
+        goto done;
+    }
+    switch (kv_mp_unpack(zone, request_doc, len, &root)) {
+    case KV_MP_OK:
+        rc = dispatch(&rq, &root, &pk);
+        break;
+    case KV_MP_TRUNCATED:
+        rc = kv_fail(&err, KVORM_EBAD_REQUEST, "the request is not MessagePack: truncated, or a length beyond its end");
+        break;
+    case KV_MP_TOO_DEEP:
+        rc = kv_fail(&err, KVORM_EBAD_REQUEST, "the request is nested deeper than %d levels", KV_MAX_DEPTH);
+        break;
+    default:
+        rc = kv_fail(&err, KVORM_EBAD_REQUEST,
+                     "the request is not one well-formed MessagePack document (bad type byte or trailing bytes)");
+    }
+done:
+    if (zone)
+        msgpack_zone_free(zone);
+    if (rc != 0)
+        return pack_error(resp, &err, rq.op);
+    kv_error_clear();
+    return 0;
+}

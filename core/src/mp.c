@@ -1,0 +1,183 @@
+#include "mp.h"
+
+#include <string.h>
+
+static uint32_t be16(const unsigned char *p) { return (uint32_t)p[0] << 8 | p[1]; }
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Pending element counts per open container live on an explicit stack, so the check itself never recurses. */
+kv_mp_check_result kv_mp_check(const char *data, size_t len, size_t *consumed, int max_depth)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    size_t pos = 0;
+    uint64_t pending[KV_MAX_DEPTH + 1];
+    int depth = 0;
+    uint64_t todo = 1; /* objects still to read at the current level */
+
+    if (max_depth > KV_MAX_DEPTH)
+        max_depth = KV_MAX_DEPTH;
+    for (;;) {
+        while (todo == 0) {
+            if (depth == 0) {
+                *consumed = pos;
+                return KV_MP_OK;
+            }
+            todo = pending[--depth];
+        }
+        todo--;
+        if (pos >= len)
+            return KV_MP_TRUNCATED;
+        unsigned char b = p[pos++];
+        uint64_t skip = 0, children = 0;
+        size_t hdr = 0;
+        if (b <= 0x7f || b >= 0xe0 || (b >= 0xc0 && b <= 0xc3)) {
+            /* fixint, nil, bool */
+        } else if (b == 0xc1) {
+            return KV_MP_INVALID;
+        } else if ((b & 0xe0) == 0xa0) {
+            skip = b & 0x1f;
+        } else if ((b & 0xf0) == 0x90) {
+            children = b & 0x0f;
+        } else if ((b & 0xf0) == 0x80) {
+            children = 2u * (b & 0x0f);
+        } else {
+            switch (b) {
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xca: case 0xce: case 0xd2: skip = 4; break;
+            case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xc4: case 0xd9: hdr = 1; break;
+            case 0xc5: case 0xda: hdr = 2; break;
+            case 0xc6: case 0xdb: hdr = 4; break;
+            case 0xc7: hdr = 1; break;
+            case 0xc8: hdr = 2; break;
+            case 0xc9: hdr = 4; break;
+            case 0xdc: case 0xde: hdr = 2; break;
+            case 0xdd: case 0xdf: hdr = 4; break;
+            default: return KV_MP_INVALID;
+            }
+            if (hdr) {
+                if (len - pos < hdr)
+                    return KV_MP_TRUNCATED;
+                uint64_t n = hdr == 1 ? p[pos] : hdr == 2 ? be16(p + pos) : be32(p + pos);
+                pos += hdr;
+                if (b == 0xdc || b == 0xdd)
+                    children = n;
+                else if (b == 0xde || b == 0xdf)
+                    children = 2 * n;
+                else if (b >= 0xc7 && b <= 0xc9)
+                    skip = n + 1; /* ext: type byte + data */
+                else
+                    skip = n;
+            }
+        }
+        if (skip) {
+            if (len - pos < skip)
+                return KV_MP_TRUNCATED;
+            pos += (size_t)skip;
+        }
+        if (children) {
+            /* Every child takes at least one byte: a count beyond the bytes left is a lie. */
+            if (children > len - pos)
+                return KV_MP_TRUNCATED;
+            if (depth >= max_depth)
+                return KV_MP_TOO_DEEP;
+            pending[depth++] = todo;
+            todo = children;
+        }
+    }
+}
+
+kv_mp_check_result kv_mp_unpack(msgpack_zone *zone, const char *data, size_t len, msgpack_object *out)
+{
+    size_t used = 0, off = 0;
+    kv_mp_check_result r = kv_mp_check(data, len, &used, KV_MAX_DEPTH);
+    if (r != KV_MP_OK)
+        return r;
+    if (used != len)
+        return KV_MP_INVALID;
+    if (msgpack_unpack(data, len, &off, zone, out) != MSGPACK_UNPACK_SUCCESS || off != len)
+        return KV_MP_INVALID;
+    return KV_MP_OK;
+}
+
+bool kv_mp_str_eq(const msgpack_object *o, const char *s)
+{
+    size_t n = strlen(s);
+    return o->type == MSGPACK_OBJECT_STR && o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
+}
+
+const msgpack_object *kv_mp_map_get(const msgpack_object *map, const char *key)
+{
+    if (!map || map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    for (uint32_t i = 0; i < map->via.map.size; i++)
+        if (kv_mp_str_eq(&map->via.map.ptr[i].key, key))
+            return &map->via.map.ptr[i].val;
+    return NULL;
+}
+
+const char *kv_mp_type_name(const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL: return "null";
+    case MSGPACK_OBJECT_BOOLEAN: return "boolean";
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "integer";
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: return "float";
+    case MSGPACK_OBJECT_STR: return "string";
+    case MSGPACK_OBJECT_BIN: return "bytes";
+    case MSGPACK_OBJECT_ARRAY: return "array";
+    case MSGPACK_OBJECT_MAP: return "map";
+    case MSGPACK_OBJECT_EXT: return o->via.ext.type == -1 ? "timestamp" : "extension";
+    }
+    return "unknown";
+}
+
+bool kv_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
+        else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
+        else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
+        else return false;
+        if (len - i <= n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        /* overlong forms, surrogates, beyond U+10FFFF */
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+void kv_pack_strn(msgpack_packer *pk, const char *s, size_t len)
+{
+    msgpack_pack_str(pk, len);
+    msgpack_pack_str_body(pk, s, len);
+}
+
+void kv_pack_cstr(msgpack_packer *pk, const char *s) { kv_pack_strn(pk, s, strlen(s)); }

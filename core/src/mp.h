@@ -1,0 +1,31 @@
+/* MessagePack helpers over msgpack-c: a safe structural check before unpacking, lookups, packing shortcuts. */
+#ifndef KVORM_MP_H
+#define KVORM_MP_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define KV_MAX_DEPTH 32                      /* msgpack-c's own unpacker stack depth */
+#define KV_MAX_REQUEST_BYTES (64u << 20)
+
+typedef enum { KV_MP_OK = 0, KV_MP_TRUNCATED = -1, KV_MP_INVALID = -2, KV_MP_TOO_DEEP = -3 } kv_mp_check_result;
+
+/* Walks one MessagePack object at data without allocating: every length must fit in the bytes left and
+ * nesting must stay within max_depth. On KV_MP_OK *consumed is the object's size. Run before msgpack_unpack so
+ * that a forged header (an array claiming 2^32 elements) cannot make it allocate gigabytes. */
+kv_mp_check_result kv_mp_check(const char *data, size_t len, size_t *consumed, int max_depth);
+
+/* Checks and unpacks exactly one object filling all of data. Returns a kv_mp_check_result. */
+kv_mp_check_result kv_mp_unpack(msgpack_zone *zone, const char *data, size_t len, msgpack_object *out);
+
+const msgpack_object *kv_mp_map_get(const msgpack_object *map, const char *key);
+bool kv_mp_str_eq(const msgpack_object *o, const char *s);
+const char *kv_mp_type_name(const msgpack_object *o);
+
+bool kv_utf8_valid(const char *s, size_t len);
+
+void kv_pack_cstr(msgpack_packer *pk, const char *s);
+void kv_pack_strn(msgpack_packer *pk, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,50 @@
+/* Redis connections: URL parsing, connecting (AUTH, SELECT, timeouts) and a small pool, so that calls from
+ * several threads on one kvorm_db run in parallel, each on its own connection. */
+#ifndef KVORM_REDIS_CONN_H
+#define KVORM_REDIS_CONN_H
+
+#include "error.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+typedef struct kv_redis_config {
+    bool is_unix;
+    char host[256];
+    int port;
+    char path[4096];
+    int db;
+    char user[256];
+    char password[256];
+    int connect_timeout_ms;
+    int command_timeout_ms;
+    int pool_size;
+} kv_redis_config;
+
+/* Parses redis:// and unix:// URLs (docs/c-api.md). Values already in cfg are defaults the URL may override. */
+int kv_redis_parse_url(kv_redis_config *cfg, const char *url, kv_error *err);
+
+typedef struct kv_pool {
+    kv_redis_config cfg;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    redisContext **idle;
+    int nidle;
+    int total; /* connections open, idle or lent */
+} kv_pool;
+
+int kv_pool_init(kv_pool *p, const kv_redis_config *cfg, kv_error *err);
+void kv_pool_destroy(kv_pool *p);
+/* Lends a connection, connecting a new one while fewer than pool_size are open, else waiting for one. */
+int kv_pool_acquire(kv_pool *p, redisContext **out, kv_error *err);
+/* Gives it back. A broken connection is closed, and so are the idle ones: after a drop or a server restart
+ * they are likely dead too, and the next call reconnects. */
+void kv_pool_release(kv_pool *p, redisContext *c, bool broken);
+
+/* Runs one command. On an I/O failure returns CONNECTION or TIMEOUT and sets *broken. A Redis error reply is
+ * returned as a reply (REDIS_REPLY_ERROR) for the caller to interpret. */
+int kv_redis_run(redisContext *c, int argc, const char **argv, const size_t *lens, redisReply **out, bool *broken,
+                 kv_error *err);
+
+#endif

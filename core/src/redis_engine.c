@@ -1,0 +1,640 @@
+#include "redis_engine.h"
+
+#include "redis_conn.h"
+#include "redis_scripts.h"
+#include "value.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SCRIPT_WRITE, SCRIPT_GET_BY_UNIQUE, SCRIPT_SCHEMA_CAS, NSCRIPTS };
+
+static const char *const script_source[NSCRIPTS] = {kv_script_write, kv_script_get_by_unique, kv_script_schema_cas};
+
+typedef struct redis_engine {
+    kv_engine base;
+    kv_pool pool;
+    pthread_mutex_t sha_mu;
+    char sha[NSCRIPTS][41];
+} redis_engine;
+
+/* ---- a growing argv of (pointer, length), with the strings it formats itself ---- */
+
+typedef struct argbuf {
+    const char **argv;
+    size_t *lens;
+    int n, cap;
+    char **owned;
+    int nowned, owned_cap;
+    bool oom;
+} argbuf;
+
+static void arg_add(argbuf *a, const char *s, size_t len)
+{
+    if (a->n == a->cap) {
+        int cap = a->cap ? a->cap * 2 : 32;
+        const char **argv = realloc(a->argv, sizeof(*argv) * (size_t)cap);
+        if (argv)
+            a->argv = argv;
+        size_t *lens = realloc(a->lens, sizeof(*lens) * (size_t)cap);
+        if (lens)
+            a->lens = lens;
+        if (!argv || !lens) {
+            a->oom = true;
+            return;
+        }
+        a->cap = cap;
+    }
+    a->argv[a->n] = s;
+    a->lens[a->n++] = len;
+}
+
+static void arg_cstr(argbuf *a, const char *s) { arg_add(a, s, strlen(s)); }
+
+/* Adds prefix + suffix (both binary-safe) as a string the argbuf owns. */
+static void arg_concat(argbuf *a, const char *p, size_t plen, const char *s, size_t slen)
+{
+    if (a->nowned == a->owned_cap) {
+        int cap = a->owned_cap ? a->owned_cap * 2 : 16;
+        char **o = realloc(a->owned, sizeof(*o) * (size_t)cap);
+        if (!o) {
+            a->oom = true;
+            return;
+        }
+        a->owned = o;
+        a->owned_cap = cap;
+    }
+    char *buf = malloc(plen + slen + 1);
+    if (!buf) {
+        a->oom = true;
+        return;
+    }
+    memcpy(buf, p, plen);
+    memcpy(buf + plen, s, slen);
+    buf[plen + slen] = '\0';
+    a->owned[a->nowned++] = buf;
+    arg_add(a, buf, plen + slen);
+}
+
+static void arg_int(argbuf *a, int64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%" PRId64, v);
+    arg_concat(a, num, (size_t)n, "", 0);
+}
+
+static void arg_free(argbuf *a)
+{
+    for (int i = 0; i < a->nowned; i++)
+        free(a->owned[i]);
+    free(a->owned);
+    free(a->argv);
+    free(a->lens);
+}
+
+/* ---- running commands and scripts on a pooled connection ---- */
+
+static int load_script(redis_engine *e, redisContext *c, int which, bool *broken, kv_error *err)
+{
+    const char *argv[3] = {"SCRIPT", "LOAD", script_source[which]};
+    size_t lens[3] = {6, 4, strlen(script_source[which])};
+    redisReply *r;
+    if (kv_redis_run(c, 3, argv, lens, &r, broken, err) != 0)
+        return err->code;
+    if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+        kv_fail(err, KVORM_EINTERNAL, "SCRIPT LOAD failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        freeReplyObject(r);
+        return err->code;
+    }
+    pthread_mutex_lock(&e->sha_mu);
+    memcpy(e->sha[which], r->str, 40);
+    e->sha[which][40] = '\0';
+    pthread_mutex_unlock(&e->sha_mu);
+    freeReplyObject(r);
+    return 0;
+}
+
+/* argv[0] and argv[1] are filled here with EVALSHA and the script's SHA1; a script flushed from the server
+ * (restart, SCRIPT FLUSH) is loaded again and the call retried once. */
+static int run_script(redis_engine *e, redisContext *c, int which, argbuf *a, redisReply **out, bool *broken,
+                      kv_error *err)
+{
+    char sha[41];
+    for (int attempt = 0; attempt < 2; attempt++) {
+        pthread_mutex_lock(&e->sha_mu);
+        memcpy(sha, e->sha[which], sizeof(sha));
+        pthread_mutex_unlock(&e->sha_mu);
+        a->argv[0] = "EVALSHA";
+        a->lens[0] = 7;
+        a->argv[1] = sha;
+        a->lens[1] = 40;
+        if (kv_redis_run(c, a->n, a->argv, a->lens, out, broken, err) != 0)
+            return err->code;
+        if ((*out)->type == REDIS_REPLY_ERROR && strncmp((*out)->str, "NOSCRIPT", 8) == 0 && attempt == 0) {
+            freeReplyObject(*out);
+            *out = NULL;
+            if (load_script(e, c, which, broken, err) != 0)
+                return err->code;
+            continue;
+        }
+        if ((*out)->type == REDIS_REPLY_ERROR) {
+            kv_fail(err, KVORM_EINTERNAL, "Redis script error: %s", (*out)->str);
+            freeReplyObject(*out);
+            *out = NULL;
+            return err->code;
+        }
+        return 0;
+    }
+    return kv_fail(err, KVORM_EINTERNAL, "Redis keeps losing the kvorm scripts");
+}
+
+/* ---- records ---- */
+
+static void release_reply(void *r) { freeReplyObject(r); }
+
+/* Reads HGETALL pairs into per-field pointers: kvorm's own `$v` becomes the version, fields unknown to the
+ * schema (left by a newer compatible schema) are skipped. */
+static int fill_record(kv_record *out, const kv_model *m, const redisReply *pairs, kv_error *err)
+{
+    out->values = calloc((size_t)m->nfields + 1, sizeof(*out->values));
+    out->lens = calloc((size_t)m->nfields + 1, sizeof(*out->lens));
+    if (!out->values || !out->lens)
+        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
+        const redisReply *k = pairs->element[i], *v = pairs->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        if (k->len == 2 && memcmp(k->str, "$v", 2) == 0) {
+            out->version = strtoll(v->str, NULL, 10);
+            continue;
+        }
+        int f = kv_model_field(m, k->str, k->len);
+        if (f >= 0) {
+            out->values[f] = v->str;
+            out->lens[f] = v->len;
+        }
+    }
+    return 0;
+}
+
+void kv_record_free(kv_record *r)
+{
+    if (!r)
+        return;
+    free(r->values);
+    free(r->lens);
+    if (r->release && r->owner)
+        r->release(r->owner);
+    memset(r, 0, sizeof(*r));
+}
+
+static void record_key(char *buf, size_t *len, const kv_model *m, const char *id, size_t id_len)
+{
+    size_t p = strlen(m->prefix);
+    memcpy(buf, m->prefix, p);
+    memcpy(buf + p, "r:", 2);
+    memcpy(buf + p + 2, id, id_len);
+    *len = p + 2 + id_len;
+}
+
+static int redis_get(kv_engine *eng, const kv_model *m, const kv_locator *loc, kv_record *out, bool *found,
+                     kv_error *err)
+{
+    redis_engine *e = (redis_engine *)eng;
+    redisContext *c;
+    redisReply *r = NULL;
+    bool broken = false;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    *found = false;
+    if ((rc = kv_pool_acquire(&e->pool, &c, err)) != 0)
+        return rc;
+    if (!loc->unique) {
+        char key[KV_MAX_NAME * 2 + KV_MAX_ID_BYTES + 16];
+        size_t klen;
+        record_key(key, &klen, m, loc->id, loc->id_len);
+        const char *argv[2] = {"HGETALL", key};
+        size_t lens[2] = {7, klen};
+        if ((rc = kv_redis_run(c, 2, argv, lens, &r, &broken, err)) != 0)
+            goto done;
+        if (r->type != REDIS_REPLY_ARRAY) {
+            rc = kv_fail(err, KVORM_EINTERNAL, "%s: unexpected reply to HGETALL: %s", m->name,
+                         r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
+            goto done;
+        }
+        if (r->elements > 0) {
+            out->id = loc->id;
+            out->id_len = loc->id_len;
+            if ((rc = fill_record(out, m, r, err)) != 0)
+                goto done;
+            *found = true;
+        }
+    } else {
+        argbuf a = {0};
+        char prefix[KV_MAX_NAME * 2 + 16];
+        int plen = snprintf(prefix, sizeof(prefix), "%sr:", m->prefix);
+        arg_cstr(&a, "");
+        arg_cstr(&a, "");
+        arg_cstr(&a, "1");
+        arg_cstr(&a, loc->unique->key);
+        arg_add(&a, prefix, (size_t)plen);
+        arg_add(&a, loc->ukey, loc->ukey_len);
+        if (a.oom)
+            rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
+        else
+            rc = run_script(e, c, SCRIPT_GET_BY_UNIQUE, &a, &r, &broken, err);
+        arg_free(&a);
+        if (rc != 0)
+            goto done;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+            r->element[1]->type == REDIS_REPLY_ARRAY && r->element[1]->elements > 0) {
+            out->id = r->element[0]->str;
+            out->id_len = r->element[0]->len;
+            if ((rc = fill_record(out, m, r->element[1], err)) != 0)
+                goto done;
+            *found = true;
+        }
+    }
+done:
+    kv_pool_release(&e->pool, c, broken);
+    if (*found) {
+        out->owner = r;
+        out->release = release_reply;
+    } else {
+        kv_record_free(out);
+        if (r)
+            freeReplyObject(r);
+    }
+    return rc;
+}
+
+static const char *id_kind_code(const kv_model *m)
+{
+    return m->id_kind == KV_ID_INCREMENT ? "g" : m->id_kind == KV_ID_INTEGER ? "i" : "s";
+}
+
+static void add_pairs(argbuf *a, const kv_model *m, const kv_field_value *fv, int n)
+{
+    arg_int(a, n);
+    for (int i = 0; i < n; i++) {
+        arg_cstr(a, m->fields[fv[i].field].name);
+        arg_add(a, fv[i].data, fv[i].len);
+    }
+}
+
+/* Finds the value a write gives to field f, to show it in an error. */
+static const kv_field_value *written_value(const kv_write *w, int f)
+{
+    for (int i = 0; i < w->nset; i++)
+        if (w->set[i].field == f)
+            return &w->set[i];
+    for (int i = 0; i < w->ncreate; i++)
+        if (w->create[i].field == f)
+            return &w->create[i];
+    return NULL;
+}
+
+static int unique_error(const kv_write *w, long long which, kv_error *err)
+{
+    const kv_model *m = w->model;
+    if (which <= 0 || which > m->nuniques) {
+        char q[96];
+        kv_quote(q, sizeof(q), w->new_id ? w->new_id : w->loc.id ? w->loc.id : "",
+                 w->new_id ? w->new_id_len : w->loc.id ? w->loc.id_len : 0);
+        return kv_fail_at(err, KVORM_EUNIQUE, m->name, "id", "%s: a record with id %s already exists", m->name, q);
+    }
+    const kv_unique *u = &m->uniques[which - 1];
+    char vals[256] = "", one[128];
+    size_t o = 0;
+    err->model = m->name;
+    err->nfields = 0;
+    for (int i = 0; i < u->nfields; i++) {
+        const kv_field_value *fv = written_value(w, u->fields[i]);
+        kv_error_add_field(err, m->fields[u->fields[i]].name);
+        if (fv) {
+            kv_value_describe(one, sizeof(one), fv->data, fv->len);
+            o += (size_t)snprintf(vals + o, o < sizeof(vals) ? sizeof(vals) - o : 0, "%s%s=%s", i ? ", " : "",
+                                  m->fields[u->fields[i]].name, one);
+            if (o >= sizeof(vals))
+                o = sizeof(vals) - 1;
+        }
+    }
+    return kv_fail(err, KVORM_EUNIQUE, "%s: unique constraint %s is violated: another record has %s", m->name,
+                   u->name, vals[0] ? vals : "the same value");
+}
+
+static int redis_write(kv_engine *eng, const kv_write *w, kv_record *out, kv_error *err)
+{
+    static const char *const opnames[] = {"create", "update", "upsert", "delete"};
+    redis_engine *e = (redis_engine *)eng;
+    const kv_model *m = w->model;
+    argbuf a = {0};
+    redisContext *c = NULL;
+    redisReply *r = NULL;
+    bool broken = false;
+    int rc;
+    size_t plen = strlen(m->prefix);
+    memset(out, 0, sizeof(*out));
+
+    arg_cstr(&a, "");
+    arg_cstr(&a, "");
+    arg_int(&a, 2 + m->nuniques);
+    arg_concat(&a, m->prefix, plen, "ids", 3);
+    arg_concat(&a, m->prefix, plen, "seq", 3);
+    for (int i = 0; i < m->nuniques; i++)
+        arg_cstr(&a, m->uniques[i].key);
+    arg_cstr(&a, opnames[w->op]);
+    arg_concat(&a, m->prefix, plen, "r:", 2);
+    arg_cstr(&a, id_kind_code(m));
+    if (w->op == KV_WRITE_CREATE) {
+        arg_cstr(&a, "");
+        arg_cstr(&a, "");
+        arg_cstr(&a, "");
+    } else if (!w->loc.unique) {
+        arg_cstr(&a, "i");
+        arg_add(&a, w->loc.id, w->loc.id_len);
+        arg_cstr(&a, "");
+    } else {
+        arg_cstr(&a, "u");
+        arg_int(&a, w->loc.unique_index + 1);
+        arg_add(&a, w->loc.ukey, w->loc.ukey_len);
+    }
+    arg_add(&a, w->new_id ? w->new_id : "", w->new_id ? w->new_id_len : 0);
+    if (w->has_if_version)
+        arg_int(&a, w->if_version);
+    else
+        arg_cstr(&a, "");
+    arg_int(&a, m->nuniques);
+    for (int i = 0; i < m->nuniques; i++) {
+        arg_int(&a, m->uniques[i].nfields);
+        for (int k = 0; k < m->uniques[i].nfields; k++)
+            arg_cstr(&a, m->fields[m->uniques[i].fields[k]].name);
+    }
+    add_pairs(&a, m, w->create, w->ncreate);
+    add_pairs(&a, m, w->set, w->nset);
+    arg_int(&a, w->nunset);
+    for (int i = 0; i < w->nunset; i++)
+        arg_cstr(&a, m->fields[w->unset[i]].name);
+    if (a.oom) {
+        rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
+        goto done;
+    }
+    if ((rc = kv_pool_acquire(&e->pool, &c, err)) != 0)
+        goto done;
+    rc = run_script(e, c, SCRIPT_WRITE, &a, &r, &broken, err);
+    kv_pool_release(&e->pool, c, broken);
+    if (rc != 0)
+        goto done;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || (r->element[0]->type != REDIS_REPLY_STRING && r->element[0]->type != REDIS_REPLY_STATUS)) {
+        rc = kv_fail(err, KVORM_EINTERNAL, "%s: unexpected reply from the write script", m->name);
+        goto done;
+    }
+    const char *status = r->element[0]->str;
+    if (strcmp(status, "NOTFOUND") == 0) {
+        rc = kv_fail_at(err, KVORM_ENOTFOUND, m->name, NULL, "%s: no record matches", m->name);
+    } else if (strcmp(status, "UNIQUE") == 0 && r->elements == 2) {
+        rc = unique_error(w, r->element[1]->integer, err);
+    } else if (strcmp(status, "CONFLICT") == 0 && r->elements == 2) {
+        rc = kv_fail_at(err, KVORM_ECONFLICT, m->name, NULL,
+                        "%s: the record is at version %s, not the expected version %" PRId64, m->name,
+                        r->element[1]->str, w->if_version);
+    } else if (strcmp(status, "OK") == 0 && r->elements == 4 && r->element[1]->type == REDIS_REPLY_STRING &&
+               r->element[2]->type == REDIS_REPLY_STRING) {
+        out->id = r->element[1]->str;
+        out->id_len = r->element[1]->len;
+        out->version = strtoll(r->element[2]->str, NULL, 10);
+        if (r->element[3]->type == REDIS_REPLY_ARRAY) {
+            rc = fill_record(out, m, r->element[3], err);
+        } else {
+            /* created: the values are the caller's create data */
+            out->created = true;
+            out->values = calloc((size_t)m->nfields + 1, sizeof(*out->values));
+            out->lens = calloc((size_t)m->nfields + 1, sizeof(*out->lens));
+            if (!out->values || !out->lens)
+                rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
+            for (int i = 0; rc == 0 && i < w->ncreate; i++) {
+                out->values[w->create[i].field] = w->create[i].data;
+                out->lens[w->create[i].field] = w->create[i].len;
+            }
+        }
+        if (rc == 0) {
+            out->owner = r;
+            out->release = release_reply;
+            r = NULL;
+        }
+    } else {
+        rc = kv_fail(err, KVORM_EINTERNAL, "%s: unexpected reply from the write script", m->name);
+    }
+done:
+    if (r)
+        freeReplyObject(r);
+    if (rc != 0)
+        kv_record_free(out);
+    arg_free(&a);
+    return rc;
+}
+
+static int redis_count(kv_engine *eng, const kv_model *m, int64_t *out, kv_error *err)
+{
+    redis_engine *e = (redis_engine *)eng;
+    redisContext *c;
+    redisReply *r;
+    bool broken = false;
+    char key[KV_MAX_NAME * 2 + 16];
+    int rc, klen = snprintf(key, sizeof(key), "%sids", m->prefix);
+    const char *argv[2] = {"ZCARD", key};
+    size_t lens[2] = {5, (size_t)klen};
+    if ((rc = kv_pool_acquire(&e->pool, &c, err)) != 0)
+        return rc;
+    rc = kv_redis_run(c, 2, argv, lens, &r, &broken, err);
+    kv_pool_release(&e->pool, c, broken);
+    if (rc != 0)
+        return rc;
+    if (r->type == REDIS_REPLY_INTEGER)
+        *out = r->integer;
+    else
+        rc = kv_fail(err, KVORM_EINTERNAL, "%s: unexpected reply to ZCARD: %s", m->name,
+                     r->type == REDIS_REPLY_ERROR ? r->str : "not an integer");
+    freeReplyObject(r);
+    return rc;
+}
+
+/* ---- schema layouts ---- */
+
+static const redisReply *stored_layout(const redisReply *all, const char *model)
+{
+    size_t n = strlen(model);
+    for (size_t i = 0; i + 1 < all->elements; i += 2)
+        if (all->element[i]->len == n && memcmp(all->element[i]->str, model, n) == 0)
+            return all->element[i + 1];
+    return NULL;
+}
+
+/* Checks every model first and writes only when all are compatible; a layout changed by another process
+ * between the read and the write makes the whole check run again. */
+static int redis_sync_schema(kv_engine *eng, const kvorm_schema *s, kv_error *err)
+{
+    redis_engine *e = (redis_engine *)eng;
+    redisContext *c;
+    bool broken = false;
+    int rc;
+    char key[KV_MAX_NAME + 16];
+    int klen = snprintf(key, sizeof(key), "%s:$schema", s->ns);
+    if ((rc = kv_pool_acquire(&e->pool, &c, err)) != 0)
+        return rc;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        const char *argv[2] = {"HGETALL", key};
+        size_t lens[2] = {7, (size_t)klen};
+        redisReply *all;
+        bool retry = false;
+        if ((rc = kv_redis_run(c, 2, argv, lens, &all, &broken, err)) != 0)
+            break;
+        if (all->type != REDIS_REPLY_ARRAY) {
+            rc = kv_fail(err, KVORM_EINTERNAL, "cannot read %s: %s", key,
+                         all->type == REDIS_REPLY_ERROR ? all->str : "not a hash");
+            freeReplyObject(all);
+            break;
+        }
+        int *verdict = calloc((size_t)s->nmodels, sizeof(int));
+        if (!verdict) {
+            rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
+            freeReplyObject(all);
+            break;
+        }
+        for (int i = 0; rc == 0 && i < s->nmodels; i++) {
+            const redisReply *st = stored_layout(all, s->models[i].name);
+            verdict[i] = st ? kv_layout_compare(&s->models[i], st->str, st->len, err) : 1;
+            if (verdict[i] < 0)
+                rc = verdict[i];
+        }
+        for (int i = 0; rc == 0 && !retry && i < s->nmodels; i++) {
+            if (verdict[i] != 1)
+                continue;
+            const redisReply *st = stored_layout(all, s->models[i].name);
+            argbuf a = {0};
+            redisReply *r;
+            arg_cstr(&a, "");
+            arg_cstr(&a, "");
+            arg_cstr(&a, "1");
+            arg_add(&a, key, (size_t)klen);
+            arg_cstr(&a, s->models[i].name);
+            arg_add(&a, st ? st->str : "", st ? st->len : 0);
+            arg_add(&a, s->models[i].layout, s->models[i].layout_len);
+            rc = a.oom ? kv_fail(err, KVORM_EINTERNAL, "out of memory")
+                       : run_script(e, c, SCRIPT_SCHEMA_CAS, &a, &r, &broken, err);
+            arg_free(&a);
+            if (rc == 0) {
+                retry = r->type == REDIS_REPLY_INTEGER && r->integer == 0;
+                freeReplyObject(r);
+            }
+        }
+        free(verdict);
+        freeReplyObject(all);
+        if (rc != 0 || !retry)
+            break;
+    }
+    kv_pool_release(&e->pool, c, broken);
+    return rc;
+}
+
+static void redis_capabilities(kv_engine *eng, msgpack_packer *pk)
+{
+    static const char *const ops[] = {"create", "findUnique", "findUniqueOrThrow", "update", "upsert", "delete",
+                                      "count"};
+    (void)eng;
+    msgpack_pack_map(pk, 15);
+    kv_pack_cstr(pk, "engine");
+    kv_pack_cstr(pk, "redis");
+    kv_pack_cstr(pk, "formatVersion");
+    msgpack_pack_int(pk, KV_FORMAT_VERSION);
+    kv_pack_cstr(pk, "atomicWrites");
+    msgpack_pack_true(pk);
+    kv_pack_cstr(pk, "transactions");
+    msgpack_pack_false(pk);
+    kv_pack_cstr(pk, "ttl");
+    msgpack_pack_false(pk);
+    kv_pack_cstr(pk, "generatedIntegerIds");
+    msgpack_pack_true(pk);
+    kv_pack_cstr(pk, "generatedStringIds");
+    msgpack_pack_array(pk, 2);
+    kv_pack_cstr(pk, "ulid");
+    kv_pack_cstr(pk, "uuidv7");
+    kv_pack_cstr(pk, "uniqueConstraints");
+    msgpack_pack_true(pk);
+    kv_pack_cstr(pk, "compoundUnique");
+    msgpack_pack_true(pk);
+    kv_pack_cstr(pk, "optimisticLocking");
+    msgpack_pack_true(pk);
+    kv_pack_cstr(pk, "secondaryIndexes");
+    msgpack_pack_false(pk);
+    kv_pack_cstr(pk, "relations");
+    msgpack_pack_false(pk);
+    kv_pack_cstr(pk, "parallelCalls");
+    msgpack_pack_true(pk);
+    kv_pack_cstr(pk, "ops");
+    msgpack_pack_array(pk, sizeof(ops) / sizeof(ops[0]));
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+        kv_pack_cstr(pk, ops[i]);
+    kv_pack_cstr(pk, "maxValueBytes");
+    msgpack_pack_uint32(pk, KV_MAX_VALUE_BYTES);
+}
+
+static void redis_close(kv_engine *eng)
+{
+    redis_engine *e = (redis_engine *)eng;
+    kv_pool_destroy(&e->pool);
+    pthread_mutex_destroy(&e->sha_mu);
+    free(e);
+}
+
+static const kv_engine_ops redis_ops = {
+    "redis", redis_write, redis_get, redis_count, redis_sync_schema, redis_capabilities, redis_close,
+};
+
+int kv_redis_engine_open(kv_engine **out, const char *url, const kvorm_open_options *opts, kv_error *err)
+{
+    kv_redis_config cfg;
+    redis_engine *e;
+    redisContext *c;
+    bool broken = false;
+    int rc;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.connect_timeout_ms = 2000;
+    cfg.command_timeout_ms = 5000;
+    cfg.pool_size = 8;
+    *out = NULL;
+    if ((rc = kv_redis_parse_url(&cfg, url, err)) != 0)
+        return rc;
+    /* options set explicitly win over the URL */
+    if (opts && opts->connect_timeout_ms > 0)
+        cfg.connect_timeout_ms = opts->connect_timeout_ms;
+    if (opts && opts->command_timeout_ms > 0)
+        cfg.command_timeout_ms = opts->command_timeout_ms;
+    if (opts && opts->pool_size > 0)
+        cfg.pool_size = opts->pool_size;
+    if (!(e = calloc(1, sizeof(*e))))
+        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    e->base.ops = &redis_ops;
+    pthread_mutex_init(&e->sha_mu, NULL);
+    if ((rc = kv_pool_init(&e->pool, &cfg, err)) != 0) {
+        pthread_mutex_destroy(&e->sha_mu);
+        free(e);
+        return rc;
+    }
+    /* connect now, so that a wrong address or password fails the open, and load the scripts once */
+    if ((rc = kv_pool_acquire(&e->pool, &c, err)) != 0) {
+        redis_close(&e->base);
+        return rc;
+    }
+    for (int i = 0; rc == 0 && i < NSCRIPTS; i++)
+        rc = load_script(e, c, i, &broken, err);
+    kv_pool_release(&e->pool, c, broken);
+    if (rc != 0) {
+        redis_close(&e->base);
+        return rc;
+    }
+    *out = &e->base;
+    return 0;
+}

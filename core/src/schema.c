@@ -1,0 +1,662 @@
+#include "schema.h"
+
+#include "value.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const type_names[] = {"string", "integer", "float", "boolean", "datetime",
+                                         "decimal", "enum", "json", "bytes"};
+static const char *const id_names[] = {"ulid", "uuidv7", "string", "increment", "integer"};
+
+const char *kv_type_name(kv_type t) { return type_names[t]; }
+bool kv_id_is_integer(const kv_model *m) { return m->id_kind == KV_ID_INCREMENT || m->id_kind == KV_ID_INTEGER; }
+
+/* Parsing state: the zone owns everything the schema keeps. */
+typedef struct loader {
+    msgpack_zone *zone;
+    kv_error *err;
+    const char *ns;
+} loader;
+
+static char *zstrn(loader *ld, const char *s, size_t n)
+{
+    char *p = msgpack_zone_malloc(ld->zone, n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static char *zprintf(loader *ld, const char *fmt, const char *a, const char *b, const char *c)
+{
+    int n = snprintf(NULL, 0, fmt, a, b, c);
+    char *p = msgpack_zone_malloc(ld->zone, (size_t)n + 1);
+    if (p)
+        snprintf(p, (size_t)n + 1, fmt, a, b, c);
+    return p;
+}
+
+static void *zalloc(loader *ld, size_t n)
+{
+    void *p = msgpack_zone_malloc(ld->zone, n ? n : 1);
+    if (p)
+        memset(p, 0, n ? n : 1);
+    return p;
+}
+
+static int oom(loader *ld) { return kv_fail(ld->err, KVORM_EINTERNAL, "out of memory loading the schema"); }
+
+static bool is_identifier(const msgpack_object *o)
+{
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 || o->via.str.size > KV_MAX_NAME)
+        return false;
+    for (uint32_t i = 0; i < o->via.str.size; i++) {
+        char c = o->via.str.ptr[i];
+        bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+        if (!alpha && !(i > 0 && c >= '0' && c <= '9'))
+            return false;
+    }
+    return true;
+}
+
+static int bad_name(loader *ld, const char *what, const char *model, const msgpack_object *o)
+{
+    char q[96] = "(not a string)";
+    if (o->type == MSGPACK_OBJECT_STR)
+        kv_quote(q, sizeof(q), o->via.str.ptr, o->via.str.size);
+    return kv_fail_at(ld->err, KVORM_ESCHEMA, model, NULL,
+                      "schema: %s%s%s name %s is not an identifier ([A-Za-z_][A-Za-z0-9_]*, at most %d characters)",
+                      model ? model : "", model ? ": " : "", what, q, KV_MAX_NAME);
+}
+
+/* Rejects map keys outside allowed (NULL-terminated), naming where. */
+static int check_keys(loader *ld, const msgpack_object *map, const char *const *allowed, const char *model,
+                      const char *field, const char *where)
+{
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = kv_mp_str_eq(k, *a);
+        for (uint32_t j = 0; ok && j < i; j++)
+            if (k->type == MSGPACK_OBJECT_STR && map->via.map.ptr[j].key.type == MSGPACK_OBJECT_STR &&
+                map->via.map.ptr[j].key.via.str.size == k->via.str.size &&
+                memcmp(map->via.map.ptr[j].key.via.str.ptr, k->via.str.ptr, k->via.str.size) == 0)
+                return kv_fail_at(ld->err, KVORM_ESCHEMA, model, field, "schema: %s repeats the key \"%.*s\"", where,
+                                  (int)k->via.str.size, k->via.str.ptr);
+        if (!ok) {
+            char q[96] = "(not a string)";
+            if (k->type == MSGPACK_OBJECT_STR)
+                kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, model, field, "schema: %s has an unknown key %s", where, q);
+        }
+    }
+    return 0;
+}
+
+static int parse_bool(loader *ld, const msgpack_object *o, bool *out, const char *model, const char *field,
+                      const char *key)
+{
+    if (!o)
+        return 0;
+    if (o->type != MSGPACK_OBJECT_BOOLEAN)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, model, field, "schema: %s.%s: \"%s\" must be true or false",
+                          model, field, key);
+    *out = o->via.boolean;
+    return 0;
+}
+
+static int parse_id(loader *ld, kv_model *m, const msgpack_object *o)
+{
+    static const char *const keys[] = {"type", "generate", NULL};
+    char where[128];
+    if (!o) {
+        m->id_kind = KV_ID_ULID;
+        return 0;
+    }
+    snprintf(where, sizeof(where), "%s.id", m->name);
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, "id", "schema: %s must be a map", where);
+    if (check_keys(ld, o, keys, m->name, "id", where) != 0)
+        return ld->err->code;
+    const msgpack_object *type = kv_mp_map_get(o, "type"), *gen = kv_mp_map_get(o, "generate");
+    bool str = type && kv_mp_str_eq(type, "string"), integer = type && kv_mp_str_eq(type, "integer");
+    if (!str && !integer)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, "id",
+                          "schema: %s.id: type must be \"string\" or \"integer\"", m->name);
+    if (!gen) {
+        m->id_kind = str ? KV_ID_STRING : KV_ID_INTEGER;
+    } else if (str && kv_mp_str_eq(gen, "ulid")) {
+        m->id_kind = KV_ID_ULID;
+    } else if (str && kv_mp_str_eq(gen, "uuidv7")) {
+        m->id_kind = KV_ID_UUIDV7;
+    } else if (integer && kv_mp_str_eq(gen, "increment")) {
+        m->id_kind = KV_ID_INCREMENT;
+    } else {
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, "id",
+                          "schema: %s.id: generate must be \"ulid\" or \"uuidv7\" for a string id, \"increment\" "
+                          "for an integer id",
+                          m->name);
+    }
+    return 0;
+}
+
+static int parse_enum_values(loader *ld, kv_model *m, kv_field *f, const msgpack_object *vals)
+{
+    if (!vals || vals->type != MSGPACK_OBJECT_ARRAY || vals->via.array.size == 0)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, f->name,
+                          "schema: %s.%s: an enum needs \"values\", a non-empty list of strings", m->name, f->name);
+    f->nvalues = (int)vals->via.array.size;
+    f->values = zalloc(ld, sizeof(char *) * (size_t)f->nvalues);
+    f->value_lens = zalloc(ld, sizeof(size_t) * (size_t)f->nvalues);
+    if (!f->values || !f->value_lens)
+        return oom(ld);
+    for (int i = 0; i < f->nvalues; i++) {
+        const msgpack_object *v = &vals->via.array.ptr[i];
+        if (v->type != MSGPACK_OBJECT_STR || !kv_utf8_valid(v->via.str.ptr, v->via.str.size))
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, f->name,
+                              "schema: %s.%s: enum values must be UTF-8 strings", m->name, f->name);
+        for (int j = 0; j < i; j++)
+            if (f->value_lens[j] == v->via.str.size && memcmp(f->values[j], v->via.str.ptr, v->via.str.size) == 0)
+                return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, f->name,
+                                  "schema: %s.%s: enum value \"%.*s\" is listed twice", m->name, f->name,
+                                  (int)v->via.str.size, v->via.str.ptr);
+        if (!(f->values[i] = zstrn(ld, v->via.str.ptr, v->via.str.size)))
+            return oom(ld);
+        f->value_lens[i] = v->via.str.size;
+    }
+    return 0;
+}
+
+static int parse_default(loader *ld, kv_model *m, kv_field *f, const msgpack_object *def)
+{
+    if (!def)
+        return 0;
+    if (def->type == MSGPACK_OBJECT_NIL)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, f->name,
+                          "schema: %s.%s: a default cannot be null (make the field optional instead)", m->name,
+                          f->name);
+    if (f->type == KV_T_DATETIME && kv_mp_str_eq(def, "now")) {
+        f->default_kind = KV_DEFAULT_NOW;
+        return 0;
+    }
+    msgpack_sbuffer sb;
+    kv_error verr;
+    msgpack_sbuffer_init(&sb);
+    /* schemas are usually JSON, so a bytes default may be base64 text */
+    if (kv_value_encode(&sb, m, f, def, KV_MODE_JSON, &verr) != 0) {
+        msgpack_sbuffer_destroy(&sb);
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, f->name, "schema: invalid default: %s", verr.message);
+    }
+    f->default_kind = KV_DEFAULT_LITERAL;
+    f->default_bytes = zstrn(ld, sb.data, sb.size);
+    f->default_len = sb.size;
+    msgpack_sbuffer_destroy(&sb);
+    return f->default_bytes ? 0 : oom(ld);
+}
+
+static int parse_field(loader *ld, kv_model *m, kv_field *f, const msgpack_object *name, const msgpack_object *o)
+{
+    static const char *const keys[] = {"type", "optional", "nullable", "default", "unique", "values", NULL};
+    char where[160];
+    if (!is_identifier(name))
+        return bad_name(ld, "field", m->name, name);
+    if (!(f->name = zstrn(ld, name->via.str.ptr, name->via.str.size)))
+        return oom(ld);
+    if (strcmp(f->name, "id") == 0)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, "id",
+                          "schema: %s: \"id\" is the record id; declare it under \"id\", not \"fields\"", m->name);
+    for (kv_field *g = m->fields; g < f; g++)
+        if (strcmp(g->name, f->name) == 0)
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, f->name, "schema: %s.%s is declared twice", m->name,
+                              f->name);
+    snprintf(where, sizeof(where), "%s.%s", m->name, f->name);
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, f->name, "schema: %s must be a map", where);
+    if (check_keys(ld, o, keys, m->name, f->name, where) != 0)
+        return ld->err->code;
+    const msgpack_object *type = kv_mp_map_get(o, "type");
+    int t = -1;
+    for (int i = 0; type && i < (int)(sizeof(type_names) / sizeof(type_names[0])); i++)
+        if (kv_mp_str_eq(type, type_names[i]))
+            t = i;
+    if (t < 0) {
+        char q[96] = "(missing)";
+        if (type && type->type == MSGPACK_OBJECT_STR)
+            kv_quote(q, sizeof(q), type->via.str.ptr, type->via.str.size);
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, f->name,
+                          "schema: %s: unknown type %s (string, integer, float, boolean, datetime, decimal, enum, "
+                          "json, bytes)",
+                          where, q);
+    }
+    f->type = (kv_type)t;
+    bool nullable = false;
+    if (parse_bool(ld, kv_mp_map_get(o, "optional"), &f->optional, m->name, f->name, "optional") != 0 ||
+        parse_bool(ld, kv_mp_map_get(o, "nullable"), &nullable, m->name, f->name, "nullable") != 0 ||
+        parse_bool(ld, kv_mp_map_get(o, "unique"), &f->unique, m->name, f->name, "unique") != 0)
+        return ld->err->code;
+    f->optional = f->optional || nullable;
+    const msgpack_object *vals = kv_mp_map_get(o, "values");
+    if (f->type == KV_T_ENUM) {
+        if (parse_enum_values(ld, m, f, vals) != 0)
+            return ld->err->code;
+    } else if (vals) {
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, f->name, "schema: %s: \"values\" is only for enums", where);
+    }
+    return parse_default(ld, m, f, kv_mp_map_get(o, "default"));
+}
+
+static bool same_fields(const kv_unique *a, const kv_unique *b)
+{
+    if (a->nfields != b->nfields)
+        return false;
+    for (int i = 0; i < a->nfields; i++)
+        if (a->fields[i] != b->fields[i])
+            return false;
+    return true;
+}
+
+/* Adds a constraint after checking it names real, distinct fields and repeats no other constraint. */
+static int add_unique(loader *ld, kv_model *m, const msgpack_object *fields, const msgpack_object *name)
+{
+    kv_unique *u = &m->uniques[m->nuniques];
+    if (!fields || fields->type != MSGPACK_OBJECT_ARRAY || fields->via.array.size == 0)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL,
+                          "schema: %s: each unique constraint is a non-empty list of field names", m->name);
+    u->nfields = (int)fields->via.array.size;
+    if (!(u->fields = zalloc(ld, sizeof(int) * (size_t)u->nfields)))
+        return oom(ld);
+    size_t joined_len = 0;
+    for (int i = 0; i < u->nfields; i++) {
+        const msgpack_object *fo = &fields->via.array.ptr[i];
+        int idx = fo->type == MSGPACK_OBJECT_STR ? kv_model_field(m, fo->via.str.ptr, fo->via.str.size) : -1;
+        if (idx < 0) {
+            char q[96] = "(not a string)";
+            if (fo->type == MSGPACK_OBJECT_STR)
+                kv_quote(q, sizeof(q), fo->via.str.ptr, fo->via.str.size);
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL,
+                              "schema: %s: unique constraint names %s, which is not a field of %s%s", m->name, q,
+                              m->name, kv_mp_str_eq(fo, "id") ? " (the id is always unique)" : "");
+        }
+        for (int j = 0; j < i; j++)
+            if (u->fields[j] == idx)
+                return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, m->fields[idx].name,
+                                  "schema: %s: unique constraint lists %s twice", m->name, m->fields[idx].name);
+        u->fields[i] = idx;
+        joined_len += strlen(m->fields[idx].name) + 1;
+    }
+    if (name) {
+        if (!is_identifier(name))
+            return bad_name(ld, "unique", m->name, name);
+        u->name = zstrn(ld, name->via.str.ptr, name->via.str.size);
+    } else {
+        char *j = zalloc(ld, joined_len);
+        if (!j)
+            return oom(ld);
+        for (int i = 0; i < u->nfields; i++) {
+            if (i)
+                strcat(j, "_");
+            strcat(j, m->fields[u->fields[i]].name);
+        }
+        u->name = j;
+    }
+    if (!u->name)
+        return oom(ld);
+    for (int k = 0; k < m->nuniques; k++) {
+        if (same_fields(&m->uniques[k], u))
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, m->fields[u->fields[0]].name,
+                              "schema: %s: unique constraint %s repeats constraint %s", m->name, u->name,
+                              m->uniques[k].name);
+        if (strcmp(m->uniques[k].name, u->name) == 0)
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL,
+                              "schema: %s: two unique constraints are named %s", m->name, u->name);
+    }
+    if (kv_model_field(m, u->name, strlen(u->name)) >= 0 && u->nfields > 1)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, u->name,
+                          "schema: %s: compound unique %s has the name of a field", m->name, u->name);
+    if (!(u->key = zprintf(ld, "%su:%s%s", m->prefix, u->name, "")))
+        return oom(ld);
+    m->nuniques++;
+    return 0;
+}
+
+static int parse_uniques(loader *ld, kv_model *m, const msgpack_object *list)
+{
+    size_t cap = (size_t)m->nfields + (list && list->type == MSGPACK_OBJECT_ARRAY ? list->via.array.size : 0);
+    if (!(m->uniques = zalloc(ld, sizeof(kv_unique) * cap)))
+        return oom(ld);
+    for (int i = 0; i < m->nfields; i++) {
+        if (!m->fields[i].unique)
+            continue;
+        msgpack_object one, arr;
+        one.type = MSGPACK_OBJECT_STR;
+        one.via.str.ptr = m->fields[i].name;
+        one.via.str.size = (uint32_t)strlen(m->fields[i].name);
+        arr.type = MSGPACK_OBJECT_ARRAY;
+        arr.via.array.size = 1;
+        arr.via.array.ptr = &one;
+        if (add_unique(ld, m, &arr, NULL) != 0)
+            return ld->err->code;
+    }
+    if (!list)
+        return 0;
+    if (list->type != MSGPACK_OBJECT_ARRAY)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL,
+                          "schema: %s: \"unique\" must be a list of constraints", m->name);
+    for (uint32_t i = 0; i < list->via.array.size; i++) {
+        const msgpack_object *c = &list->via.array.ptr[i];
+        if (c->type == MSGPACK_OBJECT_MAP) {
+            static const char *const keys[] = {"fields", "name", NULL};
+            if (check_keys(ld, c, keys, m->name, NULL, "unique constraint") != 0)
+                return ld->err->code;
+            if (add_unique(ld, m, kv_mp_map_get(c, "fields"), kv_mp_map_get(c, "name")) != 0)
+                return ld->err->code;
+        } else if (add_unique(ld, m, c, NULL) != 0) {
+            return ld->err->code;
+        }
+    }
+    return 0;
+}
+
+static int compare_field_names(const void *a, const void *b)
+{
+    return strcmp((*(const kv_field *const *)a)->name, (*(const kv_field *const *)b)->name);
+}
+
+static int compare_unique_names(const void *a, const void *b)
+{
+    return strcmp((*(const kv_unique *const *)a)->name, (*(const kv_unique *const *)b)->name);
+}
+
+/* The stored layout: what the data depends on, in a canonical order (names sorted), so that equal layouts are
+ * equal bytes. Defaults are left out: changing one never changes stored data. */
+static int build_layout(loader *ld, kv_model *m)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    int rc = 0;
+    const kv_field **fs = calloc((size_t)m->nfields + 1, sizeof(*fs));
+    const kv_unique **us = calloc((size_t)m->nuniques + 1, sizeof(*us));
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (!fs || !us) {
+        rc = oom(ld);
+        goto done;
+    }
+    for (int i = 0; i < m->nfields; i++)
+        fs[i] = &m->fields[i];
+    for (int i = 0; i < m->nuniques; i++)
+        us[i] = &m->uniques[i];
+    qsort(fs, (size_t)m->nfields, sizeof(*fs), compare_field_names);
+    qsort(us, (size_t)m->nuniques, sizeof(*us), compare_unique_names);
+    msgpack_pack_map(&pk, 4);
+    kv_pack_cstr(&pk, "format");
+    msgpack_pack_int(&pk, KV_FORMAT_VERSION);
+    kv_pack_cstr(&pk, "id");
+    kv_pack_cstr(&pk, id_names[m->id_kind]);
+    kv_pack_cstr(&pk, "fields");
+    msgpack_pack_map(&pk, (size_t)m->nfields);
+    for (int i = 0; i < m->nfields; i++) {
+        const kv_field *f = fs[i];
+        kv_pack_cstr(&pk, f->name);
+        msgpack_pack_map(&pk, f->type == KV_T_ENUM ? 3 : 2);
+        kv_pack_cstr(&pk, "type");
+        kv_pack_cstr(&pk, kv_type_name(f->type));
+        kv_pack_cstr(&pk, "optional");
+        f->optional ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+        if (f->type == KV_T_ENUM) {
+            kv_pack_cstr(&pk, "values");
+            msgpack_pack_array(&pk, (size_t)f->nvalues);
+            for (int v = 0; v < f->nvalues; v++)
+                kv_pack_strn(&pk, f->values[v], f->value_lens[v]);
+        }
+    }
+    kv_pack_cstr(&pk, "unique");
+    msgpack_pack_array(&pk, (size_t)m->nuniques);
+    for (int i = 0; i < m->nuniques; i++) {
+        msgpack_pack_array(&pk, 2);
+        kv_pack_cstr(&pk, us[i]->name);
+        msgpack_pack_array(&pk, (size_t)us[i]->nfields);
+        for (int k = 0; k < us[i]->nfields; k++)
+            kv_pack_cstr(&pk, m->fields[us[i]->fields[k]].name);
+    }
+    if (!(m->layout = zstrn(ld, sb.data, sb.size)))
+        rc = oom(ld);
+    m->layout_len = sb.size;
+done:
+    free(fs);
+    free(us);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+static int parse_model(loader *ld, kv_model *m, const msgpack_object *name, const msgpack_object *o)
+{
+    static const char *const keys[] = {"id", "fields", "unique", NULL};
+    if (!is_identifier(name))
+        return bad_name(ld, "model", NULL, name);
+    if (!(m->name = zstrn(ld, name->via.str.ptr, name->via.str.size)))
+        return oom(ld);
+    if (!(m->prefix = zprintf(ld, "%s:{%s}:%s", ld->ns, m->name, "")))
+        return oom(ld);
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL, "schema: model %s must be a map", m->name);
+    if (check_keys(ld, o, keys, m->name, NULL, m->name) != 0 || parse_id(ld, m, kv_mp_map_get(o, "id")) != 0)
+        return ld->err->code;
+    const msgpack_object *fields = kv_mp_map_get(o, "fields");
+    if (!fields || fields->type != MSGPACK_OBJECT_MAP)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL, "schema: model %s needs \"fields\", a map", m->name);
+    if (!(m->fields = zalloc(ld, sizeof(kv_field) * fields->via.map.size)))
+        return oom(ld);
+    for (uint32_t i = 0; i < fields->via.map.size; i++) {
+        if (parse_field(ld, m, &m->fields[i], &fields->via.map.ptr[i].key, &fields->via.map.ptr[i].val) != 0)
+            return ld->err->code;
+        m->nfields++;
+    }
+    if (parse_uniques(ld, m, kv_mp_map_get(o, "unique")) != 0)
+        return ld->err->code;
+    return build_layout(ld, m);
+}
+
+int kv_schema_load(kvorm_schema **out, const char *doc, size_t len, kv_error *err)
+{
+    static const char *const keys[] = {"namespace", "models", NULL};
+    msgpack_object root;
+    kvorm_schema *s = calloc(1, sizeof(*s));
+    loader ld = {NULL, err, NULL};
+    char *copy;
+    *out = NULL;
+    if (!s || !(s->zone = ld.zone = msgpack_zone_new(8192)) || !(copy = msgpack_zone_malloc(ld.zone, len ? len : 1))) {
+        kv_fail(err, KVORM_EINTERNAL, "out of memory loading the schema");
+        goto fail;
+    }
+    memcpy(copy, doc, len);
+    if (kv_mp_unpack(ld.zone, copy, len, &root) != KV_MP_OK) {
+        kv_fail(err, KVORM_ESCHEMA, "schema: not a well-formed MessagePack document (or nested deeper than %d)",
+                KV_MAX_DEPTH);
+        goto fail;
+    }
+    if (root.type != MSGPACK_OBJECT_MAP) {
+        kv_fail(err, KVORM_ESCHEMA, "schema: the document must be a map with \"namespace\" and \"models\"");
+        goto fail;
+    }
+    if (check_keys(&ld, &root, keys, NULL, NULL, "the schema") != 0)
+        goto fail;
+    const msgpack_object *ns = kv_mp_map_get(&root, "namespace"), *models = kv_mp_map_get(&root, "models");
+    if (!ns) {
+        kv_fail(err, KVORM_ESCHEMA, "schema: \"namespace\" is required");
+        goto fail;
+    }
+    if (!is_identifier(ns)) {
+        bad_name(&ld, "namespace", NULL, ns);
+        goto fail;
+    }
+    if (!models || models->type != MSGPACK_OBJECT_MAP || models->via.map.size == 0) {
+        kv_fail(err, KVORM_ESCHEMA, "schema: \"models\" must be a map with at least one model");
+        goto fail;
+    }
+    if (!(s->ns = ld.ns = zstrn(&ld, ns->via.str.ptr, ns->via.str.size)) ||
+        !(s->models = zalloc(&ld, sizeof(kv_model) * models->via.map.size))) {
+        oom(&ld);
+        goto fail;
+    }
+    for (uint32_t i = 0; i < models->via.map.size; i++) {
+        const msgpack_object *name = &models->via.map.ptr[i].key;
+        if (name->type == MSGPACK_OBJECT_STR && kv_schema_model(s, name->via.str.ptr, name->via.str.size)) {
+            kv_fail_at(err, KVORM_ESCHEMA, NULL, NULL, "schema: model %.*s is declared twice", (int)name->via.str.size,
+                       name->via.str.ptr);
+            goto fail;
+        }
+        if (parse_model(&ld, &s->models[i], name, &models->via.map.ptr[i].val) != 0)
+            goto fail;
+        s->nmodels++;
+    }
+    s->refcount = 1;
+    *out = s;
+    return 0;
+fail:
+    if (s && s->zone)
+        msgpack_zone_free(s->zone);
+    free(s);
+    return err->code;
+}
+
+kvorm_schema *kv_schema_ref(const kvorm_schema *cs)
+{
+    kvorm_schema *s = (kvorm_schema *)cs;
+    __atomic_add_fetch(&s->refcount, 1, __ATOMIC_RELAXED);
+    return s;
+}
+
+void kv_schema_unref(kvorm_schema *s)
+{
+    if (s && __atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) == 0) {
+        msgpack_zone_free(s->zone);
+        free(s);
+    }
+}
+
+const kv_model *kv_schema_model(const kvorm_schema *s, const char *name, size_t len)
+{
+    for (int i = 0; i < s->nmodels; i++)
+        if (strlen(s->models[i].name) == len && memcmp(s->models[i].name, name, len) == 0)
+            return &s->models[i];
+    return NULL;
+}
+
+int kv_model_field(const kv_model *m, const char *name, size_t len)
+{
+    for (int i = 0; i < m->nfields; i++)
+        if (strlen(m->fields[i].name) == len && memcmp(m->fields[i].name, name, len) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- compatibility of a stored layout with the current one ---- */
+
+static bool enum_has(const kv_field *f, const msgpack_object *v)
+{
+    for (int i = 0; i < f->nvalues; i++)
+        if (v->type == MSGPACK_OBJECT_STR && f->value_lens[i] == v->via.str.size &&
+            memcmp(f->values[i], v->via.str.ptr, v->via.str.size) == 0)
+            return true;
+    return false;
+}
+
+static int mismatch(kv_error *err, const kv_model *m, const char *field, const char *what)
+{
+    return kv_fail_at(err, KVORM_ESCHEMA_MISMATCH, m->name, field,
+                      "%s: the stored data was written with an incompatible schema: %s (docs/schema.md)", m->name, what);
+}
+
+int kv_layout_compare(const kv_model *m, const char *stored, size_t stored_len, kv_error *err)
+{
+    char what[256];
+    msgpack_zone *zone;
+    msgpack_object root;
+    int rc = 1;
+    if (stored_len == m->layout_len && memcmp(stored, m->layout, stored_len) == 0)
+        return 0;
+    if (!(zone = msgpack_zone_new(2048)))
+        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    const msgpack_object *format, *id, *fields, *uniques;
+    if (kv_mp_unpack(zone, stored, stored_len, &root) != KV_MP_OK || root.type != MSGPACK_OBJECT_MAP ||
+        !(format = kv_mp_map_get(&root, "format")) || format->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        !(id = kv_mp_map_get(&root, "id")) || !(fields = kv_mp_map_get(&root, "fields")) ||
+        fields->type != MSGPACK_OBJECT_MAP || !(uniques = kv_mp_map_get(&root, "unique"))) {
+        rc = mismatch(err, m, NULL, "the stored layout is unreadable");
+        goto done;
+    }
+    if (format->via.u64 > KV_FORMAT_VERSION) {
+        rc = mismatch(err, m, NULL, "it was written by a newer kvorm (format version above 1)");
+        goto done;
+    }
+    if (!kv_mp_str_eq(id, id_names[m->id_kind])) {
+        snprintf(what, sizeof(what), "the id strategy changed from %.*s to %s",
+                 id->type == MSGPACK_OBJECT_STR ? (int)id->via.str.size : 1,
+                 id->type == MSGPACK_OBJECT_STR ? id->via.str.ptr : "?", id_names[m->id_kind]);
+        rc = mismatch(err, m, "id", what);
+        goto done;
+    }
+    for (uint32_t i = 0; i < fields->via.map.size; i++) {
+        const msgpack_object *name = &fields->via.map.ptr[i].key, *desc = &fields->via.map.ptr[i].val;
+        int idx = name->type == MSGPACK_OBJECT_STR ? kv_model_field(m, name->via.str.ptr, name->via.str.size) : -1;
+        const msgpack_object *type = kv_mp_map_get(desc, "type"), *opt = kv_mp_map_get(desc, "optional");
+        const msgpack_object *vals = kv_mp_map_get(desc, "values");
+        int nlen = name->type == MSGPACK_OBJECT_STR ? (int)name->via.str.size : 0;
+        const char *nptr = name->type == MSGPACK_OBJECT_STR ? name->via.str.ptr : "";
+        if (idx < 0) {
+            snprintf(what, sizeof(what), "field %.*s was removed", nlen, nptr);
+            rc = mismatch(err, m, NULL, what);
+            goto done;
+        }
+        const kv_field *f = &m->fields[idx];
+        if (!type || !kv_mp_str_eq(type, kv_type_name(f->type))) {
+            snprintf(what, sizeof(what), "field %s changed type to %s", f->name, kv_type_name(f->type));
+            rc = mismatch(err, m, f->name, what);
+            goto done;
+        }
+        if (opt && opt->type == MSGPACK_OBJECT_BOOLEAN && opt->via.boolean && !f->optional) {
+            snprintf(what, sizeof(what), "optional field %s became required", f->name);
+            rc = mismatch(err, m, f->name, what);
+            goto done;
+        }
+        for (uint32_t v = 0; vals && vals->type == MSGPACK_OBJECT_ARRAY && v < vals->via.array.size; v++) {
+            if (!enum_has(f, &vals->via.array.ptr[v])) {
+                snprintf(what, sizeof(what), "enum value %.*s of field %s was removed",
+                         (int)vals->via.array.ptr[v].via.str.size, vals->via.array.ptr[v].via.str.ptr, f->name);
+                rc = mismatch(err, m, f->name, what);
+                goto done;
+            }
+        }
+    }
+    for (int i = 0; i < m->nfields; i++) {
+        if (!kv_mp_map_get(fields, m->fields[i].name) && !m->fields[i].optional) {
+            snprintf(what, sizeof(what), "new field %s is required (new fields must be optional)", m->fields[i].name);
+            rc = mismatch(err, m, m->fields[i].name, what);
+            goto done;
+        }
+    }
+    /* Unique constraints must be the same: the layout packs them sorted, so compare that packing. */
+    {
+        msgpack_object cur;
+        size_t off = 0;
+        msgpack_object cur_root;
+        if (msgpack_unpack(m->layout, m->layout_len, &off, zone, &cur_root) != MSGPACK_UNPACK_SUCCESS) {
+            rc = kv_fail(err, KVORM_EINTERNAL, "cannot read the current layout");
+            goto done;
+        }
+        cur = *kv_mp_map_get(&cur_root, "unique");
+        if (!msgpack_object_equal(cur, *uniques)) {
+            rc = mismatch(err, m, NULL,
+                          "the unique constraints changed (adding or removing one needs an index rebuild)");
+            goto done;
+        }
+    }
+done:
+    msgpack_zone_free(zone);
+    return rc;
+}

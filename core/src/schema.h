@@ -1,0 +1,77 @@
+/* The loaded schema: models, fields, id strategies, unique constraints, and each model's stored layout. */
+#ifndef KVORM_SCHEMA_H
+#define KVORM_SCHEMA_H
+
+#include "error.h"
+#include "mp.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define KV_MAX_NAME 64
+#define KV_FORMAT_VERSION 1
+
+typedef enum kv_type {
+    KV_T_STRING, KV_T_INTEGER, KV_T_FLOAT, KV_T_BOOLEAN, KV_T_DATETIME, KV_T_DECIMAL, KV_T_ENUM, KV_T_JSON, KV_T_BYTES
+} kv_type;
+
+typedef enum kv_id_kind {
+    KV_ID_ULID, KV_ID_UUIDV7, KV_ID_STRING, KV_ID_INCREMENT, KV_ID_INTEGER
+} kv_id_kind;
+
+typedef enum kv_default_kind { KV_DEFAULT_NONE, KV_DEFAULT_LITERAL, KV_DEFAULT_NOW } kv_default_kind;
+
+typedef struct kv_field {
+    const char *name;
+    kv_type type;
+    bool optional;
+    bool unique;
+    const char **values; /* enum values */
+    size_t *value_lens;
+    int nvalues;
+    kv_default_kind default_kind;
+    const char *default_bytes; /* canonical encoding of a literal default */
+    size_t default_len;
+} kv_field;
+
+typedef struct kv_unique {
+    const char *name;   /* constraint name: the field, the given name, or fields joined by '_' */
+    int *fields;        /* field indexes, in declaration order */
+    int nfields;
+    const char *key;    /* "<ns>:{<Model>}:u:<name>" */
+} kv_unique;
+
+typedef struct kv_model {
+    const char *name;
+    kv_id_kind id_kind;
+    kv_field *fields;
+    int nfields;
+    kv_unique *uniques;
+    int nuniques;
+    const char *prefix;     /* "<ns>:{<Model>}:" */
+    const char *layout;     /* stored layout, canonical MessagePack (docs/schema.md) */
+    size_t layout_len;
+} kv_model;
+
+struct kvorm_schema {
+    int refcount;
+    msgpack_zone *zone; /* owns every string and array above */
+    const char *ns;
+    kv_model *models;
+    int nmodels;
+};
+
+int kv_schema_load(kvorm_schema **out, const char *msgpack_doc, size_t len, kv_error *err);
+kvorm_schema *kv_schema_ref(const kvorm_schema *s);
+void kv_schema_unref(kvorm_schema *s);
+
+const kv_model *kv_schema_model(const kvorm_schema *s, const char *name, size_t len);
+int kv_model_field(const kv_model *m, const char *name, size_t len); /* index or -1 */
+const char *kv_type_name(kv_type t);
+bool kv_id_is_integer(const kv_model *m);
+
+/* Compares the stored layout of a model with the current one. Returns 0 if the same, 1 if the current one
+ * is a compatible extension (store it), or KVORM_ESCHEMA_MISMATCH with err naming what changed. */
+int kv_layout_compare(const kv_model *m, const char *stored, size_t stored_len, kv_error *err);
+
+#endif

@@ -13,7 +13,8 @@ typedef struct request {
     kvorm_db *db;
     kv_mode mode;
     const kv_model *model;
-    const char *op;
+    const char *op; /* points at opname once known */
+    char opname[64];
     const msgpack_object *args;
     kv_error *err;
 } request;
@@ -346,6 +347,11 @@ static int locate_unique(request *rq, target *t, int ui, const msgpack_object *m
         if (v->type == MSGPACK_OBJECT_NIL)
             return kv_fail_at(rq->err, KVORM_EVALIDATION, m->name, f->name,
                               "where: %s cannot be null (null values are never unique)", f->name);
+        if (v->type == MSGPACK_OBJECT_MAP && f->type != KV_T_JSON)
+            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, f->name,
+                              "where: %s must be a plain value: %s selects one record by equality (filter operators "
+                              "are not part of this version)",
+                              f->name, rq->op);
         int rc = kv_value_encode(&t->ukey, m, f, v, rq->mode, rq->err);
         if (rc != 0)
             return rc;
@@ -381,6 +387,9 @@ static int parse_where(request *rq, const msgpack_object *where, target *t)
         if (kv_mp_str_eq(k, "id")) {
             if (v->type == MSGPACK_OBJECT_NIL)
                 return kv_fail_at(rq->err, KVORM_EVALIDATION, m->name, "id", "where: id cannot be null%s", "");
+            if (v->type == MSGPACK_OBJECT_MAP)
+                return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, "id",
+                                  "where: id must be a plain value: %s selects one record by equality", rq->op);
             int rc = kv_id_encode(t->id_text, &t->loc.id_len, m, v, rq->err);
             if (rc != 0)
                 return rc;
@@ -662,7 +671,7 @@ static int pack_error(msgpack_sbuffer *resp, const kv_error *err, const char *op
     else
         msgpack_pack_nil(&pk);
     kv_pack_cstr(&pk, "op");
-    if (op)
+    if (op && *op)
         kv_pack_cstr(&pk, op);
     else
         msgpack_pack_nil(&pk);
@@ -677,7 +686,7 @@ static int dispatch(request *rq, const msgpack_object *root, msgpack_packer *pk)
 {
     static const char *const top[] = {"model", "op", "args", NULL};
     const msgpack_object *model, *op;
-    char opname[64];
+    char *opname = rq->opname;
     request tmp = *rq;
     if (root->type != MSGPACK_OBJECT_MAP)
         return kv_fail(rq->err, KVORM_EBAD_REQUEST, "the request must be a map with \"model\", \"op\" and \"args\"");
@@ -686,10 +695,11 @@ static int dispatch(request *rq, const msgpack_object *root, msgpack_packer *pk)
     if (check_args(&tmp, top) != 0)
         return rq->err->code;
     op = kv_mp_map_get(root, "op");
-    if (!op || op->type != MSGPACK_OBJECT_STR || op->via.str.size == 0 || op->via.str.size >= sizeof(opname))
+    if (!op || op->type != MSGPACK_OBJECT_STR || op->via.str.size == 0 || op->via.str.size >= sizeof(rq->opname))
         return kv_fail(rq->err, KVORM_EBAD_REQUEST, "the request needs \"op\", the name of an operation");
     memcpy(opname, op->via.str.ptr, op->via.str.size);
     opname[op->via.str.size] = '\0';
+    rq->op = opname;
     rq->args = kv_mp_map_get(root, "args");
     if (rq->args && rq->args->type == MSGPACK_OBJECT_NIL)
         rq->args = NULL;
@@ -708,7 +718,6 @@ static int dispatch(request *rq, const msgpack_object *root, msgpack_packer *pk)
         kv_quote(q, sizeof(q), model->via.str.ptr, model->via.str.size);
         return kv_fail(rq->err, KVORM_EBAD_REQUEST, "unknown model %s", q);
     }
-    rq->op = opname;
     if (strcmp(opname, "create") == 0)
         return op_create(rq, pk);
     if (strcmp(opname, "findUnique") == 0)
@@ -732,7 +741,7 @@ static int dispatch(request *rq, const msgpack_object *root, msgpack_packer *pk)
 int kv_exec(kvorm_db *db, const char *request_doc, size_t len, kv_mode mode, msgpack_sbuffer *resp)
 {
     kv_error err;
-    request rq = {db, mode, NULL, NULL, NULL, &err};
+    request rq = {db, mode, NULL, NULL, "", NULL, &err};
     msgpack_zone *zone = NULL;
     msgpack_object root;
     msgpack_packer pk;

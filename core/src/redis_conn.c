@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 static int hexval(char c)
@@ -307,12 +308,82 @@ void kv_pool_release(kv_pool *p, redisContext *c, bool broken)
         redisFree(stale[i]);
 }
 
+/* Writes n as decimal text at p, returns the length. */
+static size_t put_uint(char *p, size_t n)
+{
+    char tmp[24];
+    size_t len = 0;
+    do {
+        tmp[len++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    for (size_t i = 0; i < len; i++)
+        p[i] = tmp[len - 1 - i];
+    return len;
+}
+
+/* Formats the command in RESP ourselves: hiredis' redisCommandArgv formats every argument through
+ * sdscatfmt, which cost more than the rest of a kvorm write put together. */
+static char *format_command(int argc, const char **argv, const size_t *lens, size_t *out_len)
+{
+    size_t total = 1 + 20 + 2;
+    for (int i = 0; i < argc; i++)
+        total += 1 + 20 + 2 + lens[i] + 2;
+    char *buf = malloc(total), *p = buf;
+    if (!buf)
+        return NULL;
+    *p++ = '*';
+    p += put_uint(p, (size_t)argc);
+    *p++ = '\r';
+    *p++ = '\n';
+    for (int i = 0; i < argc; i++) {
+        *p++ = '$';
+        p += put_uint(p, lens[i]);
+        *p++ = '\r';
+        *p++ = '\n';
+        memcpy(p, argv[i], lens[i]);
+        p += lens[i];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    *out_len = (size_t)(p - buf);
+    return buf;
+}
+
 int kv_redis_run(redisContext *c, int argc, const char **argv, const size_t *lens, redisReply **out, bool *broken,
                  kv_error *err)
 {
-    *out = redisCommandArgv(c, argc, argv, lens);
-    if (*out)
+    size_t len;
+    void *reply = NULL;
+    char *cmd = format_command(argc, argv, lens, &len);
+    *out = NULL;
+    if (!cmd)
+        return kv_fail(err, KVORM_EINTERNAL, "out of memory formatting a Redis command");
+    /* Sent by us with MSG_NOSIGNAL: hiredis' own write() would raise SIGPIPE on a connection the server closed,
+     * and a library must not kill its host process. The socket's send timeout (redisSetTimeout) applies. */
+    const char *p = cmd;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = send(c->fd, p, left, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = errno;
+            free(cmd);
+            *broken = true;
+            if (e == EAGAIN || e == EWOULDBLOCK)
+                return kv_fail(err, KVORM_ETIMEOUT, "Redis did not take the command within the timeout (%s)", argv[0]);
+            return kv_fail(err, KVORM_ECONNECTION, "the connection to Redis failed during %s: %s", argv[0],
+                           strerror(e));
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    free(cmd);
+    if (redisGetReply(c, &reply) == REDIS_OK && reply) {
+        *out = reply;
         return 0;
+    }
     *broken = true;
     if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT))
         return kv_fail(err, KVORM_ETIMEOUT, "Redis did not answer within the command timeout (%s)", argv[0]);

@@ -80,7 +80,13 @@ static void arg_concat(argbuf *a, const char *p, size_t plen, const char *s, siz
 
 static void arg_int(argbuf *a, int64_t v)
 {
+    /* small counts are most arguments: point at constant text instead of formatting */
+    static const char *const small[] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
     char num[24];
+    if (v >= 0 && v <= 9) {
+        arg_add(a, small[v], 1);
+        return;
+    }
     int n = snprintf(num, sizeof(num), "%" PRId64, v);
     arg_concat(a, num, (size_t)n, "", 0);
 }
@@ -315,7 +321,7 @@ static int unique_error(const kv_write *w, long long which, kv_error *err)
         kv_error_add_field(err, m->fields[u->fields[i]].name);
         if (fv) {
             kv_value_describe(one, sizeof(one), fv->data, fv->len);
-            o += (size_t)snprintf(vals + o, o < sizeof(vals) ? sizeof(vals) - o : 0, "%s%s=%s", i ? ", " : "",
+            o += (size_t)snprintf(vals + o, o < sizeof(vals) ? sizeof(vals) - o : 0, "%s%s %s", i ? ", " : "",
                                   m->fields[u->fields[i]].name, one);
             if (o >= sizeof(vals))
                 o = sizeof(vals) - 1;

@@ -350,7 +350,9 @@ static int parse_uniques(loader *ld, kv_model *m, const msgpack_object *list)
         const msgpack_object *c = &list->via.array.ptr[i];
         if (c->type == MSGPACK_OBJECT_MAP) {
             static const char *const keys[] = {"fields", "name", NULL};
-            if (check_keys(ld, c, keys, m->name, NULL, "unique constraint") != 0)
+            char where[KV_MAX_NAME + 32];
+            snprintf(where, sizeof(where), "%s: a unique constraint", m->name);
+            if (check_keys(ld, c, keys, m->name, NULL, where) != 0)
                 return ld->err->code;
             if (add_unique(ld, m, kv_mp_map_get(c, "fields"), kv_mp_map_get(c, "name")) != 0)
                 return ld->err->code;

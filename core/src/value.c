@@ -40,9 +40,14 @@ void kv_value_describe(char *buf, size_t cap, const char *stored, size_t len)
 {
     msgpack_zone *zone = msgpack_zone_new(256);
     msgpack_object o;
-    if (zone && kv_mp_unpack(zone, stored, len, &o) == KV_MP_OK)
+    if (zone && kv_mp_unpack(zone, stored, len, &o) == KV_MP_OK) {
+        /* the value alone: a string quoted, a number as is, else its type */
+        char *space;
         describe(buf, cap, &o);
-    else
+        if (o.type != MSGPACK_OBJECT_NIL && o.type != MSGPACK_OBJECT_ARRAY && o.type != MSGPACK_OBJECT_MAP &&
+            o.type != MSGPACK_OBJECT_BIN && o.type != MSGPACK_OBJECT_EXT && (space = strchr(buf, ' ')))
+            memmove(buf, space + 1, strlen(space + 1) + 1);
+    } else
         snprintf(buf, cap, "(unreadable value)");
     if (zone)
         msgpack_zone_free(zone);

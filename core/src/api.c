@@ -222,6 +222,10 @@ int kvorm_capabilities(unsigned char **out, size_t *out_len, kvorm_db *db)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
+    if (out)
+        *out = NULL;
+    if (out_len)
+        *out_len = 0;
     if (!out || !out_len || !db)
         return misuse("kvorm_capabilities: out, out_len and db are required");
     msgpack_sbuffer_init(&sb);

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The main job, until the kvorm CLI lands: builds the library and examples/hello, starts a redis-server of its own
+# on a free port (data in a temporary directory), runs hello against it, then shows what kvorm stored there.
+# The server is stopped by its pid on exit; no other Redis is touched.
+#
+# Environment: KVORM_SKIP_SETUP=1 skips scripts/setup-debian.sh; KVORM_JOBS (default 2) sets build parallelism;
+# KVORM_BUILD_DIR (default build) moves the build directory.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+
+tmp=""
+redis_pid=""
+redis_port=""
+
+cleanup() {
+  local rc=$?
+  if [ -n "$redis_pid" ]; then
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+  fi
+  if [ -n "$tmp" ]; then
+    rm -rf "$tmp"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Starts a redis-server of our own on a free loopback port, data in $1. Sets redis_pid and redis_port.
+start_redis() {
+  local dir=$1 attempt port i
+  for attempt in $(seq 1 20); do
+    port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      continue # something listens there already
+    fi
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
+      --daemonize no --logfile "$dir/redis.log" </dev/null &
+    redis_pid=$!
+    for i in $(seq 1 100); do
+      kill -0 "$redis_pid" 2>/dev/null || break
+      if redis-cli -p "$port" info server 2>/dev/null | tr -d '\r' | grep -qx "process_id:$redis_pid"; then
+        redis_port=$port
+        return 0
+      fi
+      sleep 0.05
+    done
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+    redis_pid=""
+  done
+  echo "demo.sh: could not start redis-server on a free port" >&2
+  return 1
+}
+
+if [ "${KVORM_SKIP_SETUP:-0}" != 1 ]; then
+  bash scripts/setup-debian.sh
+fi
+
+build=${KVORM_BUILD_DIR:-build}
+echo "== build ($build/)"
+generator=(-G Ninja)
+if [ -f "$build/CMakeCache.txt" ]; then
+  generator=() # keep the generator of an existing build directory
+fi
+cmake -S . -B "$build" "${generator[@]}" -DKVORM_BUILD_EXAMPLES=ON >/dev/null
+cmake --build "$build" -j "${KVORM_JOBS:-2}" --target hello
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvorm-demo.XXXXXX")
+start_redis "$tmp"
+url="redis://127.0.0.1:$redis_port"
+echo
+echo "== redis-server (pid $redis_pid) on port $redis_port, data in $tmp"
+
+echo
+echo "== $build/examples/hello $url examples/app.schema.json"
+"$build/examples/hello" "$url" "$root/examples/app.schema.json"
+
+cli() { redis-cli -p "$redis_port" --no-raw "$@"; }
+echo
+echo "== what kvorm stored (docs/format.md)"
+echo "-- the keys:"
+redis-cli -p "$redis_port" --raw --scan --pattern 'app:*' | sort | while IFS= read -r key; do
+  printf '   %-40s %s\n' "$key" "$(redis-cli -p "$redis_port" --raw type "$key")"
+done
+record=$(redis-cli -p "$redis_port" --raw --scan --pattern 'app:{User}:r:*' | head -n 1)
+echo "-- HGETALL $record  (field -> canonical MessagePack bytes; \$v is the version):"
+cli hgetall "$record"
+echo "-- HGETALL app:{User}:u:email  (unique index: email bytes -> id):"
+cli hgetall 'app:{User}:u:email'
+echo "-- ZRANGE app:{User}:ids 0 -1  (every id of the model):"
+cli zrange 'app:{User}:ids' 0 -1

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Every test of kvorm, in the order a failure is cheapest to find:
+#   1. build/       Ninja build, then the GoogleTest suite (ctest; the tests start their own redis-server)
+#   2. build-asan/  the same with AddressSanitizer + UndefinedBehaviorSanitizer (Debug), leaks checked
+#   3. install      `cmake --install` into a temporary prefix; examples/hello.c and the README example built
+#                   against it with pkg-config and with find_package(kvorm), then run against a redis-server
+#                   this script starts on a free port (and stops by its pid)
+# Exits non-zero on the first failure and prints one summary line either way.
+#
+# Environment: KVORM_SKIP_SETUP=1 skips scripts/setup-debian.sh; KVORM_JOBS (default 2) sets build parallelism;
+# KVORM_BUILD_DIR (default build; the sanitizer build goes to <it>-asan) moves the build directories;
+# CTEST_PARALLEL_LEVEL is passed through to ctest.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+
+jobs=${KVORM_JOBS:-2}
+build=${KVORM_BUILD_DIR:-build}
+asan="$build-asan"
+started=$SECONDS
+step="setup"
+tmp=""
+redis_pid=""
+redis_port=""
+
+cleanup() {
+  local rc=$?
+  if [ -n "$redis_pid" ]; then
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+  fi
+  if [ -n "$tmp" ]; then
+    rm -rf "$tmp"
+  fi
+  if [ "$rc" -eq 0 ]; then
+    echo "test.sh: PASS (build+ctest, asan+ctest, install+consumers) in $((SECONDS - started))s"
+  else
+    echo "test.sh: FAIL during '$step' (exit $rc) after $((SECONDS - started))s" >&2
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+banner() {
+  step=$1
+  printf '\n=== %s (%ss)\n' "$1" "$((SECONDS - started))"
+}
+
+# Configures a build directory with Ninja; keeps the generator of an existing build directory.
+configure() {
+  local dir=$1
+  shift
+  if [ -f "$dir/CMakeCache.txt" ]; then
+    cmake -S "$root" -B "$dir" "$@"
+  else
+    cmake -S "$root" -B "$dir" -G Ninja "$@"
+  fi
+}
+
+# Starts a redis-server of our own on a free loopback port, data in $1. Sets redis_pid and redis_port.
+start_redis() {
+  local dir=$1 attempt port i
+  for attempt in $(seq 1 20); do
+    port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      continue # something listens there already
+    fi
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
+      --daemonize no --logfile "$dir/redis-$port.log" </dev/null &
+    redis_pid=$!
+    for i in $(seq 1 100); do
+      kill -0 "$redis_pid" 2>/dev/null || break
+      # Our server answers with our pid, not some other server that won a race for the port.
+      if redis-cli -p "$port" info server 2>/dev/null | tr -d '\r' | grep -qx "process_id:$redis_pid"; then
+        redis_port=$port
+        return 0
+      fi
+      sleep 0.05
+    done
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+    redis_pid=""
+  done
+  echo "test.sh: could not start redis-server on a free port" >&2
+  return 1
+}
+
+# Runs a hello binary against the given URL and checks the steps it reports.
+check_hello() {
+  local name=$1 url=$2 bin=$3 out="$tmp/$1.out"
+  echo "--- $name: $bin $url"
+  local rc=0 want
+  "$bin" "$url" "$root/examples/app.schema.json" >"$out" 2>&1 || rc=$?
+  cat "$out"
+  if [ "$rc" -ne 0 ]; then
+    echo "test.sh: $name exited with $rc" >&2
+    return 1
+  fi
+  for want in '"email":"ann@example.com"' 'UNIQUE_VIOLATION' '"code":"UNIQUE_VIOLATION"' '^count +1$' \
+    '^hello: done$'; do
+    if ! grep -Eq -- "$want" "$out"; then
+      echo "test.sh: $name: output lacks /$want/" >&2
+      return 1
+    fi
+  done
+}
+
+if [ "${KVORM_SKIP_SETUP:-0}" != 1 ]; then
+  banner "setup"
+  bash scripts/setup-debian.sh
+fi
+
+# The options are given even where they are the defaults: a build directory configured by hand keeps its own.
+# 1. Build and the test suite.
+banner "1/3 build ($build/)"
+configure "$build" -DKVORM_BUILD_TESTS=ON -DKVORM_BUILD_BENCHMARKS=ON -DKVORM_BUILD_EXAMPLES=ON \
+  -DKVORM_BUILD_SHARED=ON -DKVORM_SANITIZE=OFF
+cmake --build "$build" -j "$jobs"
+banner "1/3 ctest ($build/)"
+(cd "$build" && ctest --output-on-failure --no-tests=error)
+
+# 2. Sanitizers.
+banner "2/3 build ($asan/, ASan+UBSan)"
+# Debug (-O0, asserts on): compiles in about half the time of -O2 on 2 cores and gives exact ASan stacks.
+configure "$asan" -DKVORM_SANITIZE=ON -DKVORM_BUILD_BENCHMARKS=OFF -DKVORM_BUILD_TESTS=ON -DKVORM_BUILD_EXAMPLES=ON \
+  -DKVORM_BUILD_SHARED=ON -DCMAKE_BUILD_TYPE=Debug
+cmake --build "$asan" -j "$jobs"
+banner "2/3 ctest ($asan/)"
+(cd "$asan" &&
+  ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --output-on-failure --no-tests=error)
+
+# 3. Install, then build consumers against the installed library only.
+banner "3/3 install"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvorm-test.XXXXXX")
+prefix="$tmp/prefix"
+cmake --install "$build" --prefix "$prefix"
+
+banner "3/3 consumer via pkg-config"
+pc=$(find "$prefix" -name kvorm.pc -print -quit)
+if [ -z "$pc" ]; then
+  echo "test.sh: the install has no kvorm.pc" >&2
+  exit 1
+fi
+export PKG_CONFIG_PATH
+PKG_CONFIG_PATH="$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+echo "pkg-config --cflags --libs kvorm: $(pkg-config --cflags --libs kvorm)"
+libdir=$(pkg-config --variable=libdir kvorm)
+case "$(pkg-config --cflags kvorm) $libdir" in
+  *"$prefix"*"$prefix"*) ;;
+  *)
+    echo "test.sh: kvorm.pc does not point into the install prefix $prefix" >&2
+    exit 1
+    ;;
+esac
+# shellcheck disable=SC2046 # word splitting of pkg-config output is intended
+cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags kvorm) examples/hello.c -o "$tmp/hello-pkgconfig" \
+  $(pkg-config --libs kvorm) -Wl,-rpath,"$libdir"
+# The README's C example, taken from README.md as is, so it cannot drift.
+awk '/^```c$/ {on = 1; next} on && /^```$/ {exit} on {print}' README.md >"$tmp/readme_example.c"
+if [ ! -s "$tmp/readme_example.c" ]; then
+  echo "test.sh: README.md has no \`\`\`c example" >&2
+  exit 1
+fi
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags kvorm) "$tmp/readme_example.c" \
+  -o "$tmp/readme-example" $(pkg-config --libs kvorm) -Wl,-rpath,"$libdir"
+if ! ldd "$tmp/hello-pkgconfig" | grep -q "libkvorm.*$prefix"; then
+  echo "test.sh: hello-pkgconfig does not load libkvorm from $prefix:" >&2
+  ldd "$tmp/hello-pkgconfig" >&2
+  exit 1
+fi
+
+banner "3/3 consumer via find_package(kvorm)"
+cmake -S examples/consumer -B "$tmp/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$prefix"
+kvorm_dir=$(sed -n 's/^kvorm_DIR:[A-Z]*=//p' "$tmp/consumer/CMakeCache.txt")
+case "$kvorm_dir" in
+  "$prefix"/*) ;;
+  *)
+    echo "test.sh: find_package(kvorm) found $kvorm_dir, not the install in $prefix" >&2
+    exit 1
+    ;;
+esac
+cmake --build "$tmp/consumer" -j "$jobs"
+
+banner "3/3 run the consumers against a redis-server of our own"
+mkdir -p "$tmp/redis"
+start_redis "$tmp/redis"
+echo "redis-server pid $redis_pid on port $redis_port"
+# One Redis database per run: each run starts from an empty store.
+check_hello hello-pkgconfig "redis://127.0.0.1:$redis_port/0" "$tmp/hello-pkgconfig"
+check_hello hello-cmake "redis://127.0.0.1:$redis_port/1" "$tmp/consumer/hello"
+check_hello hello-cmake-static "redis://127.0.0.1:$redis_port/2" "$tmp/consumer/hello_static"
+echo "--- readme-example"
+readme_out=$("$tmp/readme-example" "redis://127.0.0.1:$redis_port/3")
+echo "$readme_out"
+if ! grep -q '"email":"ann@example.com"' <<<"$readme_out"; then
+  echo "test.sh: the README example printed no created record" >&2
+  exit 1
+fi
+
+step="done"

@@ -19,6 +19,8 @@
 
 #include <kvorm.h>
 
+#include "redis_conn.h" /* core/src: internal, for raw_connect */
+
 #include <hiredis/hiredis.h>
 #include <msgpack.h>
 
@@ -271,116 +273,24 @@ static redisReply *evalsha(bench *b, script *s, int argc, const char **argv, siz
     return r;
 }
 
-typedef struct url_parts {
-    bool is_unix;
-    char host[256];
-    int port;
-    char path[4096];
-    int db;
-    char user[256];
-    char password[256];
-} url_parts;
-
-static void copy_part(char *dst, size_t cap, const char *src, size_t n)
-{
-    if (n >= cap)
-        die("URL part too long");
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
-static void parse_query(url_parts *u, const char *q)
-{
-    while (q && *q) {
-        const char *end = strchr(q, '&');
-        size_t n = end ? (size_t)(end - q) : strlen(q);
-        const char *eq = memchr(q, '=', n);
-        if (eq) {
-            size_t kl = (size_t)(eq - q), vl = n - kl - 1;
-            if (kl == 2 && memcmp(q, "db", 2) == 0) {
-                char tmp[32];
-                copy_part(tmp, sizeof tmp, eq + 1, vl);
-                u->db = atoi(tmp);
-            } else if (kl == 4 && memcmp(q, "user", 4) == 0) {
-                copy_part(u->user, sizeof u->user, eq + 1, vl);
-            } else if (kl == 8 && memcmp(q, "password", 8) == 0) {
-                copy_part(u->password, sizeof u->password, eq + 1, vl);
-            } /* timeouts and pool size only concern kvorm */
-        }
-        q = end ? end + 1 : NULL;
-    }
-}
-
-/* The raw side connects from the same URL as kvorm (no percent-decoding, no IPv6 literals). */
-static void parse_url(url_parts *u, const char *url)
-{
-    memset(u, 0, sizeof *u);
-    u->port = 6379;
-    if (strncmp(url, "unix://", 7) == 0) {
-        u->is_unix = true;
-        const char *p = url + 7, *q = strchr(p, '?');
-        copy_part(u->path, sizeof u->path, p, q ? (size_t)(q - p) : strlen(p));
-        if (!u->path[0])
-            die("unix URL without a path: %s", url);
-        parse_query(u, q ? q + 1 : NULL);
-        return;
-    }
-    if (strncmp(url, "redis://", 8) != 0)
-        die("unsupported URL (want redis://host:port or unix:///path): %s", url);
-    const char *p = url + 8;
-    const char *q = strchr(p, '?');
-    const char *end = q ? q : p + strlen(p);
-    const char *slash = memchr(p, '/', (size_t)(end - p));
-    const char *hostend = slash ? slash : end;
-    const char *at = NULL;
-    for (const char *c = p; c < hostend; c++)
-        if (*c == '@')
-            at = c;
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon) {
-            copy_part(u->user, sizeof u->user, p, (size_t)(colon - p));
-            copy_part(u->password, sizeof u->password, colon + 1, (size_t)(at - colon - 1));
-        } else {
-            copy_part(u->password, sizeof u->password, p, (size_t)(at - p));
-        }
-        p = at + 1;
-    }
-    const char *colon = memchr(p, ':', (size_t)(hostend - p));
-    copy_part(u->host, sizeof u->host, p, (size_t)((colon ? colon : hostend) - p));
-    if (!u->host[0])
-        strcpy(u->host, "127.0.0.1");
-    if (colon) {
-        char tmp[16];
-        copy_part(tmp, sizeof tmp, colon + 1, (size_t)(hostend - colon - 1));
-        u->port = atoi(tmp);
-    }
-    if (slash && slash + 1 < end) {
-        char tmp[16];
-        copy_part(tmp, sizeof tmp, slash + 1, (size_t)(end - slash - 1));
-        u->db = atoi(tmp);
-    }
-    parse_query(u, q ? q + 1 : NULL);
-}
-
+/* The raw side connects through kvorm's own URL parsing and connection set-up (AUTH, SELECT, timeouts), so both
+ * sides use the same kind of connection; from then on it speaks plain hiredis. */
 static void raw_connect(bench *b)
 {
-    url_parts u;
-    parse_url(&u, b->url);
-    struct timeval tv = {2, 0};
-    b->rc = u.is_unix ? redisConnectUnixWithTimeout(u.path, tv) : redisConnectWithTimeout(u.host, u.port, tv);
-    if (!b->rc || b->rc->err)
-        die("raw connect to %s: %s", b->url, b->rc ? b->rc->errstr : "out of memory");
-    struct timeval ct = {5, 0};
-    redisSetTimeout(b->rc, ct);
-    if (u.password[0]) {
-        redisReply *r = u.user[0] ? cmd(b, "AUTH %s %s", u.user, u.password) : cmd(b, "AUTH %s", u.password);
-        freeReplyObject(r);
-    }
-    if (u.db) {
-        redisReply *r = cmd(b, "SELECT %d", u.db);
-        freeReplyObject(r);
-    }
+    kv_redis_config cfg;
+    kv_pool pool;
+    kv_error err;
+    memset(&cfg, 0, sizeof cfg);
+    memset(&err, 0, sizeof err);
+    cfg.connect_timeout_ms = 2000;
+    cfg.command_timeout_ms = 5000;
+    cfg.pool_size = 1;
+    if (kv_redis_parse_url(&cfg, b->url, &err) != 0 || kv_pool_init(&pool, &cfg, &err) != 0)
+        die("raw connect to %s: %s", b->url, err.message);
+    int rc = kv_pool_acquire(&pool, &b->rc, &err);
+    kv_pool_destroy(&pool); /* the connection is ours now: the pool only lent it */
+    if (rc != 0)
+        die("raw connect to %s: %s", b->url, err.message);
 }
 
 /* Deletes every record listed in an ids sorted set (in batches), then the set itself. */

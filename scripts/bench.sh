@@ -19,6 +19,7 @@ REDIS_SERVER="${REDIS_SERVER:-redis-server}"
 BENCH_PIN="${BENCH_PIN:-1}"
 
 cd "$ROOT"
+. scripts/lib/redis.sh
 # shellcheck disable=SC2086
 cmake -S . -B "$BUILD_DIR" -G Ninja ${CMAKE_ARGS:-}
 cmake --build "$BUILD_DIR" --target redis_bench
@@ -34,44 +35,16 @@ if [[ "$BENCH_PIN" != 0 ]] && command -v taskset >/dev/null && [[ "$(nproc 2>/de
 fi
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/kvorm-bench.XXXXXX")"
-SOCK="$TMP/redis.sock"
-REDIS_PID=""
 cleanup() {
-  if [[ -n "$REDIS_PID" ]]; then
-    kill "$REDIS_PID" 2>/dev/null || true
-    wait "$REDIS_PID" 2>/dev/null || true
-  fi
+  kvorm_stop_redis
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Is something listening on 127.0.0.1:$1? (bash's /dev/tcp; no extra tools needed)
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Starts the server on a random free port; retries if the port was taken meanwhile (the server then exits).
-PORT=""
-for _ in $(seq 1 20); do
-  candidate=$((20000 + RANDOM % 40000))
-  port_busy "$candidate" && continue
-  "${SERVER_PIN[@]}" "$REDIS_SERVER" --port "$candidate" --bind 127.0.0.1 --unixsocket "$SOCK" --unixsocketperm 700 \
-    --dir "$TMP" --save "" --appendonly no --daemonize no --logfile "$TMP/redis.log" &
-  REDIS_PID=$!
-  for _ in $(seq 1 100); do
-    if ! kill -0 "$REDIS_PID" 2>/dev/null; then break; fi
-    if [[ -S "$SOCK" ]] && port_busy "$candidate"; then PORT="$candidate"; break; fi
-    sleep 0.05
-  done
-  [[ -n "$PORT" ]] && break
-  kill "$REDIS_PID" 2>/dev/null || true
-  wait "$REDIS_PID" 2>/dev/null || true
-  REDIS_PID=""
-done
-if [[ -z "$PORT" ]]; then
-  echo "bench.sh: could not start $REDIS_SERVER" >&2
-  [[ -f "$TMP/redis.log" ]] && tail -n 20 "$TMP/redis.log" >&2
-  exit 1
-fi
+kvorm_start_redis "$TMP" "${SERVER_PIN[@]}"
+PORT=$redis_port
+SOCK=$redis_sock
 
 [[ ${#CLIENT_PIN[@]} -gt 0 ]] && echo "(redis-server pinned to CPU 0, redis_bench to CPU 1)"
 echo "== TCP =="

@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
+. scripts/lib/redis.sh
 
 tmp=""
 redis_pid=""
@@ -15,10 +16,7 @@ redis_port=""
 
 cleanup() {
   local rc=$?
-  if [ -n "$redis_pid" ]; then
-    kill "$redis_pid" 2>/dev/null || true
-    wait "$redis_pid" 2>/dev/null || true
-  fi
+  kvorm_stop_redis
   if [ -n "$tmp" ]; then
     rm -rf "$tmp"
   fi
@@ -27,33 +25,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# Starts a redis-server of our own on a free loopback port, data in $1. Sets redis_pid and redis_port.
-start_redis() {
-  local dir=$1 attempt port i
-  for attempt in $(seq 1 20); do
-    port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      continue # something listens there already
-    fi
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
-      --daemonize no --logfile "$dir/redis.log" </dev/null &
-    redis_pid=$!
-    for i in $(seq 1 100); do
-      kill -0 "$redis_pid" 2>/dev/null || break
-      if redis-cli -p "$port" info server 2>/dev/null | tr -d '\r' | grep -qx "process_id:$redis_pid"; then
-        redis_port=$port
-        return 0
-      fi
-      sleep 0.05
-    done
-    kill "$redis_pid" 2>/dev/null || true
-    wait "$redis_pid" 2>/dev/null || true
-    redis_pid=""
-  done
-  echo "demo.sh: could not start redis-server on a free port" >&2
-  return 1
-}
 
 if [ "${KVORM_SKIP_SETUP:-0}" != 1 ]; then
   bash scripts/setup-debian.sh
@@ -69,7 +40,7 @@ cmake -S . -B "$build" "${generator[@]}" -DKVORM_BUILD_EXAMPLES=ON >/dev/null
 cmake --build "$build" -j "${KVORM_JOBS:-2}" --target hello
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvorm-demo.XXXXXX")
-start_redis "$tmp"
+kvorm_start_redis "$tmp"
 url="redis://127.0.0.1:$redis_port"
 echo
 echo "== redis-server (pid $redis_pid) on port $redis_port, data in $tmp"

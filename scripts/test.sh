@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
+. scripts/lib/redis.sh
 
 jobs=${KVORM_JOBS:-2}
 build=${KVORM_BUILD_DIR:-build}
@@ -25,15 +26,14 @@ redis_port=""
 
 cleanup() {
   local rc=$?
-  if [ -n "$redis_pid" ]; then
-    kill "$redis_pid" 2>/dev/null || true
-    wait "$redis_pid" 2>/dev/null || true
-  fi
+  kvorm_stop_redis
   if [ -n "$tmp" ]; then
     rm -rf "$tmp"
   fi
   if [ "$rc" -eq 0 ]; then
     echo "test.sh: PASS (build+ctest, asan+ctest, install+consumers) in $((SECONDS - started))s"
+    # One line with the test cases behind ctest's single entry, both builds counted.
+    echo "tests: $((passed_cases)) passed, 0 failed"
   else
     echo "test.sh: FAIL during '$step' (exit $rc) after $((SECONDS - started))s" >&2
   fi
@@ -42,6 +42,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+passed_cases=0
+# Adds the GoogleTest cases that passed in the last ctest run of build directory $1 to passed_cases.
+count_cases() {
+  local n
+  n=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) tests\?\.$/\1/p' "$1/Testing/Temporary/LastTest.log" | tail -n 1)
+  passed_cases=$((passed_cases + ${n:-0}))
+}
 
 banner() {
   step=$1
@@ -57,34 +65,6 @@ configure() {
   else
     cmake -S "$root" -B "$dir" -G Ninja "$@"
   fi
-}
-
-# Starts a redis-server of our own on a free loopback port, data in $1. Sets redis_pid and redis_port.
-start_redis() {
-  local dir=$1 attempt port i
-  for attempt in $(seq 1 20); do
-    port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      continue # something listens there already
-    fi
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
-      --daemonize no --logfile "$dir/redis-$port.log" </dev/null &
-    redis_pid=$!
-    for i in $(seq 1 100); do
-      kill -0 "$redis_pid" 2>/dev/null || break
-      # Our server answers with our pid, not some other server that won a race for the port.
-      if redis-cli -p "$port" info server 2>/dev/null | tr -d '\r' | grep -qx "process_id:$redis_pid"; then
-        redis_port=$port
-        return 0
-      fi
-      sleep 0.05
-    done
-    kill "$redis_pid" 2>/dev/null || true
-    wait "$redis_pid" 2>/dev/null || true
-    redis_pid=""
-  done
-  echo "test.sh: could not start redis-server on a free port" >&2
-  return 1
 }
 
 # Runs a hello binary against the given URL and checks the steps it reports.
@@ -120,6 +100,7 @@ configure "$build" -DKVORM_BUILD_TESTS=ON -DKVORM_BUILD_BENCHMARKS=ON -DKVORM_BU
 cmake --build "$build" -j "$jobs"
 banner "1/3 ctest ($build/)"
 (cd "$build" && ctest --output-on-failure --no-tests=error)
+count_cases "$build"
 
 # 2. Sanitizers.
 banner "2/3 build ($asan/, ASan+UBSan)"
@@ -131,6 +112,7 @@ banner "2/3 ctest ($asan/)"
 (cd "$asan" &&
   ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --output-on-failure --no-tests=error)
+count_cases "$asan"
 
 # 3. Install, then build consumers against the installed library only.
 banner "3/3 install"
@@ -187,7 +169,7 @@ cmake --build "$tmp/consumer" -j "$jobs"
 
 banner "3/3 run the consumers against a redis-server of our own"
 mkdir -p "$tmp/redis"
-start_redis "$tmp/redis"
+kvorm_start_redis "$tmp/redis"
 echo "redis-server pid $redis_pid on port $redis_port"
 # One Redis database per run: each run starts from an empty store.
 check_hello hello-pkgconfig "redis://127.0.0.1:$redis_port/0" "$tmp/hello-pkgconfig"

@@ -15,19 +15,19 @@ kv_mp_check_result kv_mp_check(const char *data, size_t len, size_t *consumed, i
     size_t pos = 0;
     uint64_t pending[KV_MAX_DEPTH + 1];
     int depth = 0;
-    uint64_t todo = 1; /* objects still to read at the current level */
+    uint64_t left = 1; /* objects left to read at the current level */
 
     if (max_depth > KV_MAX_DEPTH)
         max_depth = KV_MAX_DEPTH;
     for (;;) {
-        while (todo == 0) {
+        while (left == 0) {
             if (depth == 0) {
                 *consumed = pos;
                 return KV_MP_OK;
             }
-            todo = pending[--depth];
+            left = pending[--depth];
         }
-        todo--;
+        left--;
         if (pos >= len)
             return KV_MP_TRUNCATED;
         unsigned char b = p[pos++];
@@ -90,8 +90,8 @@ kv_mp_check_result kv_mp_check(const char *data, size_t len, size_t *consumed, i
                 return KV_MP_TRUNCATED;
             if (depth >= max_depth)
                 return KV_MP_TOO_DEEP;
-            pending[depth++] = todo;
-            todo = children;
+            pending[depth++] = left;
+            left = children;
         }
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what kvorm needs to build and test on Debian 12 (bookworm): a C/C++ toolchain, CMake, Ninja,
-# pkg-config, hiredis, msgpack-c, jansson, GoogleTest and redis-server.
+# pkg-config, hiredis, msgpack-c, jansson, GoogleTest, redis-server, and Python (venv) for the header check.
 #
 # Runs as root, or through sudo when not root. Non-interactive (no stdin needed). When every package is already
 # installed it does nothing, so scripts/test.sh and scripts/demo.sh can call it on every run; set
@@ -13,7 +13,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libhiredis-dev libmsgpack-dev libjansson-dev libgtest-dev
-  redis-server
+  redis-server python3 python3-venv
 )
 
 missing=()

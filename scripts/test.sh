@@ -2,7 +2,9 @@
 # Every test of kvorm, in the order a failure is cheapest to find:
 #   1. build/       Ninja build, then the GoogleTest suite (ctest; the tests start their own redis-server)
 #   2. build-asan/  the same with AddressSanitizer + UndefinedBehaviorSanitizer (Debug), leaks checked
-#   3. install      `cmake --install` into a temporary prefix; examples/hello.c and the README example built
+#   3. header       kvorm.h read as is by cffi's cdef and by SWIG -javascript -napi (pinned, in a venv from PyPI),
+#                   every declared function exported by libkvorm.so
+#   4. install      `cmake --install` into a temporary prefix; examples/hello.c and the README example built
 #                   against it with pkg-config and with find_package(kvorm), then run against a redis-server
 #                   this script starts on a free port (and stops by its pid)
 # Exits non-zero on the first failure and prints one summary line either way.
@@ -31,7 +33,7 @@ cleanup() {
     rm -rf "$tmp"
   fi
   if [ "$rc" -eq 0 ]; then
-    echo "test.sh: PASS (build+ctest, asan+ctest, install+consumers) in $((SECONDS - started))s"
+    echo "test.sh: PASS (build+ctest, asan+ctest, header for cffi+SWIG, install+consumers) in $((SECONDS - started))s"
     # One line with the test cases behind ctest's single entry, both builds counted.
     echo "tests: $((passed_cases)) passed, 0 failed"
   else
@@ -94,33 +96,43 @@ fi
 
 # The options are given even where they are the defaults: a build directory configured by hand keeps its own.
 # 1. Build and the test suite.
-banner "1/3 build ($build/)"
+banner "1/4 build ($build/)"
 configure "$build" -DKVORM_BUILD_TESTS=ON -DKVORM_BUILD_BENCHMARKS=ON -DKVORM_BUILD_EXAMPLES=ON \
   -DKVORM_BUILD_SHARED=ON -DKVORM_SANITIZE=OFF
 cmake --build "$build" -j "$jobs"
-banner "1/3 ctest ($build/)"
+banner "1/4 ctest ($build/)"
 (cd "$build" && ctest --output-on-failure --no-tests=error)
 count_cases "$build"
 
 # 2. Sanitizers.
-banner "2/3 build ($asan/, ASan+UBSan)"
+banner "2/4 build ($asan/, ASan+UBSan)"
 # Debug (-O0, asserts on): compiles in about half the time of -O2 on 2 cores and gives exact ASan stacks.
 configure "$asan" -DKVORM_SANITIZE=ON -DKVORM_BUILD_BENCHMARKS=OFF -DKVORM_BUILD_TESTS=ON -DKVORM_BUILD_EXAMPLES=ON \
   -DKVORM_BUILD_SHARED=ON -DCMAKE_BUILD_TYPE=Debug
 cmake --build "$asan" -j "$jobs"
-banner "2/3 ctest ($asan/)"
+banner "2/4 ctest ($asan/)"
 (cd "$asan" &&
   ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --output-on-failure --no-tests=error)
 count_cases "$asan"
 
-# 3. Install, then build consumers against the installed library only.
-banner "3/3 install"
+# 3. The header as the bindings will read it: cffi's cdef and SWIG's Node-API generator (pinned, from PyPI).
+banner "3/4 kvorm.h read by cffi and SWIG"
+venv="$build/header-venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check "cffi==2.1.1" "swig==4.5.1"
+mkdir -p "$build/header-check"
+"$venv/bin/python" tests/header/check_header.py core/include/kvorm.h "$build/core/libkvorm.so" \
+  "$build/header-check" "$venv/bin/swig"
+passed_cases=$((passed_cases + 2))
+
+# 4. Install, then build consumers against the installed library only.
+banner "4/4 install"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvorm-test.XXXXXX")
 prefix="$tmp/prefix"
 cmake --install "$build" --prefix "$prefix"
 
-banner "3/3 consumer via pkg-config"
+banner "4/4 consumer via pkg-config"
 pc=$(find "$prefix" -name kvorm.pc -print -quit)
 if [ -z "$pc" ]; then
   echo "test.sh: the install has no kvorm.pc" >&2
@@ -155,7 +167,7 @@ if ! ldd "$tmp/hello-pkgconfig" | grep -q "libkvorm.*$prefix"; then
   exit 1
 fi
 
-banner "3/3 consumer via find_package(kvorm)"
+banner "4/4 consumer via find_package(kvorm)"
 cmake -S examples/consumer -B "$tmp/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$prefix"
 kvorm_dir=$(sed -n 's/^kvorm_DIR:[A-Z]*=//p' "$tmp/consumer/CMakeCache.txt")
 case "$kvorm_dir" in
@@ -167,7 +179,7 @@ case "$kvorm_dir" in
 esac
 cmake --build "$tmp/consumer" -j "$jobs"
 
-banner "3/3 run the consumers against a redis-server of our own"
+banner "4/4 run the consumers against a redis-server of our own"
 mkdir -p "$tmp/redis"
 kvorm_start_redis "$tmp/redis"
 echo "redis-server pid $redis_pid on port $redis_port"

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -14,7 +15,37 @@ typedef struct id_state {
 } id_state;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
 static id_state ulid_state, uuid_state;
+
+/* Random bytes come from getrandom() in batches: one system call per 16 new milliseconds, not per id. */
+static unsigned char pool[256];
+static size_t pool_used = sizeof(pool);
+
+/* A forked child must not continue the parent's sequence or reuse its random bytes: the two would make the
+ * same ids. */
+static void reset_in_child(void)
+{
+    pthread_mutex_init(&lock, NULL);
+    memset(&ulid_state, 0, sizeof(ulid_state));
+    memset(&uuid_state, 0, sizeof(uuid_state));
+    pool_used = sizeof(pool);
+}
+
+static void register_fork_handler(void) { pthread_atfork(NULL, NULL, reset_in_child); }
+
+static int random_words(uint64_t out[2])
+{
+    if (pool_used + 16 > sizeof(pool)) {
+        if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool))
+            return -1;
+        pool_used = 0;
+    }
+    memcpy(out, pool + pool_used, 16);
+    memset(pool + pool_used, 0, 16); /* used bytes do not linger */
+    pool_used += 16;
+    return 0;
+}
 
 static uint64_t now_ms(void)
 {
@@ -27,6 +58,7 @@ static uint64_t now_ms(void)
 static int next(id_state *st, unsigned hi_bits, uint64_t *ms, uint64_t *hi, uint64_t *lo)
 {
     uint64_t t = now_ms(), mask = (1ull << hi_bits) - 1;
+    pthread_once(&once, register_fork_handler);
     pthread_mutex_lock(&lock);
     if (t <= st->ms) {
         /* same millisecond (or the clock went back): count up from the last id */
@@ -36,7 +68,7 @@ static int next(id_state *st, unsigned hi_bits, uint64_t *ms, uint64_t *hi, uint
         }
     } else {
         uint64_t r[2];
-        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        if (random_words(r) != 0) {
             pthread_mutex_unlock(&lock);
             return -1;
         }

@@ -53,29 +53,36 @@ static void arg_add(argbuf *a, const char *s, size_t len)
 
 static void arg_cstr(argbuf *a, const char *s) { arg_add(a, s, strlen(s)); }
 
-/* Adds prefix + suffix (both binary-safe) as a string the argbuf owns. */
-static void arg_concat(argbuf *a, const char *p, size_t plen, const char *s, size_t slen)
+/* Adds buf (malloc'd, len bytes) as an argument the argbuf frees; NULL means out of memory. */
+static void arg_own(argbuf *a, char *buf, size_t len)
 {
-    if (a->nowned == a->owned_cap) {
+    if (buf && a->nowned == a->owned_cap) {
         int cap = a->owned_cap ? a->owned_cap * 2 : 16;
         char **o = realloc(a->owned, sizeof(*o) * (size_t)cap);
-        if (!o) {
-            a->oom = true;
-            return;
+        if (o) {
+            a->owned = o;
+            a->owned_cap = cap;
         }
-        a->owned = o;
-        a->owned_cap = cap;
     }
-    char *buf = malloc(plen + slen + 1);
-    if (!buf) {
+    if (!buf || a->nowned == a->owned_cap) {
+        free(buf);
         a->oom = true;
         return;
     }
-    memcpy(buf, p, plen);
-    memcpy(buf + plen, s, slen);
-    buf[plen + slen] = '\0';
     a->owned[a->nowned++] = buf;
-    arg_add(a, buf, plen + slen);
+    arg_add(a, buf, len);
+}
+
+/* Adds prefix + suffix (both binary-safe). */
+static void arg_concat(argbuf *a, const char *p, size_t plen, const char *s, size_t slen)
+{
+    char *buf = malloc(plen + slen + 1);
+    if (buf) {
+        memcpy(buf, p, plen);
+        memcpy(buf + plen, s, slen);
+        buf[plen + slen] = '\0';
+    }
+    arg_own(a, buf, plen + slen);
 }
 
 static void arg_int(argbuf *a, int64_t v)
@@ -281,13 +288,23 @@ static const char *id_kind_code(const kv_model *m)
     return m->id_kind == KV_ID_INCREMENT ? "g" : m->id_kind == KV_ID_INTEGER ? "i" : "s";
 }
 
-static void add_pairs(argbuf *a, const kv_model *m, const kv_field_value *fv, int n)
+/* Field name and value pairs, after their count when counted (a create's pairs run to the end instead). */
+static void add_pairs(argbuf *a, const kv_model *m, const kv_field_value *fv, int n, bool counted)
 {
-    arg_int(a, n);
+    if (counted)
+        arg_int(a, n);
     for (int i = 0; i < n; i++) {
         arg_cstr(a, m->fields[fv[i].field].name);
         arg_add(a, fv[i].data, fv[i].len);
     }
+}
+
+static const kv_field_value *create_value(const kv_write *w, int f)
+{
+    for (int i = 0; i < w->ncreate; i++)
+        if (w->create[i].field == f)
+            return &w->create[i];
+    return NULL;
 }
 
 /* Finds the value a write gives to field f, to show it in an error. */
@@ -296,10 +313,34 @@ static const kv_field_value *written_value(const kv_write *w, int f)
     for (int i = 0; i < w->nset; i++)
         if (w->set[i].field == f)
             return &w->set[i];
-    for (int i = 0; i < w->ncreate; i++)
-        if (w->create[i].field == f)
-            return &w->create[i];
-    return NULL;
+    return create_value(w, f);
+}
+
+/* The unique key the create data gives constraint u (docs/format.md): its fields' canonical values end to end,
+ * or '' when one of them is null (nulls never collide; no real key is empty). */
+static void add_create_key(argbuf *a, const kv_write *w, const kv_unique *u)
+{
+    size_t total = 0;
+    for (int i = 0; i < u->nfields; i++) {
+        const kv_field_value *fv = create_value(w, u->fields[i]);
+        if (!fv) {
+            arg_add(a, "", 0);
+            return;
+        }
+        total += fv->len;
+    }
+    if (u->nfields == 1) {
+        const kv_field_value *fv = create_value(w, u->fields[0]);
+        arg_add(a, fv->data, fv->len);
+        return;
+    }
+    char *key = malloc(total + 1), *p = key;
+    for (int i = 0; key && i < u->nfields; i++) {
+        const kv_field_value *fv = create_value(w, u->fields[i]);
+        memcpy(p, fv->data, fv->len);
+        p += fv->len;
+    }
+    arg_own(a, key, total);
 }
 
 static int unique_error(const kv_write *w, long long which, kv_error *err)
@@ -372,17 +413,20 @@ static int redis_write(kv_engine *eng, const kv_write *w, kv_record *out, kv_err
         arg_int(&a, w->if_version);
     else
         arg_cstr(&a, "");
-    arg_int(&a, m->nuniques);
-    for (int i = 0; i < m->nuniques; i++) {
-        arg_int(&a, m->uniques[i].nfields);
-        for (int k = 0; k < m->uniques[i].nfields; k++)
-            arg_cstr(&a, m->fields[m->uniques[i].fields[k]].name);
+    for (int i = 0; i < m->nuniques; i++)
+        add_create_key(&a, w, &m->uniques[i]);
+    add_pairs(&a, m, w->create, w->ncreate, w->op != KV_WRITE_CREATE);
+    if (w->op != KV_WRITE_CREATE) {
+        add_pairs(&a, m, w->set, w->nset, true);
+        arg_int(&a, w->nunset);
+        for (int i = 0; i < w->nunset; i++)
+            arg_cstr(&a, m->fields[w->unset[i]].name);
+        for (int i = 0; i < m->nuniques; i++) {
+            arg_int(&a, m->uniques[i].nfields);
+            for (int k = 0; k < m->uniques[i].nfields; k++)
+                arg_cstr(&a, m->fields[m->uniques[i].fields[k]].name);
+        }
     }
-    add_pairs(&a, m, w->create, w->ncreate);
-    add_pairs(&a, m, w->set, w->nset);
-    arg_int(&a, w->nunset);
-    for (int i = 0; i < w->nunset; i++)
-        arg_cstr(&a, m->fields[w->unset[i]].name);
     if (a.oom) {
         rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
         goto done;

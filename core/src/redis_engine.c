@@ -307,6 +307,23 @@ static const kv_field_value *create_value(const kv_write *w, int f)
     return NULL;
 }
 
+/* Can the write change constraint u's entry? A delete removes every entry; an update only those of constraints
+ * with a field it sets or clears, so updating other fields costs the server no unique work at all. */
+static bool may_move(const kv_write *w, const kv_unique *u)
+{
+    if (w->op == KV_WRITE_DELETE)
+        return true;
+    for (int k = 0; k < u->nfields; k++) {
+        for (int i = 0; i < w->nset; i++)
+            if (w->set[i].field == u->fields[k])
+                return true;
+        for (int i = 0; i < w->nunset; i++)
+            if (w->unset[i] == u->fields[k])
+                return true;
+    }
+    return false;
+}
+
 /* Finds the value a write gives to field f, to show it in an error. */
 static const kv_field_value *written_value(const kv_write *w, int f)
 {
@@ -421,7 +438,14 @@ static int redis_write(kv_engine *eng, const kv_write *w, kv_record *out, kv_err
         arg_int(&a, w->nunset);
         for (int i = 0; i < w->nunset; i++)
             arg_cstr(&a, m->fields[w->unset[i]].name);
+        int moved = 0;
+        for (int i = 0; i < m->nuniques; i++)
+            moved += may_move(w, &m->uniques[i]);
+        arg_int(&a, moved);
         for (int i = 0; i < m->nuniques; i++) {
+            if (!may_move(w, &m->uniques[i]))
+                continue;
+            arg_int(&a, i + 1);
             arg_int(&a, m->uniques[i].nfields);
             for (int k = 0; k < m->uniques[i].nfields; k++)
                 arg_cstr(&a, m->fields[m->uniques[i].fields[k]].name);

@@ -6,7 +6,7 @@
  * create id ('' = generate), expected version ('' = any), then the create data's key for each constraint ('' when
  * it holds a null). A create then gives its pairs (name, value ...) up to the end; the other ops give the create
  * pairs (count; name, value ...), the update pairs (count; ...), the fields to clear (count; names ...), and
- * each constraint's field count and names.
+ * the constraints the write may move (count; per constraint its number, field count and field names).
  * The create path only runs commands: the caller computed its unique keys, so a create costs the server little
  * more than the writes themselves. Updates and deletes compute keys here, from the stored values.
  * Replies: {'OK', id, version, fields} where fields is the HGETALL of the record after an update, before a
@@ -53,13 +53,14 @@ const char kv_script_write[] =
     "  return {'OK', cid, '1', 0}\n"
     "end\n"
     "\n"
-    "-- the constraints' field lists, read only by updates and deletes\n"
+    "-- the constraints a write may move (for an update, those with a field it sets or clears; for a delete, all):\n"
+    "-- each as {number, {fields}}\n"
     "local function constraints()\n"
-    "  local list, q = {}, us\n"
-    "  for i = 1, nu do\n"
-    "    local n = tonumber(a[q])\n"
-    "    list[i] = {unpack(a, q + 1, q + n)}\n"
-    "    q = q + n + 1\n"
+    "  local list, q = {}, us + 1\n"
+    "  for j = 1, tonumber(a[us]) do\n"
+    "    local n = tonumber(a[q + 1])\n"
+    "    list[j] = {tonumber(a[q]), {unpack(a, q + 2, q + 1 + n)}}\n"
+    "    q = q + n + 2\n"
     "  end\n"
     "  return list\n"
     "end\n"
@@ -92,8 +93,8 @@ const char kv_script_write[] =
     "  for k = ss, ss + 2 * ns - 2, 2 do set[a[k]] = a[k + 1] end\n"
     "  for k = ds, ds + nd - 1 do removed[a[k]] = true end\n"
     "  local seen, names = {}, {}\n"
-    "  for i = 1, nu do\n"
-    "    for _, f in ipairs(uniques[i]) do\n"
+    "  for _, c in ipairs(uniques) do\n"
+    "    for _, f in ipairs(c[2]) do\n"
     "      if not seen[f] then seen[f] = true; names[#names + 1] = f end\n"
     "    end\n"
     "  end\n"
@@ -108,8 +109,9 @@ const char kv_script_write[] =
     "    return set[f] or old[f]\n"
     "  end\n"
     "  local moves = {}\n"
-    "  for i = 1, nu do\n"
-    "    local was, now = ukey(uniques[i], oldval), ukey(uniques[i], newval)\n"
+    "  for _, c in ipairs(uniques) do\n"
+    "    local i = c[1]\n"
+    "    local was, now = ukey(c[2], oldval), ukey(c[2], newval)\n"
     "    if was ~= now then\n"
     "      if now then\n"
     "        local owner = redis.call('HGET', KEYS[2 + i], now)\n"
@@ -138,9 +140,9 @@ const char kv_script_write[] =
     "  local rec = {}\n"
     "  for k = 1, #all, 2 do rec[all[k]] = all[k + 1] end\n"
     "  local function recval(f) return rec[f] end\n"
-    "  for i = 1, nu do\n"
-    "    local k = ukey(uniques[i], recval)\n"
-    "    if k and redis.call('HGET', KEYS[2 + i], k) == did then redis.call('HDEL', KEYS[2 + i], k) end\n"
+    "  for _, c in ipairs(uniques) do\n"
+    "    local h, k = KEYS[2 + c[1]], ukey(c[2], recval)\n"
+    "    if k and redis.call('HGET', h, k) == did then redis.call('HDEL', h, k) end\n"
     "  end\n"
     "  redis.call('DEL', key)\n"
     "  redis.call('ZREM', KEYS[1], did)\n"

@@ -649,9 +649,16 @@ typedef struct result {
     const char *name;
     double kv_ops, raw_ops;
     double lo, hi;   /* lowest and highest ratio of one round (kvorm turn / raw turn): the noise */
+    double median;   /* the median round ratio: what a burst of noise on one side cannot move */
     double kv_cpu_us, raw_cpu_us; /* client CPU time (user + system) per operation */
     double target;   /* 0: none */
 } result;
+
+static int compare_doubles(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
 
 /* Warm-up, then rounds of one kvorm turn and one raw turn (alternating which goes first), secs in all per side. */
 static result measure(bench *b, const char *name, op_fn kv, op_fn raw, double secs, double target)
@@ -671,7 +678,7 @@ static result measure(bench *b, const char *name, op_fn kv, op_fn raw, double se
     if (rounds > MAX_ROUNDS)
         rounds = MAX_ROUNDS;
     uint64_t kn = 0, rn = 0;
-    double kt = 0, rt = 0, kc = 0, rc = 0, lo = 1e300, hi = 0;
+    double kt = 0, rt = 0, kc = 0, rc = 0, lo = 1e300, hi = 0, ratios[MAX_ROUNDS];
     for (int round = 0; round < rounds; round++) {
         double k_rate = 0, r_rate = 0;
         for (int side = 0; side < 2; side++) {
@@ -691,12 +698,16 @@ static result measure(bench *b, const char *name, op_fn kv, op_fn raw, double se
             }
         }
         double ratio = k_rate / r_rate;
+        ratios[round] = ratio;
         if (ratio < lo)
             lo = ratio;
         if (ratio > hi)
             hi = ratio;
     }
-    result res = {name, (double)kn / kt, (double)rn / rt, lo, hi, kc * 1e6 / (double)kn, rc * 1e6 / (double)rn, target};
+    qsort(ratios, (size_t)rounds, sizeof ratios[0], compare_doubles);
+    double median = (ratios[(rounds - 1) / 2] + ratios[rounds / 2]) / 2;
+    result res = {name, (double)kn / kt, (double)rn / rt, lo, hi, median, kc * 1e6 / (double)kn,
+                  rc * 1e6 / (double)rn, target};
     fprintf(stderr, "  %-34s done (%d rounds)\n", name, rounds);
     return res;
 }
@@ -780,21 +791,23 @@ int main(int argc, char **argv)
     res[2] = measure(b, "3. create (one unique)", op_kv_create, op_raw_create, secs, 0.8);
     res[3] = measure(b, "4. update one field by id", op_kv_update, op_raw_update, secs, 0);
 
-    printf("\n| %-33s | %12s | %12s | %9s | %-14s | %-13s | %-19s |\n", "case", "kvorm ops/s", "raw ops/s",
-           "kvorm/raw", "target", "round ratios", "client CPU us/op k/r");
+    printf("\n| %-33s | %12s | %12s | %9s | %-21s | %-20s | %-19s |\n", "case", "kvorm ops/s", "raw ops/s",
+           "kvorm/raw", "target (median)", "round ratios", "client CPU us/op k/r");
     printf("|%s|%s|%s|%s|%s|%s|%s|\n", "-----------------------------------", "-------------:", "-------------:",
-           "----------:", "----------------", "---------------", "---------------------");
+           "----------:", "-----------------------", "----------------------", "---------------------");
     for (int i = 0; i < 4; i++) {
         double ratio = res[i].kv_ops / res[i].raw_ops;
-        char target[32], spread[32];
+        char target[48], spread[64];
+        /* judged on the median round ratio: one noisy turn cannot decide it */
         if (res[i].target > 0)
-            snprintf(target, sizeof target, ">= %.2fx %s", res[i].target, ratio >= res[i].target ? "PASS" : "MISS");
+            snprintf(target, sizeof target, ">= %.2fx %s", res[i].target,
+                     res[i].median >= res[i].target ? "PASS" : "MISS");
         else
             snprintf(target, sizeof target, "- (report)");
         char cpu[48];
-        snprintf(spread, sizeof spread, "%.2f-%.2fx", res[i].lo, res[i].hi);
+        snprintf(spread, sizeof spread, "%.2f / %.2f / %.2fx", res[i].lo, res[i].median, res[i].hi);
         snprintf(cpu, sizeof cpu, "%.1f / %.1f", res[i].kv_cpu_us, res[i].raw_cpu_us);
-        printf("| %-33s | %12.0f | %12.0f | %8.2fx | %-14s | %-13s | %-19s |\n", res[i].name, res[i].kv_ops,
+        printf("| %-33s | %12.0f | %12.0f | %8.2fx | %-21s | %-20s | %-19s |\n", res[i].name, res[i].kv_ops,
                res[i].raw_ops, ratio, target, spread, cpu);
     }
     fflush(stdout);

@@ -461,7 +461,29 @@ static int redis_write(kv_engine *eng, const kv_write *w, kv_record *out, kv_err
     kv_pool_release(&e->pool, c, broken);
     if (rc != 0)
         goto done;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || (r->element[0]->type != REDIS_REPLY_STRING && r->element[0]->type != REDIS_REPLY_STATUS)) {
+    if (r->type == REDIS_REPLY_STRING) {
+        /* created: the reply is the id; the values are the caller's create data */
+        out->id = r->str;
+        out->id_len = r->len;
+        out->version = 1;
+        out->created = true;
+        out->values = calloc((size_t)m->nfields + 1, sizeof(*out->values));
+        out->lens = calloc((size_t)m->nfields + 1, sizeof(*out->lens));
+        if (!out->values || !out->lens) {
+            rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
+            goto done;
+        }
+        for (int i = 0; i < w->ncreate; i++) {
+            out->values[w->create[i].field] = w->create[i].data;
+            out->lens[w->create[i].field] = w->create[i].len;
+        }
+        out->owner = r;
+        out->release = release_reply;
+        r = NULL;
+        goto done;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || (r->element[0]->type != REDIS_REPLY_STRING &&
+                                                             r->element[0]->type != REDIS_REPLY_STATUS)) {
         rc = kv_fail(err, KVORM_EINTERNAL, "%s: unexpected reply from the write script", m->name);
         goto done;
     }
@@ -475,24 +497,11 @@ static int redis_write(kv_engine *eng, const kv_write *w, kv_record *out, kv_err
                         "%s: the record is at version %s, not the expected version %" PRId64, m->name,
                         r->element[1]->str, w->if_version);
     } else if (strcmp(status, "OK") == 0 && r->elements == 4 && r->element[1]->type == REDIS_REPLY_STRING &&
-               r->element[2]->type == REDIS_REPLY_STRING) {
+               r->element[2]->type == REDIS_REPLY_STRING && r->element[3]->type == REDIS_REPLY_ARRAY) {
         out->id = r->element[1]->str;
         out->id_len = r->element[1]->len;
         out->version = strtoll(r->element[2]->str, NULL, 10);
-        if (r->element[3]->type == REDIS_REPLY_ARRAY) {
-            rc = fill_record(out, m, r->element[3], err);
-        } else {
-            /* created: the values are the caller's create data */
-            out->created = true;
-            out->values = calloc((size_t)m->nfields + 1, sizeof(*out->values));
-            out->lens = calloc((size_t)m->nfields + 1, sizeof(*out->lens));
-            if (!out->values || !out->lens)
-                rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
-            for (int i = 0; rc == 0 && i < w->ncreate; i++) {
-                out->values[w->create[i].field] = w->create[i].data;
-                out->lens[w->create[i].field] = w->create[i].len;
-            }
-        }
+        rc = fill_record(out, m, r->element[3], err);
         if (rc == 0) {
             out->owner = r;
             out->release = release_reply;

@@ -9,9 +9,9 @@
  * the constraints the write may move (count; per constraint its number, field count and field names).
  * The create path only runs commands: the caller computed its unique keys, so a create costs the server little
  * more than the writes themselves. Updates and deletes compute keys here, from the stored values.
- * Replies: {'OK', id, version, fields} where fields is the HGETALL of the record after an update, before a
- * delete, or 0 after a create (the caller has the data); or {'NOTFOUND'}, {'UNIQUE', constraint (0 = id)},
- * {'CONFLICT', current version}. */
+ * Replies: the new id, a string, after a create (version 1; the caller has the data); {'OK', id, version, fields}
+ * where fields is the HGETALL of the record after an update or before a delete; or {'NOTFOUND'},
+ * {'UNIQUE', constraint (0 = id)}, {'CONFLICT', current version}. */
 const char kv_script_write[] =
     "local a = ARGV\n"
     "local op, prefix, idkind = a[1], a[2], a[3]\n"
@@ -50,8 +50,10 @@ const char kv_script_write[] =
     "    if k ~= '' then redis.call('HSET', KEYS[2 + i], k, cid) end\n"
     "  end\n"
     "  redis.call('ZADD', KEYS[1], idkind == 's' and 0 or tonumber(cid), cid)\n"
-    "  return {'OK', cid, '1', 0}\n"
+    "  return cid\n"
     "end\n"
+    "-- creates return before the rest is even defined: every closure made costs each call\n"
+    "if op == 'create' then return do_create(newid) end\n"
     "\n"
     "-- the constraints a write may move (for an update, those with a field it sets or clears; for a delete, all):\n"
     "-- each as {number, {fields}}\n"
@@ -149,7 +151,6 @@ const char kv_script_write[] =
     "  return {'OK', did, rec['$v'] or '0', all}\n"
     "end\n"
     "\n"
-    "if op == 'create' then return do_create(newid) end\n"
     "local id = nil\n"
     "if lockind == 'i' then id = locval\n"
     "elseif lockind == 'u' then id = redis.call('HGET', KEYS[2 + tonumber(locval)], lockey) or nil end\n"

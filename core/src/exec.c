@@ -315,19 +315,7 @@ typedef struct target {
     kv_locator loc;
     char id_text[KV_MAX_ID_BYTES + 1];
     msgpack_sbuffer ukey;
-    char describe[256]; /* "email \"ann@example.com\"", for NOT_FOUND messages */
 } target;
-
-static void describe_target(target *t, const char *name, const char *bytes, size_t len, bool is_id_text)
-{
-    char v[160];
-    if (is_id_text)
-        kv_quote(v, sizeof(v), bytes, len);
-    else
-        kv_value_describe(v, sizeof(v), bytes, len);
-    size_t o = strlen(t->describe);
-    snprintf(t->describe + o, sizeof(t->describe) - o, "%s%s %s", o ? ", " : "", name, v);
-}
 
 /* Encodes the values of constraint u taken from map (keys = the constraint's fields exactly). */
 static int locate_unique(request *rq, target *t, int ui, const msgpack_object *map)
@@ -340,7 +328,6 @@ static int locate_unique(request *rq, target *t, int ui, const msgpack_object *m
     for (int i = 0; i < u->nfields; i++) {
         const kv_field *f = &m->fields[u->fields[i]];
         const msgpack_object *v = kv_mp_map_get(map, f->name);
-        size_t start = t->ukey.size;
         if (!v)
             return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, f->name, "where: unique %s needs field %s", u->name,
                               f->name);
@@ -355,7 +342,6 @@ static int locate_unique(request *rq, target *t, int ui, const msgpack_object *m
         int rc = kv_value_encode(&t->ukey, m, f, v, rq->mode, rq->err);
         if (rc != 0)
             return rc;
-        describe_target(t, f->name, t->ukey.data + start, t->ukey.size - start, false);
     }
     t->loc.unique = u;
     t->loc.unique_index = ui;
@@ -378,7 +364,6 @@ static int parse_where(request *rq, const msgpack_object *where, target *t)
 {
     const kv_model *m = rq->model;
     memset(&t->loc, 0, sizeof(t->loc));
-    t->describe[0] = '\0';
     msgpack_sbuffer_init(&t->ukey);
     if (need_map(rq, where, "where") != 0)
         return rq->err->code;
@@ -394,7 +379,6 @@ static int parse_where(request *rq, const msgpack_object *where, target *t)
             if (rc != 0)
                 return rc;
             t->loc.id = t->id_text;
-            describe_target(t, "id", t->id_text, t->loc.id_len, true);
             return 0;
         }
         for (int i = 0; i < m->nuniques; i++) {
@@ -465,10 +449,39 @@ static int if_version(request *rq, kv_write *w)
     return 0;
 }
 
+/* Names what a where selected, as `email "ann@example.com"`. Built only for a NOT_FOUND message, never on the
+ * hot path: the unique key's values are self-delimiting MessagePack, read back one by one. */
+static void describe_target(const kv_model *m, const target *t, char *buf, size_t cap)
+{
+    char v[160];
+    size_t o = 0;
+    if (!t->loc.unique) {
+        if (kv_id_is_integer(m))
+            snprintf(buf, cap, "id %.*s", (int)t->loc.id_len, t->loc.id);
+        else {
+            kv_quote(v, sizeof(v), t->loc.id, t->loc.id_len);
+            snprintf(buf, cap, "id %s", v);
+        }
+        return;
+    }
+    const char *p = t->loc.ukey;
+    size_t left = t->loc.ukey_len, used;
+    buf[0] = '\0';
+    for (int i = 0; i < t->loc.unique->nfields && o < cap; i++) {
+        if (kv_mp_check(p, left, &used, KV_MAX_DEPTH) != KV_MP_OK)
+            break;
+        kv_value_describe(v, sizeof(v), p, used);
+        o += (size_t)snprintf(buf + o, cap - o, "%s%s %s", i ? ", " : "", m->fields[t->loc.unique->fields[i]].name, v);
+        p += used;
+        left -= used;
+    }
+}
+
 static int not_found(request *rq, const target *t)
 {
-    return kv_fail_at(rq->err, KVORM_ENOTFOUND, rq->model->name, NULL, "%s: no record with %s", rq->model->name,
-                      t->describe);
+    char what[256];
+    describe_target(rq->model, t, what, sizeof(what));
+    return kv_fail_at(rq->err, KVORM_ENOTFOUND, rq->model->name, NULL, "%s: no record with %s", rq->model->name, what);
 }
 
 /* ---- operations ---- */

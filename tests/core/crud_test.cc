@@ -433,6 +433,74 @@ TEST_F(Crud, UpsertWithInvalidCreateDataIsValidationEvenWhenTheUpdateBranchRuns)
     EXPECT_EQ(raw_.Snapshot(), before);
 }
 
+TEST_F(Crud, UpdatingOneFieldOfACompoundUniqueMovesOnlyThatConstraintsEntry)
+{
+    JRes c = CreateUser("ann@x.io", "o_1");
+    KT_ASSERT_OK(c);
+    KT_ASSERT_OK(Run("User", "update", R"({"where":{"email":"ann@x.io"},"data":{"orgId":"o_2"}})"));
+    EXPECT_FALSE(raw_.HGet("app:{User}:u:orgId_email", MpStr("o_1") + MpStr("ann@x.io")).has_value());
+    EXPECT_EQ(raw_.HGet("app:{User}:u:orgId_email", MpStr("o_2") + MpStr("ann@x.io")).value_or(""), c.str("id"));
+    EXPECT_EQ(raw_.HGet("app:{User}:u:email", MpStr("ann@x.io")).value_or(""), c.str("id"));
+    EXPECT_EQ(raw_.HLen("app:{User}:u:orgId_email"), 1);
+    // the old pair is free again, the new one is taken
+    KT_ASSERT_OK(CreateUser("bob@x.io", "o_1"));
+    KT_ASSERT_CODE(Run("User", "update", R"({"where":{"email":"bob@x.io"},"data":{"orgId":"o_2","email":"ann@x.io"}})"),
+                   KVORM_EUNIQUE, "UNIQUE_VIOLATION");
+}
+
+TEST_F(Crud, UpsertByIdCreatesTheRecordUnderThatId)
+{
+    JRes u = Run("Item", "upsert", R"({"where":{"id":"sku:42"},"create":{"label":"new"},"update":{"label":"upd"}})");
+    KT_ASSERT_OK(u);
+    EXPECT_EQ(u.str("id"), "sku:42");
+    EXPECT_EQ(u.str("label"), "new");
+    JRes again = Run("Item", "upsert", R"({"where":{"id":"sku:42"},"create":{"label":"new"},"update":{"label":"upd"}})");
+    KT_ASSERT_OK(again);
+    EXPECT_EQ(again.str("label"), "upd");
+    EXPECT_EQ(raw_.ZCard("app:{Item}:ids"), 1);
+}
+
+TEST_F(Crud, UpsertByIdWithADifferentIdInCreateIsBadRequest)
+{
+    KT_ASSERT_CODE(Run("Item", "upsert", R"({"where":{"id":"a"},"create":{"id":"b"},"update":{}})"),
+                   KVORM_EBAD_REQUEST, "BAD_REQUEST");
+    EXPECT_EQ(raw_.Keys(), std::vector<std::string>{"app:$schema"});
+}
+
+TEST_F(Crud, UpsertByIdOfAnIncrementModelMovesTheCounterPastIt)
+{
+    KT_ASSERT_OK(Run("Counter", "upsert", R"({"where":{"id":10},"create":{"name":"ten"},"update":{}})"));
+    JRes next = Run("Counter", "create", R"({"data":{}})");
+    KT_ASSERT_OK(next);
+    EXPECT_EQ(next.integer("id"), 11);
+}
+
+TEST_F(Crud, UpsertByCompoundUniqueCreatesThenUpdates)
+{
+    const char *args = R"({"where":{"tenantSlug":{"tenant":"t1","slug":"home"}},)"
+                       R"("create":{"tenant":"t1","slug":"home","title":"first"},"update":{"title":"second"}})";
+    JRes c = Run("Slot", "upsert", args);
+    KT_ASSERT_OK(c);
+    EXPECT_EQ(c.str("title"), "first");
+    JRes u = Run("Slot", "upsert", args);
+    KT_ASSERT_OK(u);
+    EXPECT_EQ(u.str("id"), c.str("id"));
+    EXPECT_EQ(u.str("title"), "second");
+    EXPECT_EQ(raw_.HLen("app:{Slot}:u:tenantSlug"), 1);
+}
+
+TEST_F(Crud, UpsertWhoseUpdateMovesAUniqueReleasesTheOldValue)
+{
+    KT_ASSERT_OK(CreateUser("ann@x.io"));
+    JRes u = Run("User", "upsert",
+                 R"({"where":{"email":"ann@x.io"},"create":{"email":"ann@x.io","orgId":"o_1"},)"
+                 R"("update":{"email":"anne@x.io"}})");
+    KT_ASSERT_OK(u);
+    EXPECT_FALSE(raw_.HGet("app:{User}:u:email", MpStr("ann@x.io")).has_value());
+    EXPECT_EQ(raw_.HGet("app:{User}:u:email", MpStr("anne@x.io")).value_or(""), u.str("id"));
+    KT_ASSERT_OK(CreateUser("ann@x.io"));
+}
+
 // ---- delete ----------------------------------------------------------------------------------------------------
 
 TEST_F(Crud, DeleteReturnsTheDeletedRecordAndRemovesAllItsKeys)

@@ -184,35 +184,14 @@ int kvorm_exec_json(char **out, size_t *out_len, kvorm_db *db, const char *reque
         goto error_doc;
     rc = kv_exec(db, req.data, req.size, KV_MODE_JSON, &resp);
     goto convert;
-error_doc: {
+error_doc:
     /* an unreadable JSON request still gets an error document */
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &resp, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 5);
-    kv_pack_cstr(&pk, "code");
-    kv_pack_cstr(&pk, kvorm_error_name(rc));
-    kv_pack_cstr(&pk, "message");
-    kv_pack_cstr(&pk, err.message);
-    kv_pack_cstr(&pk, "model");
-    msgpack_pack_nil(&pk);
-    kv_pack_cstr(&pk, "op");
-    msgpack_pack_nil(&pk);
-    kv_pack_cstr(&pk, "fields");
-    msgpack_pack_array(&pk, 0);
-}
+    kv_pack_error(&resp, &err, NULL);
 convert:
-    /* keep the request's error published: the conversion must not clear it */
-    {
-        kv_error saved_err;
-        int saved = kvorm_last_error_code();
-        snprintf(saved_err.message, sizeof(saved_err.message), "%s", kvorm_last_error_message());
-        saved_err.code = saved;
-        conv = kv_msgpack_to_json(out, out_len, resp.data, resp.size, &err);
-        if (conv != 0)
-            rc = conv;
-        else if (rc != 0)
-            kv_error_publish(&saved_err);
-    }
+    /* the conversion publishes an error only when it fails itself; the request's own error stays readable */
+    conv = kv_msgpack_to_json(out, out_len, resp.data, resp.size, &err);
+    if (conv != 0)
+        rc = conv;
     msgpack_sbuffer_destroy(&req);
     msgpack_sbuffer_destroy(&resp);
     return rc;

@@ -14,4 +14,7 @@ struct kvorm_db {
  * the error code is returned. */
 int kv_exec(kvorm_db *db, const char *request, size_t len, kv_mode mode, msgpack_sbuffer *resp);
 
+/* Replaces resp with the error document of err (docs/errors.md); op may be NULL. Returns err->code. */
+int kv_pack_error(msgpack_sbuffer *resp, const kv_error *err, const char *op);
+
 #endif

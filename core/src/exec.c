@@ -668,7 +668,7 @@ static int op_count(request *rq, msgpack_packer *pk)
 
 /* ---- entry ---- */
 
-static int pack_error(msgpack_sbuffer *resp, const kv_error *err, const char *op)
+int kv_pack_error(msgpack_sbuffer *resp, const kv_error *err, const char *op)
 {
     msgpack_packer pk;
     resp->size = 0;
@@ -788,7 +788,7 @@ done:
     if (zone)
         msgpack_zone_free(zone);
     if (rc != 0)
-        return pack_error(resp, &err, rq.op);
+        return kv_pack_error(resp, &err, rq.op);
     kv_error_clear();
     return 0;
 }

@@ -501,6 +501,20 @@ TEST_F(Crud, UpsertWhoseUpdateMovesAUniqueReleasesTheOldValue)
     KT_ASSERT_OK(CreateUser("ann@x.io"));
 }
 
+// A restarted Redis (or SCRIPT FLUSH) has forgotten kvorm's scripts: the next write and the next unique lookup
+// load them again and succeed, without an error reaching the caller.
+TEST_F(Crud, WritesAndLookupsSurviveTheServerForgettingTheScripts)
+{
+    KT_ASSERT_OK(CreateUser("ann@x.io"));
+    EXPECT_EQ(raw_.Str({"SCRIPT", "FLUSH"}), "OK");
+    KT_ASSERT_OK(CreateUser("bob@x.io"));
+    EXPECT_EQ(raw_.Str({"SCRIPT", "FLUSH"}), "OK");
+    JRes f = Run("User", "findUnique", R"({"where":{"email":"ann@x.io"}})");
+    KT_ASSERT_OK(f);
+    EXPECT_EQ(f.str("email"), "ann@x.io");
+    EXPECT_EQ(raw_.ZCard("app:{User}:ids"), 2);
+}
+
 // ---- delete ----------------------------------------------------------------------------------------------------
 
 TEST_F(Crud, DeleteReturnsTheDeletedRecordAndRemovesAllItsKeys)

@@ -43,21 +43,13 @@ static int bad_request(request *rq, const char *fmt, const char *a, const char *
 /* Rejects argument names the op does not take. */
 static int check_args(request *rq, const char *const *allowed)
 {
-    if (!rq->args)
+    const msgpack_object *k = kv_mp_unknown_key(rq->args, allowed);
+    char q[96] = "(not a string)";
+    if (!k)
         return 0;
-    for (uint32_t i = 0; i < rq->args->via.map.size; i++) {
-        const msgpack_object *k = &rq->args->via.map.ptr[i].key;
-        bool ok = false;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = kv_mp_str_eq(k, *a);
-        if (!ok) {
-            char q[96] = "(not a string)";
-            if (k->type == MSGPACK_OBJECT_STR)
-                kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
-            return bad_request(rq, "%s: unknown argument %s", rq->op, q);
-        }
-    }
-    return 0;
+    if (k->type == MSGPACK_OBJECT_STR)
+        kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
+    return bad_request(rq, "%s: unknown argument %s", rq->op, q);
 }
 
 static const msgpack_object *arg(request *rq, const char *name)

@@ -125,6 +125,19 @@ const msgpack_object *kv_mp_map_get(const msgpack_object *map, const char *key)
     return NULL;
 }
 
+const msgpack_object *kv_mp_unknown_key(const msgpack_object *map, const char *const *allowed)
+{
+    for (uint32_t i = 0; map && map->type == MSGPACK_OBJECT_MAP && i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        const char *const *a = allowed;
+        while (*a && !kv_mp_str_eq(k, *a))
+            a++;
+        if (!*a)
+            return k;
+    }
+    return NULL;
+}
+
 const char *kv_mp_type_name(const msgpack_object *o)
 {
     switch (o->type) {

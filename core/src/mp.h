@@ -20,6 +20,8 @@ kv_mp_check_result kv_mp_check(const char *data, size_t len, size_t *consumed, i
 kv_mp_check_result kv_mp_unpack(msgpack_zone *zone, const char *data, size_t len, msgpack_object *out);
 
 const msgpack_object *kv_mp_map_get(const msgpack_object *map, const char *key);
+/* The first key of map that is not one of allowed (NULL-terminated), or NULL when all are known. */
+const msgpack_object *kv_mp_unknown_key(const msgpack_object *map, const char *const *allowed);
 bool kv_mp_str_eq(const msgpack_object *o, const char *s);
 const char *kv_mp_type_name(const msgpack_object *o);
 

@@ -72,28 +72,23 @@ static int bad_name(loader *ld, const char *what, const char *model, const msgpa
                       model ? model : "", model ? ": " : "", what, q, KV_MAX_NAME);
 }
 
-/* Rejects map keys outside allowed (NULL-terminated), naming where. */
+/* Rejects map keys outside allowed (NULL-terminated) and repeated keys, naming where. */
 static int check_keys(loader *ld, const msgpack_object *map, const char *const *allowed, const char *model,
                       const char *field, const char *where)
 {
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        bool ok = false;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = kv_mp_str_eq(k, *a);
-        for (uint32_t j = 0; ok && j < i; j++)
-            if (k->type == MSGPACK_OBJECT_STR && map->via.map.ptr[j].key.type == MSGPACK_OBJECT_STR &&
-                map->via.map.ptr[j].key.via.str.size == k->via.str.size &&
-                memcmp(map->via.map.ptr[j].key.via.str.ptr, k->via.str.ptr, k->via.str.size) == 0)
-                return kv_fail_at(ld->err, KVORM_ESCHEMA, model, field, "schema: %s repeats the key \"%.*s\"", where,
-                                  (int)k->via.str.size, k->via.str.ptr);
-        if (!ok) {
-            char q[96] = "(not a string)";
-            if (k->type == MSGPACK_OBJECT_STR)
-                kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
-            return kv_fail_at(ld->err, KVORM_ESCHEMA, model, field, "schema: %s has an unknown key %s", where, q);
-        }
+    const msgpack_object *unknown = kv_mp_unknown_key(map, allowed);
+    if (unknown) {
+        char q[96] = "(not a string)";
+        if (unknown->type == MSGPACK_OBJECT_STR)
+            kv_quote(q, sizeof(q), unknown->via.str.ptr, unknown->via.str.size);
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, model, field, "schema: %s has an unknown key %s", where, q);
     }
+    /* every key is now one of the allowed strings: a repeat is the same string twice */
+    for (uint32_t i = 0; i < map->via.map.size; i++)
+        for (uint32_t j = 0; j < i; j++)
+            if (msgpack_object_equal(map->via.map.ptr[i].key, map->via.map.ptr[j].key))
+                return kv_fail_at(ld->err, KVORM_ESCHEMA, model, field, "schema: %s repeats the key \"%.*s\"", where,
+                                  (int)map->via.map.ptr[i].key.via.str.size, map->via.map.ptr[i].key.via.str.ptr);
     return 0;
 }
 

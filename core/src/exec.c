@@ -546,6 +546,15 @@ done:
     return rc;
 }
 
+/* The fields an update sets and clears, from its encoded data. */
+static void take_update(kv_write *w, const encoded *e)
+{
+    w->set = e->items;
+    w->nset = e->n;
+    w->unset = e->unset;
+    w->nunset = e->nunset;
+}
+
 static int op_update(request *rq, msgpack_packer *pk)
 {
     static const char *const allowed[] = {"where", "data", "select", "ifVersion", NULL};
@@ -563,10 +572,7 @@ static int op_update(request *rq, msgpack_packer *pk)
     w.op = KV_WRITE_UPDATE;
     w.model = rq->model;
     w.loc = t.loc;
-    w.set = e.items;
-    w.nset = e.n;
-    w.unset = e.unset;
-    w.nunset = e.nunset;
+    take_update(&w, &e);
     rc = run_write(rq, pk, &w, &sel, &t);
 done:
     free(sel.fields);
@@ -605,10 +611,7 @@ static int op_upsert(request *rq, msgpack_packer *pk)
     w.new_id_len = id_len;
     w.create = ce.items;
     w.ncreate = ce.n;
-    w.set = ue.items;
-    w.nset = ue.n;
-    w.unset = ue.unset;
-    w.nunset = ue.nunset;
+    take_update(&w, &ue);
     rc = run_write(rq, pk, &w, &sel, &t);
 done:
     free(sel.fields);

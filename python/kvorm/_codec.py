@@ -1,0 +1,110 @@
+"""Python values <-> the MessagePack documents of the request protocol (docs/protocol.md, "Values").
+
+Sent: datetime (timezone-aware) -> timestamp ext -1; Decimal -> its decimal text; bytes -> bin; the rest as
+msgpack-python packs it. Received: timestamp -> datetime in UTC (microseconds: Python's datetime cannot hold the
+stored nanoseconds), bin -> bytes; decimal fields are turned into Decimal by the caller, who knows the model.
+"""
+import datetime
+import decimal
+import threading
+from typing import Any, Callable, Iterable, Optional
+
+import msgpack
+
+from .errors import BadRequest, ValidationError
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+
+
+def _timestamp(value: datetime.datetime) -> msgpack.Timestamp:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError("naive datetime %s: give a timezone-aware datetime (e.g. tzinfo=timezone.utc)"
+                              % value.isoformat())
+    delta = value - _EPOCH  # exact integer arithmetic, unlike value.timestamp()
+    return msgpack.Timestamp(delta.days * 86400 + delta.seconds, delta.microseconds * 1000)
+
+
+def _default(value: Any) -> Any:
+    """Called by the packer for the types msgpack does not know."""
+    if isinstance(value, datetime.datetime):
+        return _timestamp(value)
+    if isinstance(value, decimal.Decimal):
+        # Plain notation for finite values ("1E+3" -> "1000"); the core rejects NaN and infinities itself.
+        return format(value, "f") if value.is_finite() else str(value)
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, int):  # msgpack hands over the ints it cannot pack
+        raise ValidationError("integer %d is out of the int64 range" % value)
+    raise ValidationError("cannot send a value of type %s" % type(value).__name__)
+
+
+def _out_of_range(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and not _INT64_MIN <= value <= _INT64_MAX
+
+
+def _unsendable(value: Any) -> bool:
+    if value is None or isinstance(value, (dict, list, tuple, str, bytes, float, bool)):
+        return False
+    if isinstance(value, int):
+        return _out_of_range(value)
+    try:
+        _default(value)
+    except ValidationError:
+        return True
+    return False
+
+
+def _path_of(value: Any, path: str, bad: Callable[[Any], bool]) -> Optional[str]:
+    """Where in a request the first value that `bad` picks is ("args.data.age"), for the error."""
+    if bad(value):
+        return path
+    items: Iterable[Any] = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    for key, item in items:
+        found = _path_of(item, "%s.%s" % (path, key) if path else str(key), bad)
+        if found:
+            return found
+    return None
+
+
+_local = threading.local()  # a msgpack Packer is not thread-safe: one per thread, reused across calls
+
+
+def _packer() -> msgpack.Packer:
+    packer = getattr(_local, "packer", None)
+    if packer is None:
+        packer = _local.packer = msgpack.Packer(default=_default, use_bin_type=True, datetime=False)
+    return packer
+
+
+def pack_request(request: dict) -> bytes:
+    """The request as MessagePack; a value that cannot be sent is a ValidationError naming where it is."""
+    try:
+        return _packer().pack(request)
+    except OverflowError:
+        raise _located(request, _out_of_range, "integer out of the int64 range") from None
+    except ValidationError as e:
+        raise _located(request, _unsendable, e.message) from None
+    except (ValueError, TypeError) as e:
+        raise BadRequest("cannot encode the request: %s" % e, model=request.get("model"),
+                         op=request.get("op")) from None
+
+
+def _located(request: dict, bad: Callable[[Any], bool], message: str) -> ValidationError:
+    """The error for a value the packer refused, named like the core names it: "User.age: ..." and fields
+    ["age"] for a value of args.data.age (or of where, create, update)."""
+    model, op = request.get("model"), request.get("op")
+    parts = (_path_of(request, "", bad) or "").split(".")
+    if len(parts) > 2 and parts[0] == "args":
+        return ValidationError("%s.%s: %s" % (model or "request", ".".join(parts[2:]), message), model=model, op=op,
+                               fields=[parts[2]])
+    return ValidationError("%s: %s" % (model or "request", message), model=model, op=op)
+
+
+def unpack(buffer: Any) -> Any:
+    return msgpack.unpackb(buffer, raw=False, timestamp=3, strict_map_key=False)

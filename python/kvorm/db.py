@@ -1,0 +1,148 @@
+"""kvorm.open and the Db handle: one kvorm_db of the core, its models as attributes, guarded against close."""
+import decimal
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
+
+from . import _schema
+from ._codec import pack_request, unpack
+from ._guard import CallGuard
+from ._names import camel
+from ._native import ffi, last_error, lib
+from .errors import from_document
+from .model import Model
+
+
+def _options(connect_timeout_ms: Optional[int], command_timeout_ms: Optional[int], pool_size: Optional[int]) -> Any:
+    opts = ffi.new("kvorm_open_options *")
+    if lib.kvorm_open_options_init(opts, lib.KVORM_OPEN_OPTIONS_VERSION) != 0:
+        raise last_error()
+    for name, value in (("connect_timeout_ms", connect_timeout_ms), ("command_timeout_ms", command_timeout_ms),
+                        ("pool_size", pool_size)):
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 1 << 31:
+            raise ValueError("kvorm.open: %s must be a positive int, not %r" % (name, value))
+        setattr(opts, name, value)
+    return opts
+
+
+def _with_decimals(record: Any, decimal_fields: FrozenSet[str]) -> Any:
+    """Decimal fields come back as normalized text; they are handed over as Decimal."""
+    if isinstance(record, dict):
+        for name in decimal_fields:
+            value = record.get(name)
+            if isinstance(value, str):
+                record[name] = decimal.Decimal(value)
+    elif isinstance(record, list):
+        for item in record:
+            _with_decimals(item, decimal_fields)
+    return record
+
+
+class Db:
+    """An open store. Models are attributes (db.User) or items (db["User"]). Safe to share between threads:
+    calls release the GIL and run in parallel on the core's connection pool."""
+
+    def __init__(self, handle: Any, decimal_fields: Dict[str, FrozenSet[str]]) -> None:
+        self._handle = handle
+        self._guard = CallGuard()
+        self._models: Dict[str, Model] = {name: Model(self, name, fields) for name, fields in decimal_fields.items()}
+
+    def __getattr__(self, name: str) -> Model:
+        models = self.__dict__.get("_models")
+        if models is not None and name in models:
+            return models[name]
+        raise AttributeError("kvorm: the schema has no model %r (models: %s)"
+                             % (name, ", ".join(sorted(models or ())) or "none"))
+
+    def __getitem__(self, name: str) -> Model:
+        try:
+            return self._models[name]
+        except KeyError:
+            raise KeyError("kvorm: the schema has no model %r" % name) from None
+
+    def __dir__(self) -> List[str]:
+        return sorted(set(super().__dir__()) | set(self._models))
+
+    @property
+    def models(self) -> Tuple[str, ...]:
+        """The model names of the schema."""
+        return tuple(self._models)
+
+    @property
+    def closed(self) -> bool:
+        return self._guard.closed
+
+    @property
+    def capabilities(self) -> Dict[str, Any]:
+        """What the engine guarantees (docs/protocol.md#capabilities)."""
+        out = ffi.new("unsigned char **")
+        out_len = ffi.new("size_t *")
+        self._guard.enter()
+        try:
+            status = lib.kvorm_capabilities(out, out_len, self._handle)
+            if status != 0:
+                raise last_error()
+            try:
+                return unpack(ffi.buffer(out[0], out_len[0]))
+            finally:
+                lib.kvorm_free(out[0])
+        finally:
+            self._guard.leave()
+
+    def _request(self, model: Optional[str], op: str, args: Mapping[str, Any],
+                 decimal_fields: FrozenSet[str] = frozenset()) -> Any:
+        request: Dict[str, Any] = {"op": op}
+        if model is not None:
+            request["model"] = model
+        request["args"] = {camel(name): value for name, value in args.items() if value is not None}
+        return _with_decimals(self._exec(pack_request(request)), decimal_fields)
+
+    def _exec(self, request: bytes) -> Any:
+        """Runs one MessagePack request; returns the result or raises the error document as an exception."""
+        out = ffi.new("unsigned char **")
+        out_len = ffi.new("size_t *")
+        self._guard.enter()
+        try:
+            status = lib.kvorm_exec(out, out_len, self._handle, request, len(request))
+        finally:
+            self._guard.leave()
+        if out[0] == ffi.NULL:
+            if status != 0:
+                raise last_error()
+            return None
+        try:
+            document = unpack(ffi.buffer(out[0], out_len[0]))
+        finally:
+            lib.kvorm_free(out[0])
+        if status != 0:
+            raise from_document(document)
+        return document
+
+    def close(self) -> None:
+        """Waits for the calls in flight, then closes the store. Idempotent; later calls raise MisuseError."""
+        if self._guard.close():
+            ffi.release(self._handle)  # runs kvorm_close now rather than at garbage collection
+
+    def __enter__(self) -> "Db":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "<kvorm db %s, models %s>" % ("closed" if self.closed else "open", ", ".join(self._models))
+
+
+def open(url: str, schema: "_schema.SchemaSource", *, connect_timeout_ms: Optional[int] = None,
+         command_timeout_ms: Optional[int] = None, pool_size: Optional[int] = None) -> Db:
+    """Opens a store by URL (redis://[user:password@]host[:port][/db], unix:///path/to/redis.sock[?db=n]) with a
+    schema given as a path, a dict or JSON text. Raises SchemaError, SchemaMismatch, ConnectionError, TimeoutError,
+    or MisuseError for an invalid URL."""
+    native_schema, decimal_fields = _schema.load(schema)
+    opts = _options(connect_timeout_ms, command_timeout_ms, pool_size)
+    out = ffi.new("kvorm_db **")
+    status = lib.kvorm_open(out, url.encode(), native_schema, opts)
+    ffi.release(native_schema)  # the db keeps its own reference
+    if status != 0:
+        raise last_error()
+    return Db(ffi.gc(out[0], lib.kvorm_close), decimal_fields)

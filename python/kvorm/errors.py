@@ -1,0 +1,100 @@
+"""kvorm's exceptions: one class per error code of the core (docs/errors.md), all under kvorm.Error."""
+import builtins
+from typing import Any, Dict, List, Mapping, Optional, Type
+
+
+class Error(Exception):
+    """A kvorm failure. `code` is the stable name of the core's code ("UNIQUE_VIOLATION", ...); match on it or on
+    the subclass, not on the message."""
+
+    code: str = "UNKNOWN"
+
+    def __init__(self, message: str, *, code: Optional[str] = None, model: Optional[str] = None,
+                 op: Optional[str] = None, fields: Optional[List[str]] = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.message = message
+        self.model = model
+        self.op = op
+        self.fields: List[str] = list(fields or [])
+
+    def __str__(self) -> str:
+        return "%s: %s" % (self.code, self.message)
+
+
+class ValidationError(Error, ValueError):
+    """A value does not fit the schema (wrong type, unknown field, out of range, ...)."""
+    code = "VALIDATION"
+
+
+class NotFound(Error, LookupError):
+    """The record to update or delete (or find with find_unique_or_throw) does not exist."""
+    code = "NOT_FOUND"
+
+
+class UniqueViolation(Error):
+    """A unique value (or the id) is taken; `fields` names the constraint's fields."""
+    code = "UNIQUE_VIOLATION"
+
+
+class Conflict(Error):
+    """if_version did not match: the record changed since it was read."""
+    code = "CONFLICT"
+
+
+class SchemaError(Error):
+    """The schema document is invalid."""
+    code = "SCHEMA"
+
+
+class SchemaMismatch(Error):
+    """The store holds data written with an incompatible schema."""
+    code = "SCHEMA_MISMATCH"
+
+
+class BadRequest(Error):
+    """The request itself is wrong: unknown op or argument, a where that is not one unique selector, ..."""
+    code = "BAD_REQUEST"
+
+
+class ConnectionError(Error, builtins.ConnectionError):
+    """The store cannot be reached, or the connection dropped during the call."""
+    code = "CONNECTION"
+
+
+class TimeoutError(Error, builtins.TimeoutError):
+    """The store did not answer within connect_timeout_ms / command_timeout_ms."""
+    code = "TIMEOUT"
+
+
+class Unsupported(Error):
+    """Valid, but this engine or version cannot do it yet."""
+    code = "UNSUPPORTED"
+
+
+class InternalError(Error):
+    """A bug, corrupt stored data, or out of memory: please report it."""
+    code = "INTERNAL"
+
+
+class MisuseError(Error):
+    """The API was used wrongly, e.g. a call on a closed db, or an invalid URL or option."""
+    code = "MISUSE"
+
+
+_BY_CODE: Dict[str, Type[Error]] = {cls.code: cls for cls in (
+    ValidationError, NotFound, UniqueViolation, Conflict, SchemaError, SchemaMismatch, BadRequest,
+    ConnectionError, TimeoutError, Unsupported, InternalError, MisuseError)}
+
+
+def error_class(code: str) -> Type[Error]:
+    """The class for a code name; kvorm.Error itself for a code this version does not know."""
+    return _BY_CODE.get(code, Error)
+
+
+def from_document(document: Mapping[str, Any]) -> Error:
+    """The exception for an error document ({code, message, model, op, fields})."""
+    code = str(document.get("code", "UNKNOWN"))
+    return error_class(code)(str(document.get("message", "")), code=code, model=document.get("model"),
+                             op=document.get("op"), fields=document.get("fields") or [])

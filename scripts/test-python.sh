@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The Python package, from a clean checkout:
+#   1. sdist      `python -m build --sdist python/` (the sdist carries a copy of the C core and the cffi builder)
+#   2. from sdist the sdist installed into a fresh venv, which proves it builds on its own; the whole pytest
+#                 suite (tests/python) runs against that installation, with a redis-server the fixtures start
+#   3. in-tree    `pip install ./python` into another fresh venv (compile flags checked), then the package,
+#                 CRUD and close tests against it
+# Every venv and build output goes to a temp dir (setuptools' own build/ stays in python/build, git-ignored).
+# Needs the Debian packages of scripts/setup-debian.sh (cmake, ninja, pkg-config, lib{hiredis,msgpack,jansson}-dev,
+# redis-server) and PyPI. Prints `python: N passed, 0 failed` last; exits non-zero on any failure.
+#
+# Environment: KVORM_JOBS (default 2) sets the C build parallelism; PYTHON (default python3) the interpreter;
+# KEEP_TMP=1 keeps the temp dir.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+python=${PYTHON:-python3}
+started=$SECONDS
+step="setup"
+passed=0
+failed=0
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvorm-py-test.XXXXXX")
+
+cleanup() {
+  local rc=$?
+  if [ "${KEEP_TMP:-0}" = 1 ]; then
+    echo "temp dir kept: $tmp"
+  else
+    rm -rf "$tmp"
+  fi
+  if [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]; then
+    echo "test-python.sh: PASS (sdist, install from sdist + pytest, pip install ./python + pytest) in $((SECONDS - started))s"
+  else
+    echo "test-python.sh: FAIL during '$step' (exit $rc) after $((SECONDS - started))s" >&2
+    [ "$rc" -ne 0 ] || rc=1
+  fi
+  echo "python: $passed passed, $failed failed"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+banner() {
+  step=$1
+  printf '\n=== %s (%ss)\n' "$1" "$((SECONDS - started))"
+}
+
+# Pinned versions for everything taken from PyPI, build isolation included (pip reads PIP_CONSTRAINT there too).
+cat >"$tmp/constraints.txt" <<'EOF'
+build==1.3.0
+setuptools==80.9.0
+cffi==2.1.1
+pycparser==2.23
+msgpack==1.2.4
+pytest==8.4.2
+redis==6.4.0
+packaging==25.0
+pyproject_hooks==1.2.0
+iniconfig==2.1.0
+pluggy==1.6.0
+pygments==2.19.2
+EOF
+export PIP_CONSTRAINT="$tmp/constraints.txt" PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+export KVORM_JOBS=${KVORM_JOBS:-2}
+test_deps=(pytest redis)
+
+new_venv() {
+  "$python" -m venv "$1"
+  "$1/bin/pip" install --quiet --upgrade "pip>=23"
+}
+
+# Runs pytest from outside the repo (so `kvorm` can only come from the venv's installation) and adds its counts.
+run_pytest() {
+  local venv=$1 name=$2 rc=0
+  shift 2
+  (cd "$tmp" && "$venv/bin/python" -m pytest -p no:cacheprovider -q --junitxml="$tmp/$name.xml" "$@") || rc=$?
+  local counts
+  counts=$("$venv/bin/python" - "$tmp/$name.xml" <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else list(root)
+total = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+print(total - bad - skipped, bad + skipped)
+EOF
+  ) || counts="0 1"
+  passed=$((passed + ${counts% *}))
+  failed=$((failed + ${counts#* }))
+  if [ "$rc" -ne 0 ] || [ "${counts#* }" -ne 0 ]; then
+    echo "test-python.sh: pytest ($name) failed or skipped tests" >&2
+    return 1
+  fi
+}
+
+banner "1/3 sdist"
+new_venv "$tmp/tools"
+"$tmp/tools/bin/pip" install --quiet build
+"$tmp/tools/bin/python" -m build --sdist --outdir "$tmp/dist" python
+sdist=$(ls "$tmp"/dist/kvorm-*.tar.gz)
+echo "sdist: $sdist"
+listing=$(tar tzf "$sdist")
+for want in _kvorm_src/CMakeLists.txt _kvorm_src/core/include/kvorm.h _kvorm_src/core/src/exec.c \
+  _kvorm_src/cmake/kvorm.pc.in _kvorm_src/bindings/python/kvorm_build.py kvorm/py.typed setup.py; do
+  if ! grep -q "/$want\$" <<<"$listing"; then
+    echo "test-python.sh: the sdist lacks $want" >&2
+    exit 1
+  fi
+done
+if grep -Eq '(/build/|\.so$|\.o$|\.a$|_kvorm_cffi\.c$)' <<<"$listing"; then
+  echo "test-python.sh: the sdist holds build output" >&2
+  exit 1
+fi
+
+banner "2/3 install the sdist into a fresh venv"
+new_venv "$tmp/sdist-venv"
+"$tmp/sdist-venv/bin/pip" install --quiet "$sdist" "${test_deps[@]}"
+banner "2/3 pytest against the sdist installation"
+run_pytest "$tmp/sdist-venv" sdist "$root/tests/python"
+
+banner "3/3 pip install ./python into a fresh venv"
+new_venv "$tmp/tree-venv"
+KVORM_CMAKE_BUILD_DIR="$tmp/tree-cmake" "$tmp/tree-venv/bin/pip" install -v "$root/python" "${test_deps[@]}" \
+  >"$tmp/tree-install.log" 2>&1 || {
+  tail -n 40 "$tmp/tree-install.log" >&2
+  exit 1
+}
+# The extension is compiled with the strict flags that turn a cdef/header mismatch into a build error.
+if ! grep -q -- "-Werror=incompatible-pointer-types" "$tmp/tree-install.log"; then
+  echo "test-python.sh: the extension was not compiled with the strict flags" >&2
+  exit 1
+fi
+banner "3/3 pytest against the ./python installation"
+run_pytest "$tmp/tree-venv" tree "$root/tests/python/test_package.py" "$root/tests/python/test_crud.py" \
+  "$root/tests/python/test_close.py"
+step="done"

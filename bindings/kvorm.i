@@ -1,0 +1,174 @@
+/* kvorm.i - the SWIG interface of the Node.js addon (node/).
+ *
+ * SWIG (>= 4.2, -javascript -napi) wraps kvorm.h as is: the status constants, kvorm_version, kvorm_error_name,
+ * kvorm_close. Upstream SWIG's Node-API backend makes synchronous wrappers only, and kvorm_open and kvorm_exec do
+ * network I/O, so two hand-written natives below run them on libuv's threadpool (Napi::AsyncWorker):
+ *
+ *   openAsync(url, schemaJson, connectTimeoutMs, commandTimeoutMs, poolSize, callback)
+ *       -> callback(status, db | null, message)
+ *   execAsync(db, requests, callback)         requests: Uint8Arrays, each one MessagePack request document
+ *       -> callback(statuses, responses)      responses: Buffers holding each result or error document (or null)
+ *
+ * execAsync is generic: a new op of the core needs no new code here. Everything else (MessagePack, models,
+ * errors, the guard that keeps calls away from a closed db) lives in node/lib/, in JavaScript.
+ */
+%module kvorm_native
+
+%{
+#include <string>
+#include <vector>
+#include "kvorm.h"
+%}
+
+/* kvorm.h is read as is; only the export marker goes. */
+#define KVORM_EXTERN
+
+/* These take out-parameters or raw buffers: the async natives below (or nothing) stand in for them. */
+%ignore kvorm_open_options;
+%ignore kvorm_open_options_init;
+%ignore kvorm_open;
+%ignore kvorm_exec;
+%ignore kvorm_exec_json;
+%ignore kvorm_capabilities;
+%ignore kvorm_free;
+%ignore kvorm_schema_from_json;
+%ignore kvorm_schema_from_file;
+%ignore kvorm_schema_from_msgpack;
+%ignore kvorm_schema_free;
+%ignore kvorm_last_error_code;
+%ignore kvorm_last_error_message;
+
+%include "kvorm.h"
+
+%native(openAsync) void kvorm_node_open_async();
+%native(execAsync) void kvorm_node_exec_async();
+
+%wrapper %{
+namespace {
+
+/* kvorm_open (and the schema load before it) on a worker thread. The last error is thread-local, so it is read
+ * in Execute, on the thread that made the calls. */
+class OpenWorker : public Napi::AsyncWorker {
+public:
+    OpenWorker(const Napi::Function &callback, std::string url, std::string schema_json,
+               const kvorm_open_options &opts)
+        : Napi::AsyncWorker(callback, "kvorm.open"), url_(std::move(url)), schema_json_(std::move(schema_json)),
+          opts_(opts) {}
+
+    void Execute() override {
+        kvorm_schema *schema = NULL;
+        status_ = kvorm_schema_from_json(&schema, schema_json_.data(), schema_json_.size());
+        if (status_ == KVORM_OK)
+            status_ = kvorm_open(&db_, url_.c_str(), schema, &opts_);
+        if (status_ != KVORM_OK)
+            message_ = kvorm_last_error_message();
+        kvorm_schema_free(schema); /* the db keeps its own reference */
+    }
+
+    void OnOK() override {
+        Napi::Env env = Env();
+        Napi::Value db = env.Null();
+        if (status_ == KVORM_OK)
+            db = SWIG_NewPointerObj(db_, SWIGTYPE_p_kvorm_db, 0);
+        Callback().Call({Napi::Number::New(env, status_), db, Napi::String::New(env, message_)});
+    }
+
+private:
+    std::string url_, schema_json_, message_;
+    kvorm_open_options opts_;
+    kvorm_db *db_ = NULL;
+    int status_ = KVORM_OK;
+};
+
+/* kvorm_exec of a batch of requests, one after the other, on one worker thread. The JavaScript side hands over
+ * the requests of one tick split across the threadpool: one work item and one callback per batch instead of per
+ * request, which is what keeps many requests in flight cheap for the main thread. The requests are copied: the
+ * caller's buffers may change or be collected before the worker runs. */
+class ExecWorker : public Napi::AsyncWorker {
+public:
+    ExecWorker(const Napi::Function &callback, kvorm_db *db, std::vector<std::vector<uint8_t>> requests)
+        : Napi::AsyncWorker(callback, "kvorm.exec"), db_(db), requests_(std::move(requests)),
+          results_(requests_.size()) {}
+
+    ~ExecWorker() override {
+        for (Result &result : results_)
+            kvorm_free(result.out);
+    }
+
+    void Execute() override {
+        for (size_t i = 0; i < requests_.size(); i++) {
+            Result &result = results_[i];
+            result.status = kvorm_exec(&result.out, &result.out_len, db_, requests_[i].data(), requests_[i].size());
+        }
+    }
+
+    void OnOK() override {
+        Napi::Env env = Env();
+        Napi::Array statuses = Napi::Array::New(env, results_.size());
+        Napi::Array responses = Napi::Array::New(env, results_.size());
+        for (size_t i = 0; i < results_.size(); i++) {
+            const Result &result = results_[i];
+            uint32_t index = static_cast<uint32_t>(i);
+            statuses.Set(index, Napi::Number::New(env, result.status));
+            responses.Set(index, result.out == NULL ? env.Null()
+                                                    : Napi::Buffer<uint8_t>::Copy(env, result.out, result.out_len));
+        }
+        Callback().Call({statuses, responses});
+    }
+
+private:
+    struct Result {
+        unsigned char *out = NULL;
+        size_t out_len = 0;
+        int status = KVORM_OK;
+    };
+    kvorm_db *db_;
+    std::vector<std::vector<uint8_t>> requests_;
+    std::vector<Result> results_;
+};
+
+Napi::Value kvorm_node_throw(Napi::Env env, const char *message) {
+    Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+    return env.Undefined();
+}
+
+} /* namespace */
+
+static Napi::Value kvorm_node_open_async(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 6 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber() ||
+        !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsFunction())
+        return kvorm_node_throw(env, "openAsync(url, schemaJson, connectTimeoutMs, commandTimeoutMs, poolSize, "
+                                     "callback)");
+    kvorm_open_options opts;
+    kvorm_open_options_init(&opts, KVORM_OPEN_OPTIONS_VERSION);
+    opts.connect_timeout_ms = info[2].As<Napi::Number>().Int32Value();
+    opts.command_timeout_ms = info[3].As<Napi::Number>().Int32Value();
+    opts.pool_size = info[4].As<Napi::Number>().Int32Value();
+    auto *worker = new OpenWorker(info[5].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(),
+                                  info[1].As<Napi::String>().Utf8Value(), opts);
+    worker->Queue(); /* deletes itself after OnOK */
+    return env.Undefined();
+}
+
+static Napi::Value kvorm_node_exec_async(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    const char *usage = "execAsync(db, requests: Uint8Array[], callback)";
+    void *db = NULL;
+    if (info.Length() != 3 || !SWIG_IsOK(SWIG_ConvertPtr(info[0], &db, SWIGTYPE_p_kvorm_db, 0)) || db == NULL ||
+        !info[1].IsArray() || !info[2].IsFunction())
+        return kvorm_node_throw(env, usage);
+    Napi::Array list = info[1].As<Napi::Array>();
+    std::vector<std::vector<uint8_t>> requests(list.Length());
+    for (uint32_t i = 0; i < list.Length(); i++) {
+        Napi::Value item = list.Get(i);
+        if (!item.IsTypedArray() || item.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+            return kvorm_node_throw(env, usage);
+        Napi::Uint8Array request = item.As<Napi::Uint8Array>();
+        requests[i].assign(request.Data(), request.Data() + request.ByteLength());
+    }
+    auto *worker = new ExecWorker(info[2].As<Napi::Function>(), static_cast<kvorm_db *>(db), std::move(requests));
+    worker->Queue(); /* deletes itself after OnOK */
+    return env.Undefined();
+}
+%}

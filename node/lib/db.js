@@ -1,0 +1,170 @@
+'use strict';
+// One open store. Requests run in the core on libuv's threadpool (execAsync), many at a time; the core's
+// connection pool serves them in parallel. kvorm_close must not run while a request is in flight or before one
+// starts, so this object counts requests in flight: close() waits for them, and any call after close() rejects
+// with a MisuseError before it reaches the core.
+
+const native = require('./native');
+const { encodeRequest, decodeResponse } = require('./codec');
+const { makeError, errorFromDocument, codeOfStatus } = require('./errors');
+const { prepareArgs, integersToBigInt } = require('./values');
+const { schemaText, describeModels } = require('./schema');
+const { modelAccessor } = require('./model');
+const { Dispatcher } = require('./dispatcher');
+
+// Names a caller may probe a db for (await, JSON, test frameworks) that must not throw "unknown model".
+const PROBES = new Set(['then', 'catch', 'finally', 'toJSON', 'asymmetricMatch', 'nodeType', '$$typeof']);
+
+class Database {
+  #handle;
+  #dispatcher;
+  #models;
+  #integers;
+  #accessors = new Map();
+  #inFlight = 0;
+  #closing = null;
+  #idle = null; // resolves the wait of close() when the last request in flight settles
+
+  constructor(handle, models, integers) {
+    this.#handle = handle;
+    this.#dispatcher = new Dispatcher(handle);
+    this.#models = models;
+    this.#integers = integers;
+    const execute = (model, op, args) => this.execute(model, op, args);
+    for (const name of models.keys()) this.#accessors.set(name, modelAccessor(execute, name));
+  }
+
+  // The accessor of a model: db.model('User') is db.User.
+  model(name) {
+    const accessor = this.#accessors.get(name);
+    if (accessor === undefined) {
+      const known = [...this.#accessors.keys()].join(', ');
+      throw makeError('BAD_REQUEST', `kvorm: unknown model "${String(name)}" (the schema has: ${known})`, {
+        model: null,
+        op: null,
+      });
+    }
+    return accessor;
+  }
+
+  get models() {
+    return [...this.#accessors.keys()];
+  }
+
+  get closed() {
+    return this.#closing !== null;
+  }
+
+  // What the engine guarantees (docs/protocol.md#capabilities).
+  capabilities() {
+    return this.execute(null, 'capabilities', undefined);
+  }
+
+  // Runs one request of the protocol: {model, op, args}. Resolves with the result, rejects with a KvormError.
+  execute(model, op, args) {
+    if (this.#closing !== null) {
+      return Promise.reject(makeError('MISUSE', `kvorm: the db is closed (${model ?? ''}${model ? '.' : ''}${op})`,
+        { model, op }));
+    }
+    const description = model === null ? null : (this.#models.get(model) ?? null);
+    let request;
+    try {
+      const document = model === null ? { op } : { model, op };
+      if (args !== undefined) document.args = prepareArgs(description, args, { model, op });
+      request = encodeRequest(document);
+    } catch (err) {
+      return Promise.reject(err instanceof Error && err.code ? err :
+        makeError('VALIDATION', `kvorm: ${model}.${op}: ${err.message}`, { model, op }));
+    }
+    return new Promise((resolve, reject) => {
+      this.#dispatcher.submit(request, (status, response) => {
+        this.#settled();
+        try {
+          const doc = response === null ? null : decodeResponse(response);
+          if (status !== 0) {
+            reject(errorFromDocument(doc, status));
+          } else if (this.#integers === 'bigint' && description !== null) {
+            resolve(integersToBigInt(description, doc));
+          } else {
+            resolve(doc);
+          }
+        } catch (err) {
+          reject(makeError('INTERNAL', `kvorm: undecodable response to ${model}.${op}: ${err.message}`,
+            { model, op }));
+        }
+      });
+      this.#inFlight += 1;
+    });
+  }
+
+  // Waits for the requests in flight, then closes the connections. Idempotent: every call returns the same
+  // promise.
+  close() {
+    if (this.#closing === null) {
+      this.#closing = (this.#inFlight === 0 ? Promise.resolve() : new Promise((resolve) => (this.#idle = resolve)))
+        .then(() => {
+          native.kvorm_close(this.#handle);
+          this.#handle = null;
+        });
+    }
+    return this.#closing;
+  }
+
+  #settled() {
+    this.#inFlight -= 1;
+    if (this.#inFlight === 0 && this.#idle !== null) this.#idle();
+  }
+}
+
+// The db as users see it: db.User is the User model's accessor, db.close() and the other methods are the
+// Database's own; any other name is an unknown model and throws at once, naming the models there are.
+function publicDb(database) {
+  const bound = new Map();
+  return new Proxy(database, {
+    get(target, prop) {
+      if (typeof prop === 'symbol') return Reflect.get(target, prop);
+      if (prop in target) {
+        const value = Reflect.get(target, prop, target);
+        if (typeof value !== 'function') return value;
+        if (!bound.has(prop)) bound.set(prop, value.bind(target));
+        return bound.get(prop);
+      }
+      if (PROBES.has(prop)) return undefined;
+      return target.model(prop);
+    },
+    has(target, prop) {
+      return prop in target || target.models.includes(prop);
+    },
+  });
+}
+
+function checkTimeout(name, value) {
+  if (value === undefined) return 0;
+  if (!Number.isInteger(value) || value < 1 || value > 2147483647) {
+    throw new TypeError(`kvorm.open: options.${name} must be a positive integer`);
+  }
+  return value;
+}
+
+// open(url, { schema, connectTimeoutMs, commandTimeoutMs, poolSize, integers })
+async function open(url, options = {}) {
+  if (typeof url !== 'string') throw new TypeError('kvorm.open: the url must be a string');
+  if (options === null || typeof options !== 'object') throw new TypeError('kvorm.open: options must be an object');
+  const integers = options.integers ?? 'auto';
+  if (integers !== 'auto' && integers !== 'bigint') {
+    throw new TypeError("kvorm.open: options.integers must be 'auto' or 'bigint'");
+  }
+  const connectTimeoutMs = checkTimeout('connectTimeoutMs', options.connectTimeoutMs);
+  const commandTimeoutMs = checkTimeout('commandTimeoutMs', options.commandTimeoutMs);
+  const poolSize = checkTimeout('poolSize', options.poolSize);
+  const text = await schemaText(options.schema);
+  const handle = await new Promise((resolve, reject) => {
+    native.openAsync(url, text, connectTimeoutMs, commandTimeoutMs, poolSize, (status, db, message) => {
+      if (status === 0) resolve(db);
+      else reject(makeError(codeOfStatus(status), message, { status }));
+    });
+  });
+  return publicDb(new Database(handle, describeModels(text), integers));
+}
+
+module.exports = { open };

@@ -1,0 +1,106 @@
+'use strict';
+// JavaScript values on their way into a request, and integer fields on their way out. The core validates every
+// value against the schema; this layer only stops what MessagePack would change on the way: a number that is not
+// exactly an integer given for an integer field (2^53 + 1 would arrive rounded), a BigInt outside int64 (it
+// would wrap), an invalid Date. Everything else passes through to the core's own checks.
+
+const { makeError } = require('./errors');
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+function isPlainObject(value) {
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function validationError(ctx, field, message) {
+  return makeError('VALIDATION', `${ctx.model}.${field}: ${message}`, {
+    model: ctx.model,
+    op: ctx.op,
+    fields: [field],
+  });
+}
+
+// Any value: BigInts must fit int64, Dates must be valid; arrays and plain objects are walked (json fields,
+// compound selectors).
+function prepareGeneric(value, ctx, field) {
+  switch (typeof value) {
+    case 'bigint':
+      if (value < INT64_MIN || value > INT64_MAX) {
+        throw validationError(ctx, field, `${value} is outside the int64 range`);
+      }
+      return value;
+    case 'object':
+      if (value === null) return value;
+      if (value instanceof Date) {
+        if (Number.isNaN(value.getTime())) throw validationError(ctx, field, 'an invalid Date');
+        return value;
+      }
+      if (Array.isArray(value)) return value.map((item) => prepareGeneric(item, ctx, field));
+      if (isPlainObject(value)) {
+        const out = {};
+        for (const key of Object.keys(value)) out[key] = prepareGeneric(value[key], ctx, field);
+        return out;
+      }
+      return value; // Uint8Array, Buffer and the like go as they are
+    default:
+      return value;
+  }
+}
+
+function prepareInteger(value, ctx, field) {
+  if (typeof value === 'number' && !Number.isSafeInteger(value)) {
+    const why = Number.isInteger(value)
+      ? 'is beyond 2^53 and cannot be exact as a number: pass a BigInt'
+      : 'is not an integer';
+    throw validationError(ctx, field, `${value} ${why}`);
+  }
+  return prepareGeneric(value, ctx, field);
+}
+
+function prepareField(model, field, value, ctx) {
+  const type = field === 'id' ? model.idType : model.fields.get(field);
+  if (type === 'integer') return prepareInteger(value, ctx, field);
+  return prepareGeneric(value, ctx, field);
+}
+
+// A map of field -> value (data, create, update) or a where: a compound selector's value is such a map too.
+function prepareFields(model, values, ctx) {
+  if (!isPlainObject(values)) return prepareGeneric(values, ctx, '(args)');
+  const out = {};
+  for (const key of Object.keys(values)) {
+    const value = values[key];
+    out[key] =
+      isPlainObject(value) && !model.fields.has(key)
+        ? prepareFields(model, value, ctx)
+        : prepareField(model, key, value, ctx);
+  }
+  return out;
+}
+
+const FIELD_ARGS = new Set(['data', 'create', 'update', 'where']);
+
+// The args of one request. model is the schema's description of the model, or null (unknown model, no model).
+function prepareArgs(model, args, ctx) {
+  if (!isPlainObject(args)) return args; // not a map: the core says BAD_REQUEST
+  const out = {};
+  for (const key of Object.keys(args)) {
+    out[key] =
+      model !== null && FIELD_ARGS.has(key) ? prepareFields(model, args[key], ctx) : prepareGeneric(args[key], ctx, key);
+  }
+  return out;
+}
+
+// For the `integers: 'bigint'` option: every integer field of a record (and an integer id) as a BigInt.
+function integersToBigInt(model, record) {
+  if (!isPlainObject(record)) return record;
+  if (model.idType === 'integer' && typeof record.id === 'number') record.id = BigInt(record.id);
+  for (const field of model.integerFields) {
+    if (typeof record[field] === 'number') record[field] = BigInt(record[field]);
+  }
+  return record;
+}
+
+module.exports = { prepareArgs, integersToBigInt, isPlainObject };

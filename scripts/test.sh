@@ -7,6 +7,9 @@
 #   4. install      `cmake --install` into a temporary prefix; examples/hello.c and the README example built
 #                   against it with pkg-config and with find_package(kvorm), then run against a redis-server
 #                   this script starts on a free port (and stops by its pid)
+#   5. python       scripts/test-python.sh: sdist built and installed in a fresh venv, pytest against it
+#   6. node         scripts/test-node.sh: SWIG wrapper up to date, addon built, node --test, npm pack installed in
+#                   a fresh directory, tsc on the typed example
 # Exits non-zero on the first failure and prints one summary line either way.
 #
 # Environment: KVORM_SKIP_SETUP=1 skips scripts/setup-debian.sh; KVORM_JOBS (default 2) sets build parallelism;
@@ -33,8 +36,9 @@ cleanup() {
     rm -rf "$tmp"
   fi
   if [ "$rc" -eq 0 ]; then
-    echo "test.sh: PASS (build+ctest, asan+ctest, header for cffi+SWIG, install+consumers) in $((SECONDS - started))s"
-    # One line with the test cases behind ctest's single entry, both builds counted.
+    echo "test.sh: PASS (build+ctest, asan+ctest, header for cffi+SWIG, install+consumers, python, node) in $((SECONDS - started))s"
+    # One line with every test case: the GoogleTest cases behind ctest's single entry (both builds), the header
+    # checks, and the Python and Node suites.
     echo "tests: $((passed_cases)) passed, 0 failed"
   else
     echo "test.sh: FAIL during '$step' (exit $rc) after $((SECONDS - started))s" >&2
@@ -51,6 +55,18 @@ count_cases() {
   local n
   n=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) tests\?\.$/\1/p' "$1/Testing/Temporary/LastTest.log" | tail -n 1)
   passed_cases=$((passed_cases + ${n:-0}))
+}
+
+# Runs a language suite's script ($1), which ends with a line "<name>: N passed, 0 failed", and adds N.
+run_suite() {
+  local log="$tmp/$(basename "$1").log" n
+  bash "$1" 2>&1 | tee "$log"
+  n=$(sed -n 's/^[a-z]*: \([0-9]*\) passed, 0 failed$/\1/p' "$log" | tail -n 1)
+  if [ -z "$n" ]; then
+    echo "test.sh: $1 printed no summary line" >&2
+    return 1
+  fi
+  passed_cases=$((passed_cases + n))
 }
 
 banner() {
@@ -96,28 +112,28 @@ fi
 
 # The options are given even where they are the defaults: a build directory configured by hand keeps its own.
 # 1. Build and the test suite.
-banner "1/4 build ($build/)"
+banner "1/6 build ($build/)"
 configure "$build" -DKVORM_BUILD_TESTS=ON -DKVORM_BUILD_BENCHMARKS=ON -DKVORM_BUILD_EXAMPLES=ON \
   -DKVORM_BUILD_SHARED=ON -DKVORM_SANITIZE=OFF
 cmake --build "$build" -j "$jobs"
-banner "1/4 ctest ($build/)"
+banner "1/6 ctest ($build/)"
 (cd "$build" && ctest --output-on-failure --no-tests=error)
 count_cases "$build"
 
 # 2. Sanitizers.
-banner "2/4 build ($asan/, ASan+UBSan)"
+banner "2/6 build ($asan/, ASan+UBSan)"
 # Debug (-O0, asserts on): compiles in about half the time of -O2 on 2 cores and gives exact ASan stacks.
 configure "$asan" -DKVORM_SANITIZE=ON -DKVORM_BUILD_BENCHMARKS=OFF -DKVORM_BUILD_TESTS=ON -DKVORM_BUILD_EXAMPLES=ON \
   -DKVORM_BUILD_SHARED=ON -DCMAKE_BUILD_TYPE=Debug
 cmake --build "$asan" -j "$jobs"
-banner "2/4 ctest ($asan/)"
+banner "2/6 ctest ($asan/)"
 (cd "$asan" &&
   ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --output-on-failure --no-tests=error)
 count_cases "$asan"
 
 # 3. The header as the bindings will read it: cffi's cdef and SWIG's Node-API generator (pinned, from PyPI).
-banner "3/4 kvorm.h read by cffi and SWIG"
+banner "3/6 kvorm.h read by cffi and SWIG"
 venv="$build/header-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check "cffi==2.1.1" "swig==4.5.1"
@@ -127,12 +143,12 @@ mkdir -p "$build/header-check"
 passed_cases=$((passed_cases + 2))
 
 # 4. Install, then build consumers against the installed library only.
-banner "4/4 install"
+banner "4/6 install"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvorm-test.XXXXXX")
 prefix="$tmp/prefix"
 cmake --install "$build" --prefix "$prefix"
 
-banner "4/4 consumer via pkg-config"
+banner "4/6 consumer via pkg-config"
 pc=$(find "$prefix" -name kvorm.pc -print -quit)
 if [ -z "$pc" ]; then
   echo "test.sh: the install has no kvorm.pc" >&2
@@ -167,7 +183,7 @@ if ! ldd "$tmp/hello-pkgconfig" | grep -q "libkvorm.*$prefix"; then
   exit 1
 fi
 
-banner "4/4 consumer via find_package(kvorm)"
+banner "4/6 consumer via find_package(kvorm)"
 cmake -S examples/consumer -B "$tmp/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$prefix"
 kvorm_dir=$(sed -n 's/^kvorm_DIR:[A-Z]*=//p' "$tmp/consumer/CMakeCache.txt")
 case "$kvorm_dir" in
@@ -179,7 +195,7 @@ case "$kvorm_dir" in
 esac
 cmake --build "$tmp/consumer" -j "$jobs"
 
-banner "4/4 run the consumers against a redis-server of our own"
+banner "4/6 run the consumers against a redis-server of our own"
 mkdir -p "$tmp/redis"
 kvorm_start_redis "$tmp/redis"
 echo "redis-server pid $redis_pid on port $redis_port"
@@ -194,5 +210,13 @@ if ! grep -q '"email":"ann@example.com"' <<<"$readme_out"; then
   echo "test.sh: the README example printed no created record" >&2
   exit 1
 fi
+
+kvorm_stop_redis
+
+# 5 and 6. The language packages, each built from source the way a user installs it.
+banner "5/6 python"
+run_suite scripts/test-python.sh
+banner "6/6 node"
+run_suite scripts/test-node.sh
 
 step="done"

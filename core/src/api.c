@@ -162,6 +162,34 @@ int kvorm_exec(unsigned char **out, size_t *out_len, kvorm_db *db, const void *r
     return rc;
 }
 
+int kvorm_exec_batch(unsigned char **outs, size_t *out_lens, int *statuses, kvorm_db *db,
+                     const void *const *requests, const size_t *request_lens, size_t n)
+{
+    msgpack_sbuffer *resps;
+    if (n == 0)
+        return db ? KVORM_OK : misuse("kvorm_exec_batch: db is NULL");
+    if (!outs || !out_lens || !statuses || !requests || !request_lens)
+        return misuse("kvorm_exec_batch: outs, out_lens, statuses, requests and request_lens are required");
+    if (!db)
+        return misuse("kvorm_exec_batch: db is NULL");
+    for (size_t i = 0; i < n; i++)
+        if (!requests[i] && request_lens[i])
+            return misuse("kvorm_exec_batch: a request is NULL");
+    if (!(resps = calloc(n, sizeof(*resps))))
+        return kv_fail(NULL, KVORM_EINTERNAL, "out of memory for a batch of %zu requests", n);
+    for (size_t i = 0; i < n; i++)
+        msgpack_sbuffer_init(&resps[i]);
+    /* a NULL request of length 0 is read as an empty (malformed) document, as kvorm_exec does */
+    kv_exec_many(db, n, (const char *const *)requests, request_lens, KV_MODE_MSGPACK, resps, statuses);
+    for (size_t i = 0; i < n; i++) {
+        take(&resps[i], &outs[i], &out_lens[i]);
+        if (!outs[i])
+            statuses[i] = kv_fail(NULL, KVORM_EINTERNAL, "out of memory");
+    }
+    free(resps);
+    return KVORM_OK;
+}
+
 int kvorm_exec_json(char **out, size_t *out_len, kvorm_db *db, const char *request, size_t request_len)
 {
     kv_error err = {0};

@@ -14,6 +14,11 @@ struct kvorm_db {
  * the error code is returned. */
 int kv_exec(kvorm_db *db, const char *request, size_t len, kv_mode mode, msgpack_sbuffer *resp);
 
+/* Runs n request documents as kv_exec would, in order, each with its own response and status; the reads by id
+ * or unique of consecutive requests go to the store together (one round trip on Redis). */
+void kv_exec_many(kvorm_db *db, size_t n, const char *const *docs, const size_t *lens, kv_mode mode,
+                  msgpack_sbuffer *resps, int *statuses);
+
 /* Replaces resp with the error document of err (docs/errors.md); op may be NULL. Returns err->code. */
 int kv_pack_error(msgpack_sbuffer *resp, const kv_error *err, const char *op);
 

@@ -58,14 +58,25 @@ typedef struct kv_record {
 
 void kv_record_free(kv_record *r);
 
+/* One read by id or unique, with its outcome. */
+typedef struct kv_get {
+    const kv_model *model;
+    const kv_locator *loc;
+    kv_record out; /* filled when found */
+    bool found;
+    int rc;        /* 0, or the error code, described in *err */
+    kv_error *err;
+} kv_get;
+
 typedef struct kv_engine kv_engine;
 
 typedef struct kv_engine_ops {
     const char *name;
     /* On success fills out (for delete: the record before deletion). */
     int (*write)(kv_engine *e, const kv_write *w, kv_record *out, kv_error *err);
-    /* *found is false (and out empty) when no record matches. */
-    int (*get)(kv_engine *e, const kv_model *m, const kv_locator *loc, kv_record *out, bool *found, kv_error *err);
+    /* Runs n reads, each with its own outcome; an engine may send them together (Redis: one round trip).
+     * found is false (and out empty) when no record matches. */
+    void (*get)(kv_engine *e, kv_get **gets, size_t n);
     int (*count)(kv_engine *e, const kv_model *m, int64_t *out, kv_error *err);
     /* Compares the schema with the one stored (docs/schema.md) and stores compatible changes. */
     int (*sync_schema)(kv_engine *e, const kvorm_schema *s, kv_error *err);

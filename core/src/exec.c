@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct pending_read pending_read;
+
 typedef struct request {
     kvorm_db *db;
     kv_mode mode;
@@ -17,6 +19,7 @@ typedef struct request {
     char opname[64];
     const msgpack_object *args;
     kv_error *err;
+    pending_read *read; /* where a findUnique leaves its read for the store */
 } request;
 
 /* What the caller wants back. */
@@ -478,31 +481,46 @@ static int not_found(request *rq, const target *t)
 
 /* ---- operations ---- */
 
-static int op_find_unique(request *rq, msgpack_packer *pk, bool or_throw)
+/* A findUnique parsed and waiting for its read. Reads are run by the caller of dispatch (kv_exec_many), so that
+ * the reads of consecutive requests travel to the store together. */
+struct pending_read {
+    bool waiting, or_throw;
+    selection sel;
+    target t;
+    kv_get get;
+};
+
+static int op_find_unique(request *rq, bool or_throw)
 {
     static const char *const allowed[] = {"where", "select", NULL};
-    selection sel = {0};
-    target t;
-    kv_record r;
-    bool found = false;
+    pending_read *p = rq->read;
     int rc;
-    msgpack_sbuffer_init(&t.ukey);
-    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &sel)) != 0 ||
-        (rc = parse_where(rq, arg(rq, "where"), &t)) != 0)
-        goto done;
-    if ((rc = rq->db->engine->ops->get(rq->db->engine, rq->model, &t.loc, &r, &found, rq->err)) != 0)
-        goto done;
-    if (found) {
-        rc = pack_record(rq, pk, &r, &sel);
-        kv_record_free(&r);
-    } else if (or_throw) {
-        rc = not_found(rq, &t);
+    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &p->sel)) != 0 ||
+        (rc = parse_where(rq, arg(rq, "where"), &p->t)) != 0)
+        return rc;
+    p->or_throw = or_throw;
+    p->get.model = rq->model;
+    p->get.loc = &p->t.loc;
+    p->get.err = rq->err;
+    p->waiting = true;
+    return 0;
+}
+
+/* Packs the result of a findUnique once its read has run. */
+static int finish_find_unique(request *rq, msgpack_packer *pk)
+{
+    pending_read *p = rq->read;
+    int rc = p->get.rc;
+    if (rc != 0)
+        return rc;
+    if (p->get.found) {
+        rc = pack_record(rq, pk, &p->get.out, &p->sel);
+        kv_record_free(&p->get.out);
+    } else if (p->or_throw) {
+        rc = not_found(rq, &p->t);
     } else {
         msgpack_pack_nil(pk);
     }
-done:
-    free(sel.fields);
-    target_free(&t);
     return rc;
 }
 
@@ -729,9 +747,9 @@ static int dispatch(request *rq, const msgpack_object *root, msgpack_packer *pk)
     if (strcmp(opname, "create") == 0)
         return op_create(rq, pk);
     if (strcmp(opname, "findUnique") == 0)
-        return op_find_unique(rq, pk, false);
+        return op_find_unique(rq, false);
     if (strcmp(opname, "findUniqueOrThrow") == 0)
-        return op_find_unique(rq, pk, true);
+        return op_find_unique(rq, true);
     if (strcmp(opname, "update") == 0)
         return op_update(rq, pk);
     if (strcmp(opname, "upsert") == 0)
@@ -746,44 +764,136 @@ static int dispatch(request *rq, const msgpack_object *root, msgpack_packer *pk)
                       opname);
 }
 
-int kv_exec(kvorm_db *db, const char *request_doc, size_t len, kv_mode mode, msgpack_sbuffer *resp)
-{
+/* ---- running requests ---- */
+
+/* One request of a call: its document, parse, deferred read, error and response. */
+typedef struct job {
+    request rq;
     kv_error err;
-    request rq = {db, mode, NULL, NULL, "", NULL, &err};
-    msgpack_zone *zone = NULL;
+    pending_read read;
+    msgpack_zone *zone;
     msgpack_object root;
+    msgpack_sbuffer *resp;
     msgpack_packer pk;
     int rc;
-    memset(&err, 0, sizeof(err));
-    msgpack_packer_init(&pk, resp, msgpack_sbuffer_write);
+} job;
+
+/* Unpacks the request document; a malformed one fails the job here. */
+static void job_parse(job *j, kvorm_db *db, const char *doc, size_t len, kv_mode mode, msgpack_sbuffer *resp)
+{
+    memset(j, 0, sizeof(*j));
+    j->rq = (request){db, mode, NULL, NULL, "", NULL, &j->err, &j->read};
+    msgpack_sbuffer_init(&j->read.t.ukey);
+    j->resp = resp;
+    msgpack_packer_init(&j->pk, resp, msgpack_sbuffer_write);
     if (len > KV_MAX_REQUEST_BYTES) {
-        rc = kv_fail(&err, KVORM_EBAD_REQUEST, "the request is %zu bytes, over the limit of %u", len,
-                     KV_MAX_REQUEST_BYTES);
-        goto done;
+        j->rc = kv_fail(&j->err, KVORM_EBAD_REQUEST, "the request is %zu bytes, over the limit of %u", len,
+                        KV_MAX_REQUEST_BYTES);
+        return;
     }
-    if (!(zone = msgpack_zone_new(4096))) {
-        rc = kv_fail(&err, KVORM_EINTERNAL, "out of memory");
-        goto done;
+    if (!(j->zone = msgpack_zone_new(4096))) {
+        j->rc = kv_fail(&j->err, KVORM_EINTERNAL, "out of memory");
+        return;
     }
-    switch (kv_mp_unpack(zone, request_doc, len, &root)) {
+    switch (kv_mp_unpack(j->zone, doc ? doc : "", len, &j->root)) {
     case KV_MP_OK:
-        rc = dispatch(&rq, &root, &pk);
         break;
     case KV_MP_TRUNCATED:
-        rc = kv_fail(&err, KVORM_EBAD_REQUEST, "the request is not MessagePack: truncated, or a length beyond its end");
+        j->rc = kv_fail(&j->err, KVORM_EBAD_REQUEST,
+                        "the request is not MessagePack: truncated, or a length beyond its end");
         break;
     case KV_MP_TOO_DEEP:
-        rc = kv_fail(&err, KVORM_EBAD_REQUEST, "the request is nested deeper than %d levels", KV_MAX_DEPTH);
+        j->rc = kv_fail(&j->err, KVORM_EBAD_REQUEST, "the request is nested deeper than %d levels", KV_MAX_DEPTH);
         break;
     default:
-        rc = kv_fail(&err, KVORM_EBAD_REQUEST,
-                     "the request is not one well-formed MessagePack document (bad type byte or trailing bytes)");
+        j->rc = kv_fail(&j->err, KVORM_EBAD_REQUEST,
+                        "the request is not one well-formed MessagePack document (bad type byte or trailing bytes)");
     }
-done:
-    if (zone)
-        msgpack_zone_free(zone);
-    if (rc != 0)
-        return kv_pack_error(resp, &err, rq.op);
-    kv_error_clear();
+}
+
+/* Whether the job only reads by id or unique (its read may wait for others and travel with them). */
+static bool job_is_read(const job *j)
+{
+    const msgpack_object *op = j->rc == 0 && j->root.type == MSGPACK_OBJECT_MAP ? kv_mp_map_get(&j->root, "op") : NULL;
+    return op && (kv_mp_str_eq(op, "findUnique") || kv_mp_str_eq(op, "findUniqueOrThrow"));
+}
+
+/* Runs the request, except a findUnique's read, which waits in j->read. The document is done with after this. */
+static void job_run(job *j)
+{
+    if (j->rc == 0)
+        j->rc = dispatch(&j->rq, &j->root, &j->pk);
+    j->rq.args = NULL;
+    if (j->zone)
+        msgpack_zone_free(j->zone);
+    j->zone = NULL;
+}
+
+/* Packs the response: the result, or the error document. Returns the status. */
+static int job_finish(job *j)
+{
+    if (j->rc == 0 && j->read.waiting)
+        j->rc = finish_find_unique(&j->rq, &j->pk);
+    free(j->read.sel.fields);
+    target_free(&j->read.t);
+    if (j->rc != 0)
+        return kv_pack_error(j->resp, &j->err, j->rq.op);
     return 0;
+}
+
+/* Reads waiting in one round trip at most; more wait for the next. */
+#define KV_READS_PER_TRIP 128
+
+static void run_reads(kvorm_db *db, kv_get **reads, size_t *nreads)
+{
+    db->engine->ops->get(db->engine, reads, *nreads);
+    *nreads = 0;
+}
+
+void kv_exec_many(kvorm_db *db, size_t n, const char *const *docs, const size_t *lens, kv_mode mode,
+                  msgpack_sbuffer *resps, int *statuses)
+{
+    job one, *jobs = n == 1 ? &one : malloc(sizeof(*jobs) * n);
+    kv_get *reads[KV_READS_PER_TRIP];
+    size_t nreads = 0, last_failed = n;
+    if (!jobs) {
+        kv_error err = {0};
+        kv_fail(&err, KVORM_EINTERNAL, "out of memory for a batch of %zu requests", n);
+        for (size_t i = 0; i < n; i++)
+            statuses[i] = kv_pack_error(&resps[i], &err, NULL);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        job *j = &jobs[i];
+        job_parse(j, db, docs[i], lens[i], mode, &resps[i]);
+        /* a request that is not a read runs only after the reads before it: the batch behaves as if each
+         * request ran on its own, in order */
+        if (!job_is_read(j) && nreads > 0)
+            run_reads(db, reads, &nreads);
+        job_run(j);
+        if (j->rc == 0 && j->read.waiting) {
+            reads[nreads++] = &j->read.get;
+            if (nreads == KV_READS_PER_TRIP)
+                run_reads(db, reads, &nreads);
+        }
+    }
+    if (nreads > 0)
+        run_reads(db, reads, &nreads);
+    for (size_t i = 0; i < n; i++)
+        if ((statuses[i] = job_finish(&jobs[i])) != 0)
+            last_failed = i;
+    /* the thread's last error is that of the last request that failed, or none */
+    if (last_failed < n)
+        kv_error_publish(&jobs[last_failed].err);
+    else
+        kv_error_clear();
+    if (jobs != &one)
+        free(jobs);
+}
+
+int kv_exec(kvorm_db *db, const char *request_doc, size_t len, kv_mode mode, msgpack_sbuffer *resp)
+{
+    int status;
+    kv_exec_many(db, 1, &request_doc, &len, mode, resp, &status);
+    return status;
 }

@@ -322,16 +322,28 @@ static size_t put_uint(char *p, size_t n)
     return len;
 }
 
-/* Formats the command in RESP ourselves: hiredis' redisCommandArgv formats every argument through
+/* Appends the command in RESP. We format it ourselves: hiredis' redisCommandArgv formats every argument through
  * sdscatfmt, which cost more than the rest of a kvorm write put together. */
-static char *format_command(int argc, const char **argv, const size_t *lens, size_t *out_len)
+void kv_cmdbuf_add(kv_cmdbuf *b, int argc, const char **argv, const size_t *lens)
 {
-    size_t total = 1 + 20 + 2;
+    size_t need = 1 + 20 + 2;
     for (int i = 0; i < argc; i++)
-        total += 1 + 20 + 2 + lens[i] + 2;
-    char *buf = malloc(total), *p = buf;
-    if (!buf)
-        return NULL;
+        need += 1 + 20 + 2 + lens[i] + 2;
+    if (b->oom)
+        return;
+    if (b->len + need > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + need)
+            cap *= 2;
+        char *data = realloc(b->data, cap);
+        if (!data) {
+            b->oom = true;
+            return;
+        }
+        b->data = data;
+        b->cap = cap;
+    }
+    char *p = b->data + b->len;
     *p++ = '*';
     p += put_uint(p, (size_t)argc);
     *p++ = '\r';
@@ -346,49 +358,65 @@ static char *format_command(int argc, const char **argv, const size_t *lens, siz
         *p++ = '\r';
         *p++ = '\n';
     }
-    *out_len = (size_t)(p - buf);
-    return buf;
+    b->len = (size_t)(p - b->data);
 }
 
-int kv_redis_run(redisContext *c, int argc, const char **argv, const size_t *lens, redisReply **out, bool *broken,
-                 kv_error *err)
+void kv_cmdbuf_free(kv_cmdbuf *b)
 {
-    size_t len;
-    void *reply = NULL;
-    char *cmd = format_command(argc, argv, lens, &len);
-    *out = NULL;
-    if (!cmd)
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+int kv_redis_send(redisContext *c, const kv_cmdbuf *b, const char *what, bool *broken, kv_error *err)
+{
+    if (b->oom)
         return kv_fail(err, KVORM_EINTERNAL, "out of memory formatting a Redis command");
     /* Sent by us with MSG_NOSIGNAL: hiredis' own write() would raise SIGPIPE on a connection the server closed,
      * and a library must not kill its host process. The socket's send timeout (redisSetTimeout) applies. */
-    const char *p = cmd;
-    size_t left = len;
+    const char *p = b->data;
+    size_t left = b->len;
     while (left > 0) {
         ssize_t n = send(c->fd, p, left, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
             int e = errno;
-            free(cmd);
             *broken = true;
             if (e == EAGAIN || e == EWOULDBLOCK)
-                return kv_fail(err, KVORM_ETIMEOUT, "Redis did not take the command within the timeout (%s)", argv[0]);
-            return kv_fail(err, KVORM_ECONNECTION, "the connection to Redis failed during %s: %s", argv[0],
-                           strerror(e));
+                return kv_fail(err, KVORM_ETIMEOUT, "Redis did not take the command within the timeout (%s)", what);
+            return kv_fail(err, KVORM_ECONNECTION, "the connection to Redis failed during %s: %s", what, strerror(e));
         }
         p += n;
         left -= (size_t)n;
     }
-    free(cmd);
+    return 0;
+}
+
+int kv_redis_read(redisContext *c, redisReply **out, const char *what, bool *broken, kv_error *err)
+{
+    void *reply = NULL;
+    *out = NULL;
     if (redisGetReply(c, &reply) == REDIS_OK && reply) {
         *out = reply;
         return 0;
     }
     *broken = true;
     if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT))
-        return kv_fail(err, KVORM_ETIMEOUT, "Redis did not answer within the command timeout (%s)", argv[0]);
+        return kv_fail(err, KVORM_ETIMEOUT, "Redis did not answer within the command timeout (%s)", what);
     if (c->err == REDIS_ERR_OOM)
         return kv_fail(err, KVORM_EINTERNAL, "out of memory talking to Redis");
-    return kv_fail(err, KVORM_ECONNECTION, "the connection to Redis failed during %s: %s", argv[0],
+    return kv_fail(err, KVORM_ECONNECTION, "the connection to Redis failed during %s: %s", what,
                    c->errstr[0] ? c->errstr : "connection lost");
+}
+
+int kv_redis_run(redisContext *c, int argc, const char **argv, const size_t *lens, redisReply **out, bool *broken,
+                 kv_error *err)
+{
+    kv_cmdbuf b = {0};
+    int rc;
+    *out = NULL;
+    kv_cmdbuf_add(&b, argc, argv, lens);
+    rc = kv_redis_send(c, &b, argv[0], broken, err);
+    kv_cmdbuf_free(&b);
+    return rc != 0 ? rc : kv_redis_read(c, out, argv[0], broken, err);
 }

@@ -42,6 +42,21 @@ int kv_pool_acquire(kv_pool *p, redisContext **out, kv_error *err);
  * they are likely dead too, and the next call reconnects. */
 void kv_pool_release(kv_pool *p, redisContext *c, bool broken);
 
+/* Commands formatted in RESP, back to back: one command, or a pipeline of several sent in one write. */
+typedef struct kv_cmdbuf {
+    char *data;
+    size_t len, cap;
+    bool oom; /* an append ran out of memory; sending fails with INTERNAL */
+} kv_cmdbuf;
+
+void kv_cmdbuf_add(kv_cmdbuf *b, int argc, const char **argv, const size_t *lens);
+void kv_cmdbuf_free(kv_cmdbuf *b);
+/* Sends the buffer; what names the command in error messages. On an I/O failure returns CONNECTION or TIMEOUT
+ * and sets *broken. */
+int kv_redis_send(redisContext *c, const kv_cmdbuf *b, const char *what, bool *broken, kv_error *err);
+/* Reads the next reply (the replies of a pipeline come in the order of its commands). */
+int kv_redis_read(redisContext *c, redisReply **out, const char *what, bool *broken, kv_error *err);
+
 /* Runs one command. On an I/O failure returns CONNECTION or TIMEOUT and sets *broken. A Redis error reply is
  * returned as a reply (REDIS_REPLY_ERROR) for the caller to interpret. */
 int kv_redis_run(redisContext *c, int argc, const char **argv, const size_t *lens, redisReply **out, bool *broken,

@@ -203,84 +203,130 @@ void kv_record_free(kv_record *r)
     memset(r, 0, sizeof(*r));
 }
 
-static void record_key(char *buf, size_t *len, const kv_model *m, const char *id, size_t id_len)
+/* The command that reads g: HGETALL of the record by id, or the unique lookup script (argv[1] is sha). */
+static void get_args(argbuf *a, const kv_get *g, const char *sha)
 {
-    size_t p = strlen(m->prefix);
-    memcpy(buf, m->prefix, p);
-    memcpy(buf + p, "r:", 2);
-    memcpy(buf + p + 2, id, id_len);
-    *len = p + 2 + id_len;
+    const kv_model *m = g->model;
+    const kv_locator *loc = g->loc;
+    char prefix[KV_MAX_NAME * 2 + 16];
+    int plen = snprintf(prefix, sizeof(prefix), "%sr:", m->prefix);
+    if (!loc->unique) {
+        arg_cstr(a, "HGETALL");
+        arg_concat(a, prefix, (size_t)plen, loc->id, loc->id_len);
+        return;
+    }
+    arg_cstr(a, "EVALSHA");
+    arg_add(a, sha, 40);
+    arg_cstr(a, "1");
+    arg_cstr(a, loc->unique->key);
+    arg_concat(a, prefix, (size_t)plen, "", 0);
+    arg_add(a, loc->ukey, loc->ukey_len);
 }
 
-static int redis_get(kv_engine *eng, const kv_model *m, const kv_locator *loc, kv_record *out, bool *found,
-                     kv_error *err)
+static bool is_noscript(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+/* Reads the reply to g's command into g; the reply is kept as the record's storage when found. */
+static void get_reply(kv_get *g, redisReply *r)
+{
+    const kv_model *m = g->model;
+    const redisReply *pairs = NULL;
+    if (!g->loc->unique) {
+        if (r->type != REDIS_REPLY_ARRAY) {
+            g->rc = kv_fail(g->err, KVORM_EINTERNAL, "%s: unexpected reply to HGETALL: %s", m->name,
+                            r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
+        } else if (r->elements > 0) {
+            g->out.id = g->loc->id;
+            g->out.id_len = g->loc->id_len;
+            pairs = r;
+        }
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        g->rc = kv_fail(g->err, KVORM_EINTERNAL, "Redis script error: %s", r->str);
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+               r->element[1]->type == REDIS_REPLY_ARRAY && r->element[1]->elements > 0) {
+        g->out.id = r->element[0]->str;
+        g->out.id_len = r->element[0]->len;
+        pairs = r->element[1];
+    }
+    if (pairs && (g->rc = fill_record(&g->out, m, pairs, g->err)) == 0) {
+        g->found = true;
+        g->out.owner = r;
+        g->out.release = release_reply;
+        return;
+    }
+    kv_record_free(&g->out);
+    freeReplyObject(r);
+}
+
+/* All the reads go down one connection in one write, and their replies come back in order: n reads cost one
+ * round trip. A lookup script the server has forgotten (NOSCRIPT) is loaded again and that read rerun. */
+static void redis_get(kv_engine *eng, kv_get **gets, size_t n)
 {
     redis_engine *e = (redis_engine *)eng;
     redisContext *c;
-    redisReply *r = NULL;
-    bool broken = false;
-    int rc;
-    memset(out, 0, sizeof(*out));
-    *found = false;
-    if ((rc = kv_pool_acquire(&e->pool, &c, err)) != 0)
-        return rc;
-    if (!loc->unique) {
-        char key[KV_MAX_NAME * 2 + KV_MAX_ID_BYTES + 16];
-        size_t klen;
-        record_key(key, &klen, m, loc->id, loc->id_len);
-        const char *argv[2] = {"HGETALL", key};
-        size_t lens[2] = {7, klen};
-        if ((rc = kv_redis_run(c, 2, argv, lens, &r, &broken, err)) != 0)
-            goto done;
-        if (r->type != REDIS_REPLY_ARRAY) {
-            rc = kv_fail(err, KVORM_EINTERNAL, "%s: unexpected reply to HGETALL: %s", m->name,
-                         r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
-            goto done;
-        }
-        if (r->elements > 0) {
-            out->id = loc->id;
-            out->id_len = loc->id_len;
-            if ((rc = fill_record(out, m, r, err)) != 0)
-                goto done;
-            *found = true;
-        }
-    } else {
+    kv_cmdbuf cmds = {0};
+    bool broken = false, retry = false;
+    char sha[41];
+    size_t done = 0;
+    for (size_t i = 0; i < n; i++) {
+        memset(&gets[i]->out, 0, sizeof(gets[i]->out));
+        gets[i]->found = false;
+        gets[i]->rc = 0;
+    }
+    if (n == 0)
+        return;
+    if (kv_pool_acquire(&e->pool, &c, gets[0]->err) != 0)
+        goto failed;
+    pthread_mutex_lock(&e->sha_mu);
+    memcpy(sha, e->sha[SCRIPT_GET_BY_UNIQUE], sizeof(sha));
+    pthread_mutex_unlock(&e->sha_mu);
+    for (size_t i = 0; i < n; i++) {
         argbuf a = {0};
-        char prefix[KV_MAX_NAME * 2 + 16];
-        int plen = snprintf(prefix, sizeof(prefix), "%sr:", m->prefix);
-        arg_cstr(&a, "");
-        arg_cstr(&a, "");
-        arg_cstr(&a, "1");
-        arg_cstr(&a, loc->unique->key);
-        arg_add(&a, prefix, (size_t)plen);
-        arg_add(&a, loc->ukey, loc->ukey_len);
+        get_args(&a, gets[i], sha);
         if (a.oom)
-            rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
+            cmds.oom = true;
         else
-            rc = run_script(e, c, SCRIPT_GET_BY_UNIQUE, &a, &r, &broken, err);
+            kv_cmdbuf_add(&cmds, a.n, a.argv, a.lens);
         arg_free(&a);
-        if (rc != 0)
-            goto done;
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
-            r->element[1]->type == REDIS_REPLY_ARRAY && r->element[1]->elements > 0) {
-            out->id = r->element[0]->str;
-            out->id_len = r->element[0]->len;
-            if ((rc = fill_record(out, m, r->element[1], err)) != 0)
-                goto done;
-            *found = true;
+    }
+    if (kv_redis_send(c, &cmds, "a read", &broken, gets[0]->err) == 0) {
+        for (; done < n; done++) {
+            redisReply *r;
+            if (kv_redis_read(c, &r, gets[done]->loc->unique ? "EVALSHA" : "HGETALL", &broken, gets[done]->err) != 0)
+                break;
+            if (gets[done]->loc->unique && is_noscript(r)) {
+                freeReplyObject(r);
+                gets[done]->rc = 1; /* marks a rerun below */
+                retry = true;
+                continue;
+            }
+            get_reply(gets[done], r);
         }
     }
-done:
-    kv_pool_release(&e->pool, c, broken);
-    if (*found) {
-        out->owner = r;
-        out->release = release_reply;
-    } else {
-        kv_record_free(out);
-        if (r)
-            freeReplyObject(r);
+    for (size_t i = 0; retry && done == n && i < n; i++) {
+        redisReply *r;
+        argbuf a = {0};
+        if (gets[i]->rc != 1)
+            continue;
+        get_args(&a, gets[i], sha);
+        if (a.oom)
+            gets[i]->rc = kv_fail(gets[i]->err, KVORM_EINTERNAL, "out of memory");
+        else if ((gets[i]->rc = run_script(e, c, SCRIPT_GET_BY_UNIQUE, &a, &r, &broken, gets[i]->err)) == 0)
+            get_reply(gets[i], r);
+        arg_free(&a);
     }
-    return rc;
+    kv_cmdbuf_free(&cmds);
+    kv_pool_release(&e->pool, c, broken);
+    if (done == n)
+        return;
+failed:
+    /* the connection failed at read `done`: it, every read after it and the reruns before it share that error */
+    gets[done]->rc = gets[done]->err->code;
+    for (size_t i = 0; i < n; i++)
+        if (i > done || (i < done && gets[i]->rc == 1))
+            gets[i]->rc = kv_fail(gets[i]->err, gets[done]->err->code, "%s", gets[done]->err->message);
 }
 
 static const char *id_kind_code(const kv_model *m)

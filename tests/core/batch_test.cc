@@ -1,0 +1,227 @@
+// kvorm_exec_batch: n requests in one call behave exactly as n calls of kvorm_exec in order, and the reads by id or
+// unique of consecutive requests reach Redis together (one round trip), which the bindings use to keep many
+// requests in flight cheap.
+#include <vector>
+
+#include "test_util.h"
+
+namespace kt {
+namespace {
+
+class Batch : public AppTest {
+protected:
+    // Runs the requests as one batch; each result as Exec would give it.
+    std::vector<MRes> RunBatch(const std::vector<mp::V> &requests)
+    {
+        std::vector<std::string> bytes;
+        for (const mp::V &r : requests)
+            bytes.push_back(mp::pack(r));
+        return RunBytes(bytes);
+    }
+
+    std::vector<MRes> RunBytes(const std::vector<std::string> &bytes)
+    {
+        size_t n = bytes.size();
+        std::vector<const void *> reqs(n);
+        std::vector<size_t> lens(n);
+        for (size_t i = 0; i < n; i++) {
+            reqs[i] = bytes[i].data();
+            lens[i] = bytes[i].size();
+        }
+        std::vector<unsigned char *> outs(n, nullptr);
+        std::vector<size_t> out_lens(n, 0);
+        std::vector<int> statuses(n, 12345);
+        int rc = kvorm_exec_batch(outs.data(), out_lens.data(), statuses.data(), db_, reqs.data(), lens.data(), n);
+        EXPECT_EQ(rc, KVORM_OK) << LastError();
+        std::vector<MRes> results(n);
+        for (size_t i = 0; i < n; i++) {
+            EXPECT_NE(outs[i], nullptr) << "request " << i;
+            if (!outs[i])
+                continue;
+            results[i].rc = statuses[i];
+            results[i].raw.assign(reinterpret_cast<const char *>(outs[i]), out_lens[i]);
+            results[i].parsed = mp::unpack(results[i].raw, &results[i].doc);
+            EXPECT_TRUE(results[i].parsed) << "request " << i << " has no one-document response";
+            kvorm_free(outs[i]);
+        }
+        return results;
+    }
+
+    static mp::V FindBy(const std::string &op, const std::string &key, const mp::V &value)
+    {
+        return MReq("User", op, mp::map({{"where", mp::map({{key, value}})}}));
+    }
+    static mp::V Create(const std::string &email, long long age)
+    {
+        return MReq("User", "create", mp::map({{"data", mp::map({{"email", email}, {"orgId", "o_1"}, {"age", mp::i(age)}})}}));
+    }
+
+    // Redis' count of reads from client sockets: a pipeline of commands sent in one write is one read.
+    long long ServerReads()
+    {
+        std::string info = raw_.Str({"INFO", "stats"});
+        size_t at = info.find("total_reads_processed:");
+        EXPECT_NE(at, std::string::npos) << "INFO stats has no total_reads_processed";
+        return at == std::string::npos ? 0 : std::atoll(info.c_str() + at + 22);
+    }
+};
+
+TEST_F(Batch, EachRequestGetsWhatItsOwnCallWouldGive)
+{
+    MRes ann = Exec(db_, Create("ann@x.io", 31));
+    ASSERT_EQ(ann.rc, KVORM_OK) << ann.doc;
+    MRes bob = Exec(db_, Create("bob@x.io", 40));
+    ASSERT_EQ(bob.rc, KVORM_OK) << bob.doc;
+    std::vector<mp::V> requests = {
+        FindBy("findUnique", "id", ann.doc["id"]),
+        FindBy("findUnique", "email", "bob@x.io"),
+        FindBy("findUnique", "email", "nobody@x.io"),
+        FindBy("findUniqueOrThrow", "email", "nobody@x.io"),
+        MReq("User", "count"),
+        MReq("Nope", "findUnique", mp::map({{"where", mp::map({{"id", "x"}})}})),
+        FindBy("findUnique", "age", mp::i(31)),
+        mp::map({{"op", "capabilities"}}),
+    };
+    std::vector<MRes> got = RunBatch(requests);
+    ASSERT_EQ(got.size(), requests.size());
+    EXPECT_EQ(got[0].rc, KVORM_OK);
+    EXPECT_EQ(got[0].doc, ann.doc);
+    EXPECT_EQ(got[1].rc, KVORM_OK);
+    EXPECT_EQ(got[1].doc, bob.doc);
+    EXPECT_EQ(got[2].rc, KVORM_OK);
+    EXPECT_TRUE(got[2].doc.is_nil()) << got[2].doc;
+    EXPECT_EQ(got[3].rc, KVORM_ENOTFOUND);
+    EXPECT_EQ(got[3].doc["code"], mp::str("NOT_FOUND"));
+    EXPECT_EQ(got[3].doc["op"], mp::str("findUniqueOrThrow"));
+    EXPECT_EQ(got[4].rc, KVORM_OK);
+    EXPECT_EQ(got[4].doc, mp::i(2));
+    EXPECT_EQ(got[5].rc, KVORM_EBAD_REQUEST);
+    EXPECT_EQ(got[5].doc["code"], mp::str("BAD_REQUEST"));
+    EXPECT_EQ(got[6].rc, KVORM_EBAD_REQUEST) << got[6].doc;  // age is not unique
+    EXPECT_EQ(got[7].rc, KVORM_OK);
+    EXPECT_EQ(got[7].doc["engine"], mp::str("redis"));
+    // Every response is byte for byte what a call of its own returns.
+    for (size_t i : {0, 1, 2, 3, 5, 6}) {
+        MRes alone = Exec(db_, requests[i]);
+        EXPECT_EQ(alone.rc, got[i].rc) << "request " << i;
+        EXPECT_EQ(Hex(alone.raw), Hex(got[i].raw)) << "request " << i;
+    }
+    // The last error is that of the last request that failed.
+    EXPECT_EQ(kvorm_last_error_code(), KVORM_EBAD_REQUEST);
+}
+
+TEST_F(Batch, RequestsRunInOrderAroundWrites)
+{
+    std::vector<MRes> got = RunBatch({
+        FindBy("findUnique", "email", "cat@x.io"),
+        Create("cat@x.io", 5),
+        FindBy("findUnique", "email", "cat@x.io"),
+        MReq("User", "update", mp::map({{"where", mp::map({{"email", "cat@x.io"}})}, {"data", mp::map({{"age", mp::i(6)}})}})),
+        FindBy("findUniqueOrThrow", "email", "cat@x.io"),
+        Create("cat@x.io", 7),
+        MReq("User", "delete", mp::map({{"where", mp::map({{"email", "cat@x.io"}})}})),
+        FindBy("findUnique", "email", "cat@x.io"),
+    });
+    ASSERT_EQ(got.size(), 8u);
+    EXPECT_TRUE(got[0].doc.is_nil()) << got[0].doc;
+    ASSERT_EQ(got[1].rc, KVORM_OK) << got[1].doc;
+    EXPECT_EQ(got[2].doc, got[1].doc);
+    ASSERT_EQ(got[3].rc, KVORM_OK) << got[3].doc;
+    EXPECT_EQ(got[4].doc["age"], mp::i(6));
+    EXPECT_EQ(got[5].rc, KVORM_EUNIQUE);
+    EXPECT_EQ(got[5].doc["code"], mp::str("UNIQUE_VIOLATION"));
+    EXPECT_EQ(got[6].rc, KVORM_OK) << got[6].doc;
+    EXPECT_TRUE(got[7].doc.is_nil()) << got[7].doc;
+    EXPECT_EQ(ExecJson(db_, Req("User", "count")).text, "0");
+}
+
+TEST_F(Batch, ManyReadsReachRedisTogether)
+{
+    std::vector<mp::V> reads;
+    for (int i = 0; i < 128; i++) {
+        std::string email = "u" + std::to_string(i) + "@x.io";
+        MRes c = Exec(db_, Create(email, i));
+        ASSERT_EQ(c.rc, KVORM_OK) << c.doc;
+        reads.push_back(i % 2 ? FindBy("findUnique", "email", email) : FindBy("findUnique", "id", c.doc["id"]));
+    }
+    long long before = ServerReads();
+    std::vector<MRes> got = RunBatch(reads);
+    long long after = ServerReads();
+    for (int i = 0; i < 128; i++) {
+        ASSERT_EQ(got[i].rc, KVORM_OK) << got[i].doc;
+        EXPECT_EQ(got[i].doc["email"], mp::str("u" + std::to_string(i) + "@x.io"));
+    }
+    // One call each would be 128 reads on the server; the batch is one write (a few socket reads for its size),
+    // plus the INFO of this test's own connection.
+    EXPECT_LT(after - before, 12) << "the 128 reads did not travel together";
+}
+
+TEST_F(Batch, ReadsSurviveRedisForgettingTheLookupScript)
+{
+    MRes ann = Exec(db_, Create("ann@x.io", 31));
+    ASSERT_EQ(ann.rc, KVORM_OK) << ann.doc;
+    KT_ASSERT_OK(ExecJson(db_, Req("User", "findUnique", R"({"where":{"email":"ann@x.io"}})")));
+    raw_.Str({"SCRIPT", "FLUSH"});
+    std::vector<MRes> got = RunBatch({FindBy("findUnique", "email", "ann@x.io"), FindBy("findUnique", "id", ann.doc["id"]),
+                                      FindBy("findUnique", "email", "ann@x.io"), FindBy("findUnique", "email", "no@x.io")});
+    EXPECT_EQ(got[0].doc, ann.doc);
+    EXPECT_EQ(got[1].doc, ann.doc);
+    EXPECT_EQ(got[2].doc, ann.doc);
+    EXPECT_EQ(got[3].rc, KVORM_OK);
+    EXPECT_TRUE(got[3].doc.is_nil()) << got[3].doc;
+}
+
+TEST_F(Batch, ADroppedConnectionFailsTheReadsWithConnectionThenReconnects)
+{
+    MRes ann = Exec(db_, Create("ann@x.io", 31));
+    ASSERT_EQ(ann.rc, KVORM_OK) << ann.doc;
+    ASSERT_GE(raw_.Int({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}), 1);
+    std::vector<MRes> got = RunBatch({FindBy("findUnique", "email", "ann@x.io"), FindBy("findUnique", "id", ann.doc["id"])});
+    for (const MRes &r : got) {
+        EXPECT_EQ(r.rc, KVORM_ECONNECTION) << r.doc;
+        EXPECT_EQ(r.doc["code"], mp::str("CONNECTION"));
+    }
+    got = RunBatch({FindBy("findUnique", "email", "ann@x.io"), FindBy("findUnique", "id", ann.doc["id"])});
+    EXPECT_EQ(got[0].doc, ann.doc);
+    EXPECT_EQ(got[1].doc, ann.doc);
+}
+
+TEST_F(Batch, MalformedRequestsFailAloneAndTheRestRun)
+{
+    MRes ann = Exec(db_, Create("ann@x.io", 31));
+    ASSERT_EQ(ann.rc, KVORM_OK) << ann.doc;
+    std::string good = mp::pack(FindBy("findUnique", "email", "ann@x.io"));
+    std::vector<MRes> got = RunBytes({good, std::string("\xc1", 1), good.substr(0, good.size() - 3), "", good});
+    EXPECT_EQ(got[0].doc, ann.doc);
+    for (int i = 1; i <= 3; i++) {
+        EXPECT_EQ(got[i].rc, KVORM_EBAD_REQUEST) << "request " << i;
+        EXPECT_EQ(got[i].doc["code"], mp::str("BAD_REQUEST"));
+    }
+    EXPECT_EQ(got[4].doc, ann.doc);
+    EXPECT_EQ(kvorm_last_error_code(), KVORM_EBAD_REQUEST);
+    RunBatch({FindBy("findUnique", "email", "ann@x.io")});
+    EXPECT_EQ(kvorm_last_error_code(), KVORM_OK) << "a batch without failures clears the last error";
+}
+
+TEST_F(Batch, MisuseRunsNothing)
+{
+    std::string req = mp::pack(Create("ann@x.io", 1));
+    const void *reqs[1] = {req.data()};
+    size_t lens[1] = {req.size()};
+    unsigned char *outs[1] = {nullptr};
+    size_t out_lens[1] = {0};
+    int statuses[1] = {0};
+    EXPECT_EQ(kvorm_exec_batch(outs, out_lens, statuses, nullptr, reqs, lens, 1), KVORM_EMISUSE);
+    EXPECT_EQ(kvorm_exec_batch(nullptr, out_lens, statuses, db_, reqs, lens, 1), KVORM_EMISUSE);
+    EXPECT_EQ(kvorm_exec_batch(outs, out_lens, nullptr, db_, reqs, lens, 1), KVORM_EMISUSE);
+    EXPECT_EQ(kvorm_exec_batch(outs, out_lens, statuses, db_, nullptr, lens, 1), KVORM_EMISUSE);
+    const void *null_req[1] = {nullptr};
+    EXPECT_EQ(kvorm_exec_batch(outs, out_lens, statuses, db_, null_req, lens, 1), KVORM_EMISUSE);
+    EXPECT_EQ(kvorm_last_error_code(), KVORM_EMISUSE);
+    EXPECT_EQ(outs[0], nullptr);
+    EXPECT_EQ(kvorm_exec_batch(nullptr, nullptr, nullptr, db_, nullptr, nullptr, 0), KVORM_OK);
+    EXPECT_EQ(ExecJson(db_, Req("User", "count")).text, "0") << "nothing ran";
+}
+
+}  // namespace
+}  // namespace kt

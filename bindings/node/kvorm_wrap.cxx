@@ -1857,10 +1857,11 @@ private:
     int status_ = KVORM_OK;
 };
 
-/* kvorm_exec of a batch of requests, one after the other, on one worker thread. The JavaScript side hands over
- * the requests of one tick split across the threadpool: one work item and one callback per batch instead of per
- * request, which is what keeps many requests in flight cheap for the main thread. The requests are copied: the
- * caller's buffers may change or be collected before the worker runs. */
+/* kvorm_exec_batch of a batch of requests on one worker thread: the core runs them in order and sends the reads
+ * among them to the store together (one round trip). The JavaScript side hands over the requests of one tick
+ * split across the threadpool: one work item and one callback per batch instead of per request, which is what
+ * keeps many requests in flight cheap. The requests are copied: the caller's buffers may change or be collected
+ * before the worker runs. */
 class ExecWorker : public Napi::AsyncWorker {
 public:
     ExecWorker(const Napi::Function &callback, kvorm_db *db, std::vector<std::vector<uint8_t>> requests)
@@ -1873,9 +1874,22 @@ public:
     }
 
     void Execute() override {
-        for (size_t i = 0; i < requests_.size(); i++) {
-            Result &result = results_[i];
-            result.status = kvorm_exec(&result.out, &result.out_len, db_, requests_[i].data(), requests_[i].size());
+        size_t n = requests_.size();
+        std::vector<const void *> requests(n);
+        std::vector<size_t> lens(n);
+        std::vector<unsigned char *> outs(n, NULL);
+        std::vector<size_t> out_lens(n, 0);
+        std::vector<int> statuses(n, KVORM_EINTERNAL);
+        for (size_t i = 0; i < n; i++) {
+            requests[i] = requests_[i].data();
+            lens[i] = requests_[i].size();
+        }
+        int status = kvorm_exec_batch(outs.data(), out_lens.data(), statuses.data(), db_, requests.data(),
+                                      lens.data(), n);
+        for (size_t i = 0; i < n; i++) {
+            results_[i].out = outs[i];
+            results_[i].out_len = out_lens[i];
+            results_[i].status = status == KVORM_OK ? statuses[i] : status;
         }
     }
 

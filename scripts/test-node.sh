@@ -73,7 +73,7 @@ if [ "${tests_failed:-1}" != 0 ] || [ -z "$tests_passed" ]; then
 fi
 passed=$((passed + tests_passed))
 
-banner "4/5 npm pack + install in a fresh directory + require/import"
+banner "4/5 npm pack + install in a fresh directory + require/import + the README example"
 (cd node && npm pack --pack-destination "$tmp")
 if git status --porcelain --ignored node/native 2>/dev/null | grep -q .; then
   echo "test-node.sh: npm pack left node/native behind" >&2
@@ -108,6 +108,20 @@ EOF
 (cd "$tmp/app" && node smoke.cjs "redis://127.0.0.1:$redis_port/0" "$root/examples/app.schema.json")
 passed=$((passed + 1))
 (cd "$tmp/app" && node smoke.mjs "redis://127.0.0.1:$redis_port/0" "$root/examples/app.schema.json")
+passed=$((passed + 1))
+# The README's Node example, taken from README.md as is (wrapped for CommonJS), so it cannot drift.
+{
+  echo "(async () => {"
+  awk '/^```js$/ {on = 1; next} on && /^```$/ {exit} on {print}' "$root/README.md" |
+    sed -e "s|redis://127.0.0.1:6379/0|redis://127.0.0.1:$redis_port/1|" -e "s|'examples/|'$root/examples/|"
+  echo "})().catch((err) => { console.error(err); process.exit(1); });"
+} >"$tmp/app/readme.cjs"
+readme_out=$(cd "$tmp/app" && node readme.cjs)
+echo "$readme_out"
+if ! grep -q "email: 'ann@example.com'" <<<"$readme_out" || ! grep -q "age: 32" <<<"$readme_out"; then
+  echo "test-node.sh: the README example did not print the updated record" >&2
+  exit 1
+fi
 passed=$((passed + 1))
 
 banner "5/5 tsc --noEmit tests/node/typed.ts"

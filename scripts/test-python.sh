@@ -14,6 +14,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
+. scripts/lib/redis.sh
+redis_pid=""
 python=${PYTHON:-python3}
 started=$SECONDS
 step="setup"
@@ -23,6 +25,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvorm-py-test.XXXXXX")
 
 cleanup() {
   local rc=$?
+  kvorm_stop_redis
   if [ "${KEEP_TMP:-0}" = 1 ]; then
     echo "temp dir kept: $tmp"
   else
@@ -135,4 +138,18 @@ fi
 banner "3/3 pytest against the ./python installation"
 run_pytest "$tmp/tree-venv" tree "$root/tests/python/test_package.py" "$root/tests/python/test_crud.py" \
   "$root/tests/python/test_close.py"
+banner "3/3 the README's Python example against the ./python installation"
+# Taken from README.md as is, so it cannot drift; only the server address changes.
+mkdir -p "$tmp/redis"
+kvorm_start_redis "$tmp/redis"
+awk '/^```python$/ {on = 1; next} on && /^```$/ {exit} on {print}' README.md |
+  sed "s|redis://127.0.0.1:6379/0|redis://127.0.0.1:$redis_port/0|" >"$tmp/readme_example.py"
+readme_out=$("$tmp/tree-venv/bin/python" "$tmp/readme_example.py")
+echo "$readme_out"
+if ! grep -q "'email': 'ann@example.com'" <<<"$readme_out" || ! grep -q "'age': 32" <<<"$readme_out"; then
+  echo "test-python.sh: the README example did not print the updated record" >&2
+  exit 1
+fi
+kvorm_stop_redis
+passed=$((passed + 1))
 step="done"

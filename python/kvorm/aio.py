@@ -7,10 +7,11 @@ own executor (one thread per pooled connection), so the event loop keeps running
 import asyncio
 import concurrent.futures
 import functools
-from typing import Any, Awaitable, Callable, Dict, Generator, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Generator, Optional
 
 from . import db as _db
 from ._schema import SchemaSource
+from ._models import ModelsByName
 from .errors import MisuseError
 from .model import Data, Model, Record, Select, Where
 
@@ -69,7 +70,7 @@ class AsyncModel:
         return await self._run(functools.partial(self._model.count, where=where))
 
 
-class AsyncDb:
+class AsyncDb(ModelsByName[AsyncModel]):
     """Awaitable twin of kvorm.Db: models as attributes or items, `await db.close()`, `async with`."""
 
     def __init__(self, sync_db: _db.Db, workers: int) -> None:
@@ -84,26 +85,6 @@ class AsyncDb:
         except RuntimeError:  # the executor is shut down: the db was closed
             raise MisuseError("the db is closed: open it again to make calls") from None
         return await future
-
-    def __getattr__(self, name: str) -> AsyncModel:
-        models = self.__dict__.get("_models")
-        if models is not None and name in models:
-            return models[name]
-        raise AttributeError("kvorm: the schema has no model %r (models: %s)"
-                             % (name, ", ".join(sorted(models or ())) or "none"))
-
-    def __getitem__(self, name: str) -> AsyncModel:
-        try:
-            return self._models[name]
-        except KeyError:
-            raise KeyError("kvorm: the schema has no model %r" % name) from None
-
-    def __dir__(self) -> List[str]:
-        return sorted(set(super().__dir__()) | set(self._models))
-
-    @property
-    def models(self) -> Tuple[str, ...]:
-        return self.sync.models
 
     @property
     def closed(self) -> bool:

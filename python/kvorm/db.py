@@ -1,12 +1,13 @@
 """kvorm.open and the Db handle: one kvorm_db of the core, its models as attributes, guarded against close."""
 import decimal
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Mapping, Optional
 
 from . import _schema
 from ._codec import pack_request, unpack
 from ._guard import CallGuard
 from ._names import camel
 from ._native import ffi, last_error, lib
+from ._models import ModelsByName
 from .errors import from_document
 from .model import Model
 
@@ -38,7 +39,7 @@ def _with_decimals(record: Any, decimal_fields: FrozenSet[str]) -> Any:
     return record
 
 
-class Db:
+class Db(ModelsByName[Model]):
     """An open store. Models are attributes (db.User) or items (db["User"]). Safe to share between threads:
     calls release the GIL and run in parallel on the core's connection pool."""
 
@@ -46,27 +47,6 @@ class Db:
         self._handle = handle
         self._guard = CallGuard()
         self._models: Dict[str, Model] = {name: Model(self, name, fields) for name, fields in decimal_fields.items()}
-
-    def __getattr__(self, name: str) -> Model:
-        models = self.__dict__.get("_models")
-        if models is not None and name in models:
-            return models[name]
-        raise AttributeError("kvorm: the schema has no model %r (models: %s)"
-                             % (name, ", ".join(sorted(models or ())) or "none"))
-
-    def __getitem__(self, name: str) -> Model:
-        try:
-            return self._models[name]
-        except KeyError:
-            raise KeyError("kvorm: the schema has no model %r" % name) from None
-
-    def __dir__(self) -> List[str]:
-        return sorted(set(super().__dir__()) | set(self._models))
-
-    @property
-    def models(self) -> Tuple[str, ...]:
-        """The model names of the schema."""
-        return tuple(self._models)
 
     @property
     def closed(self) -> bool:

@@ -4,4 +4,13 @@
 
 const path = require('node:path');
 
-module.exports = require(path.join(__dirname, '..', 'build', 'Release', 'kvorm_native.node'));
+const addon = path.join(__dirname, '..', 'build', 'Release', 'kvorm_native.node');
+try {
+  module.exports = require(addon);
+} catch (err) {
+  if (err.code !== 'MODULE_NOT_FOUND') throw err;
+  // The install script did not run (npm set to run approved install scripts only) or failed.
+  throw new Error(`kvorm: the native addon ${addon} is not built: run \`npm rebuild kvorm\` (approve its install ` +
+    'script first if npm asks: `npm install-scripts approve kvorm`); building needs cmake, a C++ compiler and ' +
+    'libhiredis-dev libmsgpack-dev libjansson-dev', { cause: err });
+}

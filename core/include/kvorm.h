@@ -105,11 +105,11 @@ KVORM_EXTERN void kvorm_close(kvorm_db *db);
 KVORM_EXTERN int kvorm_exec(unsigned char **out, size_t *out_len, kvorm_db *db,
                             const void *request, size_t request_len);
 /* Runs n requests as n calls of kvorm_exec would, in order, and returns each one's status and response document
- * in statuses[i], outs[i] and out_lens[i] (free each outs[i] with kvorm_free). The reads by id or unique
- * (findUnique, findUniqueOrThrow) of consecutive requests go to the store together: on Redis, one round trip
- * for up to 128 of them instead of one each. Returns KVORM_OK when every request ran (each may have failed on
- * its own), or KVORM_EMISUSE, with nothing run and nothing to free, when a pointer is NULL. The last error is
- * that of the last request that failed. */
+ * in statuses[i], outs[i] and out_lens[i] (free each outs[i] with kvorm_free). The reads and writes of
+ * consecutive requests go to the store together: on Redis, one round trip for up to 128 of them instead of one
+ * each. Returns KVORM_OK when every request ran (each may have failed on its own), or KVORM_EMISUSE, with
+ * nothing run and nothing to free, when a pointer is NULL. The last error is that of the last request that
+ * failed. */
 KVORM_EXTERN int kvorm_exec_batch(unsigned char **outs, size_t *out_lens, int *statuses, kvorm_db *db,
                                   const void *const *requests, const size_t *request_lens, size_t n);
 /* The same with JSON in and JSON out; datetimes are RFC 3339 strings and bytes are base64 strings. *out is

@@ -58,25 +58,24 @@ typedef struct kv_record {
 
 void kv_record_free(kv_record *r);
 
-/* One read by id or unique, with its outcome. */
-typedef struct kv_get {
-    const kv_model *model;
+/* One step for the store, with its outcome: a write, or a read by id or unique. */
+typedef struct kv_step {
+    const kv_write *write; /* the write; NULL for a read */
+    const kv_model *model; /* read: the model and how to reach the record */
     const kv_locator *loc;
-    kv_record out; /* filled when found */
-    bool found;
-    int rc;        /* 0, or the error code, described in *err */
+    kv_record out;         /* the record read or written (for delete: as it was); empty when none */
+    bool found;            /* read: a record matched */
+    int rc;                /* 0, or the error code, described in *err */
     kv_error *err;
-} kv_get;
+} kv_step;
 
 typedef struct kv_engine kv_engine;
 
 typedef struct kv_engine_ops {
     const char *name;
-    /* On success fills out (for delete: the record before deletion). */
-    int (*write)(kv_engine *e, const kv_write *w, kv_record *out, kv_error *err);
-    /* Runs n reads, each with its own outcome; an engine may send them together (Redis: one round trip).
-     * found is false (and out empty) when no record matches. */
-    void (*get)(kv_engine *e, kv_get **gets, size_t n);
+    /* Runs n steps in order, each with its own outcome, as if one by one; an engine may send them together
+     * (Redis: one round trip). A read that matches nothing has found false and out empty. */
+    void (*run)(kv_engine *e, kv_step **steps, size_t n);
     int (*count)(kv_engine *e, const kv_model *m, int64_t *out, kv_error *err);
     /* Compares the schema with the one stored (docs/schema.md) and stores compatible changes. */
     int (*sync_schema)(kv_engine *e, const kvorm_schema *s, kv_error *err);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct pending_read pending_read;
+typedef struct pending pending;
 
 typedef struct request {
     kvorm_db *db;
@@ -19,7 +19,7 @@ typedef struct request {
     char opname[64];
     const msgpack_object *args;
     kv_error *err;
-    pending_read *read; /* where a findUnique leaves its read for the store */
+    pending *step; /* where a read or write leaves its step for the store */
 } request;
 
 /* What the caller wants back. */
@@ -481,87 +481,89 @@ static int not_found(request *rq, const target *t)
 
 /* ---- operations ---- */
 
-/* A findUnique parsed and waiting for its read. Reads are run by the caller of dispatch (kv_exec_many), so that
- * the reads of consecutive requests travel to the store together. */
-struct pending_read {
-    bool waiting, or_throw;
+/* A read or write, parsed and encoded, waiting for the store. The steps are run by the caller of dispatch
+ * (kv_exec_many), so that the steps of consecutive requests travel to the store together. Everything the step
+ * points at lives here until the response is packed. */
+struct pending {
+    bool waiting;
+    bool or_throw;    /* findUniqueOrThrow */
+    bool has_target;  /* NOT_FOUND names the where (update, upsert, delete) */
     selection sel;
     target t;
-    kv_get get;
+    encoded data, update; /* create or update data; upsert: both */
+    char id[KV_MAX_ID_BYTES + 1];
+    kv_write w;
+    kv_step step;
 };
+
+static void defer(request *rq, const kv_write *w)
+{
+    pending *p = rq->step;
+    p->step.write = w;
+    p->step.model = rq->model;
+    p->step.loc = &p->t.loc;
+    p->step.err = rq->err;
+    p->waiting = true;
+}
 
 static int op_find_unique(request *rq, bool or_throw)
 {
     static const char *const allowed[] = {"where", "select", NULL};
-    pending_read *p = rq->read;
+    pending *p = rq->step;
     int rc;
     if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &p->sel)) != 0 ||
         (rc = parse_where(rq, arg(rq, "where"), &p->t)) != 0)
         return rc;
     p->or_throw = or_throw;
-    p->get.model = rq->model;
-    p->get.loc = &p->t.loc;
-    p->get.err = rq->err;
-    p->waiting = true;
+    defer(rq, NULL);
     return 0;
 }
 
-/* Packs the result of a findUnique once its read has run. */
-static int finish_find_unique(request *rq, msgpack_packer *pk)
+/* Packs the result of a step once the store ran it. */
+static int finish_step(request *rq, msgpack_packer *pk)
 {
-    pending_read *p = rq->read;
-    int rc = p->get.rc;
+    pending *p = rq->step;
+    int rc = p->step.rc;
+    if (rc == KVORM_ENOTFOUND && p->has_target)
+        return not_found(rq, &p->t);
     if (rc != 0)
         return rc;
-    if (p->get.found) {
-        rc = pack_record(rq, pk, &p->get.out, &p->sel);
-        kv_record_free(&p->get.out);
-    } else if (p->or_throw) {
+    if (p->step.write || p->step.found)
+        rc = pack_record(rq, pk, &p->step.out, &p->sel);
+    else if (p->or_throw)
         rc = not_found(rq, &p->t);
-    } else {
+    else
         msgpack_pack_nil(pk);
-    }
     return rc;
 }
 
-static int run_write(request *rq, msgpack_packer *pk, kv_write *w, const selection *sel, const target *t)
+static void pending_free(pending *p)
 {
-    kv_record r;
-    int rc = rq->db->engine->ops->write(rq->db->engine, w, &r, rq->err);
-    if (rc == KVORM_ENOTFOUND && t)
-        return not_found(rq, t);
-    if (rc != 0)
-        return rc;
-    rc = pack_record(rq, pk, &r, sel);
-    kv_record_free(&r);
-    return rc;
+    kv_record_free(&p->step.out);
+    free(p->sel.fields);
+    target_free(&p->t);
+    encoded_free(&p->data);
+    encoded_free(&p->update);
 }
 
-static int op_create(request *rq, msgpack_packer *pk)
+static int op_create(request *rq)
 {
     static const char *const allowed[] = {"data", "select", NULL};
-    selection sel = {0};
-    encoded e = {0};
-    char id[KV_MAX_ID_BYTES + 1];
+    pending *p = rq->step;
     size_t id_len = 0;
-    kv_write w = {0};
     int rc;
-    msgpack_sbuffer_init(&e.buf);
-    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &sel)) != 0 ||
+    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &p->sel)) != 0 ||
         (rc = need_map(rq, arg(rq, "data"), "data")) != 0 ||
-        (rc = encode_create(rq, arg(rq, "data"), "create", &e, id, &id_len, NULL, 0)) != 0)
-        goto done;
-    w.op = KV_WRITE_CREATE;
-    w.model = rq->model;
-    w.new_id = id_len ? id : NULL;
-    w.new_id_len = id_len;
-    w.create = e.items;
-    w.ncreate = e.n;
-    rc = run_write(rq, pk, &w, &sel, NULL);
-done:
-    free(sel.fields);
-    encoded_free(&e);
-    return rc;
+        (rc = encode_create(rq, arg(rq, "data"), "create", &p->data, p->id, &id_len, NULL, 0)) != 0)
+        return rc;
+    p->w.op = KV_WRITE_CREATE;
+    p->w.model = rq->model;
+    p->w.new_id = id_len ? p->id : NULL;
+    p->w.new_id_len = id_len;
+    p->w.create = p->data.items;
+    p->w.ncreate = p->data.n;
+    defer(rq, &p->w);
+    return 0;
 }
 
 /* The fields an update sets and clears, from its encoded data. */
@@ -573,91 +575,67 @@ static void take_update(kv_write *w, const encoded *e)
     w->nunset = e->nunset;
 }
 
-static int op_update(request *rq, msgpack_packer *pk)
+static int op_update(request *rq)
 {
     static const char *const allowed[] = {"where", "data", "select", "ifVersion", NULL};
-    selection sel = {0};
-    encoded e = {0};
-    target t;
-    kv_write w = {0};
+    pending *p = rq->step;
     int rc;
-    msgpack_sbuffer_init(&e.buf);
-    msgpack_sbuffer_init(&t.ukey);
-    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &sel)) != 0 ||
-        (rc = parse_where(rq, arg(rq, "where"), &t)) != 0 || (rc = need_map(rq, arg(rq, "data"), "data")) != 0 ||
-        (rc = encode_update(rq, arg(rq, "data"), "update", &e)) != 0 || (rc = if_version(rq, &w)) != 0)
-        goto done;
-    w.op = KV_WRITE_UPDATE;
-    w.model = rq->model;
-    w.loc = t.loc;
-    take_update(&w, &e);
-    rc = run_write(rq, pk, &w, &sel, &t);
-done:
-    free(sel.fields);
-    encoded_free(&e);
-    target_free(&t);
-    return rc;
+    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &p->sel)) != 0 ||
+        (rc = parse_where(rq, arg(rq, "where"), &p->t)) != 0 || (rc = need_map(rq, arg(rq, "data"), "data")) != 0 ||
+        (rc = encode_update(rq, arg(rq, "data"), "update", &p->update)) != 0 || (rc = if_version(rq, &p->w)) != 0)
+        return rc;
+    p->w.op = KV_WRITE_UPDATE;
+    p->w.model = rq->model;
+    p->w.loc = p->t.loc;
+    take_update(&p->w, &p->update);
+    p->has_target = true;
+    defer(rq, &p->w);
+    return 0;
 }
 
-static int op_upsert(request *rq, msgpack_packer *pk)
+static int op_upsert(request *rq)
 {
     static const char *const allowed[] = {"where", "create", "update", "select", NULL};
-    selection sel = {0};
-    encoded ce = {0}, ue = {0};
-    target t;
-    char id[KV_MAX_ID_BYTES + 1];
+    pending *p = rq->step;
     size_t id_len = 0;
-    kv_write w = {0};
     int rc;
-    msgpack_sbuffer_init(&ce.buf);
-    msgpack_sbuffer_init(&ue.buf);
-    msgpack_sbuffer_init(&t.ukey);
-    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &sel)) != 0 ||
-        (rc = parse_where(rq, arg(rq, "where"), &t)) != 0 || (rc = need_map(rq, arg(rq, "create"), "create")) != 0 ||
+    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &p->sel)) != 0 ||
+        (rc = parse_where(rq, arg(rq, "where"), &p->t)) != 0 || (rc = need_map(rq, arg(rq, "create"), "create")) != 0 ||
         (rc = need_map(rq, arg(rq, "update"), "update")) != 0)
-        goto done;
+        return rc;
     /* upsert by id creates the record under that id */
-    if ((rc = encode_create(rq, arg(rq, "create"), "upsert.create", &ce, id, &id_len,
-                            t.loc.unique ? NULL : t.loc.id, t.loc.id_len)) != 0)
-        goto done;
-    if ((rc = encode_update(rq, arg(rq, "update"), "upsert.update", &ue)) != 0)
-        goto done;
-    w.op = KV_WRITE_UPSERT;
-    w.model = rq->model;
-    w.loc = t.loc;
-    w.new_id = id_len ? id : NULL;
-    w.new_id_len = id_len;
-    w.create = ce.items;
-    w.ncreate = ce.n;
-    take_update(&w, &ue);
-    rc = run_write(rq, pk, &w, &sel, &t);
-done:
-    free(sel.fields);
-    encoded_free(&ce);
-    encoded_free(&ue);
-    target_free(&t);
-    return rc;
+    if ((rc = encode_create(rq, arg(rq, "create"), "upsert.create", &p->data, p->id, &id_len,
+                            p->t.loc.unique ? NULL : p->t.loc.id, p->t.loc.id_len)) != 0)
+        return rc;
+    if ((rc = encode_update(rq, arg(rq, "update"), "upsert.update", &p->update)) != 0)
+        return rc;
+    p->w.op = KV_WRITE_UPSERT;
+    p->w.model = rq->model;
+    p->w.loc = p->t.loc;
+    p->w.new_id = id_len ? p->id : NULL;
+    p->w.new_id_len = id_len;
+    p->w.create = p->data.items;
+    p->w.ncreate = p->data.n;
+    take_update(&p->w, &p->update);
+    p->has_target = true;
+    defer(rq, &p->w);
+    return 0;
 }
 
-static int op_delete(request *rq, msgpack_packer *pk)
+static int op_delete(request *rq)
 {
     static const char *const allowed[] = {"where", "select", "ifVersion", NULL};
-    selection sel = {0};
-    target t;
-    kv_write w = {0};
+    pending *p = rq->step;
     int rc;
-    msgpack_sbuffer_init(&t.ukey);
-    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &sel)) != 0 ||
-        (rc = parse_where(rq, arg(rq, "where"), &t)) != 0 || (rc = if_version(rq, &w)) != 0)
-        goto done;
-    w.op = KV_WRITE_DELETE;
-    w.model = rq->model;
-    w.loc = t.loc;
-    rc = run_write(rq, pk, &w, &sel, &t);
-done:
-    free(sel.fields);
-    target_free(&t);
-    return rc;
+    if ((rc = check_args(rq, allowed)) != 0 || (rc = parse_select(rq, &p->sel)) != 0 ||
+        (rc = parse_where(rq, arg(rq, "where"), &p->t)) != 0 || (rc = if_version(rq, &p->w)) != 0)
+        return rc;
+    p->w.op = KV_WRITE_DELETE;
+    p->w.model = rq->model;
+    p->w.loc = p->t.loc;
+    p->has_target = true;
+    defer(rq, &p->w);
+    return 0;
 }
 
 static int op_count(request *rq, msgpack_packer *pk)
@@ -745,17 +723,17 @@ static int dispatch(request *rq, const msgpack_object *root, msgpack_packer *pk)
         return kv_fail(rq->err, KVORM_EBAD_REQUEST, "unknown model %s", q);
     }
     if (strcmp(opname, "create") == 0)
-        return op_create(rq, pk);
+        return op_create(rq);
     if (strcmp(opname, "findUnique") == 0)
         return op_find_unique(rq, false);
     if (strcmp(opname, "findUniqueOrThrow") == 0)
         return op_find_unique(rq, true);
     if (strcmp(opname, "update") == 0)
-        return op_update(rq, pk);
+        return op_update(rq);
     if (strcmp(opname, "upsert") == 0)
-        return op_upsert(rq, pk);
+        return op_upsert(rq);
     if (strcmp(opname, "delete") == 0)
-        return op_delete(rq, pk);
+        return op_delete(rq);
     if (strcmp(opname, "count") == 0)
         return op_count(rq, pk);
     return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model->name, NULL,
@@ -766,11 +744,11 @@ static int dispatch(request *rq, const msgpack_object *root, msgpack_packer *pk)
 
 /* ---- running requests ---- */
 
-/* One request of a call: its document, parse, deferred read, error and response. */
+/* One request of a call: its document, parse, deferred step, error and response. */
 typedef struct job {
     request rq;
     kv_error err;
-    pending_read read;
+    pending step;
     msgpack_zone *zone;
     msgpack_object root;
     msgpack_sbuffer *resp;
@@ -782,8 +760,8 @@ typedef struct job {
 static void job_parse(job *j, kvorm_db *db, const char *doc, size_t len, kv_mode mode, msgpack_sbuffer *resp)
 {
     memset(j, 0, sizeof(*j));
-    j->rq = (request){db, mode, NULL, NULL, "", NULL, &j->err, &j->read};
-    msgpack_sbuffer_init(&j->read.t.ukey);
+    j->rq = (request){db, mode, NULL, NULL, "", NULL, &j->err, &j->step};
+    msgpack_sbuffer_init(&j->step.t.ukey);
     j->resp = resp;
     msgpack_packer_init(&j->pk, resp, msgpack_sbuffer_write);
     if (len > KV_MAX_REQUEST_BYTES) {
@@ -811,14 +789,19 @@ static void job_parse(job *j, kvorm_db *db, const char *doc, size_t len, kv_mode
     }
 }
 
-/* Whether the job only reads by id or unique (its read may wait for others and travel with them). */
-static bool job_is_read(const job *j)
+/* Whether dispatch leaves the job's store work as a step (reads by id or unique, writes) rather than doing it
+ * at once (count, capabilities). */
+static bool job_defers(const job *j)
 {
+    static const char *const deferred[] = {"findUnique", "findUniqueOrThrow", "create", "update", "upsert", "delete"};
     const msgpack_object *op = j->rc == 0 && j->root.type == MSGPACK_OBJECT_MAP ? kv_mp_map_get(&j->root, "op") : NULL;
-    return op && (kv_mp_str_eq(op, "findUnique") || kv_mp_str_eq(op, "findUniqueOrThrow"));
+    for (size_t i = 0; op && i < sizeof(deferred) / sizeof(deferred[0]); i++)
+        if (kv_mp_str_eq(op, deferred[i]))
+            return true;
+    return false;
 }
 
-/* Runs the request, except a findUnique's read, which waits in j->read. The document is done with after this. */
+/* Runs the request, except its step for the store, which waits in j->step. The document is done with after this. */
 static void job_run(job *j)
 {
     if (j->rc == 0)
@@ -832,30 +815,52 @@ static void job_run(job *j)
 /* Packs the response: the result, or the error document. Returns the status. */
 static int job_finish(job *j)
 {
-    if (j->rc == 0 && j->read.waiting)
-        j->rc = finish_find_unique(&j->rq, &j->pk);
-    free(j->read.sel.fields);
-    target_free(&j->read.t);
+    if (j->rc == 0 && j->step.waiting)
+        j->rc = finish_step(&j->rq, &j->pk);
+    pending_free(&j->step);
     if (j->rc != 0)
         return kv_pack_error(j->resp, &j->err, j->rq.op);
     return 0;
 }
 
-/* Reads waiting in one round trip at most; more wait for the next. */
-#define KV_READS_PER_TRIP 128
+/* Steps sent to the store together: at most this many in one round trip. */
+#define KV_STEPS_PER_TRIP 128
 
-static void run_reads(kvorm_db *db, kv_get **reads, size_t *nreads)
+/* The steps waiting to go to the store together. On Redis, writes go in a MULTI/EXEC, whose order survives Redis
+ * losing the write script; a read by unique uses another script, so it never joins a group holding a write (and
+ * a write never joins one holding such a read). */
+typedef struct step_group {
+    kv_step *steps[KV_STEPS_PER_TRIP];
+    size_t n;
+    bool writes, unique_reads;
+} step_group;
+
+static void run_group(kvorm_db *db, step_group *g)
 {
-    db->engine->ops->get(db->engine, reads, *nreads);
-    *nreads = 0;
+    if (g->n > 0)
+        db->engine->ops->run(db->engine, g->steps, g->n);
+    g->n = 0;
+    g->writes = g->unique_reads = false;
+}
+
+static void add_to_group(kvorm_db *db, step_group *g, kv_step *st)
+{
+    bool unique_read = !st->write && st->loc->unique;
+    if ((st->write && g->unique_reads) || (unique_read && g->writes))
+        run_group(db, g);
+    g->steps[g->n++] = st;
+    g->writes = g->writes || st->write;
+    g->unique_reads = g->unique_reads || unique_read;
+    if (g->n == KV_STEPS_PER_TRIP)
+        run_group(db, g);
 }
 
 void kv_exec_many(kvorm_db *db, size_t n, const char *const *docs, const size_t *lens, kv_mode mode,
                   msgpack_sbuffer *resps, int *statuses)
 {
     job one, *jobs = n == 1 ? &one : malloc(sizeof(*jobs) * n);
-    kv_get *reads[KV_READS_PER_TRIP];
-    size_t nreads = 0, last_failed = n;
+    step_group group = {{0}, 0, false, false};
+    size_t last_failed = n;
     if (!jobs) {
         kv_error err = {0};
         kv_fail(&err, KVORM_EINTERNAL, "out of memory for a batch of %zu requests", n);
@@ -866,19 +871,15 @@ void kv_exec_many(kvorm_db *db, size_t n, const char *const *docs, const size_t 
     for (size_t i = 0; i < n; i++) {
         job *j = &jobs[i];
         job_parse(j, db, docs[i], lens[i], mode, &resps[i]);
-        /* a request that is not a read runs only after the reads before it: the batch behaves as if each
-         * request ran on its own, in order */
-        if (!job_is_read(j) && nreads > 0)
-            run_reads(db, reads, &nreads);
+        /* a request that works on the store at once runs only after the steps before it: the batch behaves as
+         * if each request ran on its own, in order */
+        if (!job_defers(j))
+            run_group(db, &group);
         job_run(j);
-        if (j->rc == 0 && j->read.waiting) {
-            reads[nreads++] = &j->read.get;
-            if (nreads == KV_READS_PER_TRIP)
-                run_reads(db, reads, &nreads);
-        }
+        if (j->rc == 0 && j->step.waiting)
+            add_to_group(db, &group, &j->step.step);
     }
-    if (nreads > 0)
-        run_reads(db, reads, &nreads);
+    run_group(db, &group);
     for (size_t i = 0; i < n; i++)
         if ((statuses[i] = job_finish(&jobs[i])) != 0)
             last_failed = i;

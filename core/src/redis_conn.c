@@ -324,7 +324,7 @@ static size_t put_uint(char *p, size_t n)
 
 /* Appends the command in RESP. We format it ourselves: hiredis' redisCommandArgv formats every argument through
  * sdscatfmt, which cost more than the rest of a kvorm write put together. */
-void kv_cmdbuf_add(kv_cmdbuf *b, int argc, const char **argv, const size_t *lens)
+void kv_cmdbuf_add(kv_cmdbuf *b, int argc, const char *const *argv, const size_t *lens)
 {
     size_t need = 1 + 20 + 2;
     for (int i = 0; i < argc; i++)

@@ -49,7 +49,7 @@ typedef struct kv_cmdbuf {
     bool oom; /* an append ran out of memory; sending fails with INTERNAL */
 } kv_cmdbuf;
 
-void kv_cmdbuf_add(kv_cmdbuf *b, int argc, const char **argv, const size_t *lens);
+void kv_cmdbuf_add(kv_cmdbuf *b, int argc, const char *const *argv, const size_t *lens);
 void kv_cmdbuf_free(kv_cmdbuf *b);
 /* Sends the buffer; what names the command in error messages. On an I/O failure returns CONNECTION or TIMEOUT
  * and sets *broken. */

@@ -203,11 +203,11 @@ void kv_record_free(kv_record *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* The command that reads g: HGETALL of the record by id, or the unique lookup script (argv[1] is sha). */
-static void get_args(argbuf *a, const kv_get *g, const char *sha)
+/* The command of a read: HGETALL of the record by id, or the unique lookup script (argv[1] is sha). */
+static void read_args(argbuf *a, const kv_step *st, const char *sha)
 {
-    const kv_model *m = g->model;
-    const kv_locator *loc = g->loc;
+    const kv_model *m = st->model;
+    const kv_locator *loc = st->loc;
     char prefix[KV_MAX_NAME * 2 + 16];
     int plen = snprintf(prefix, sizeof(prefix), "%sr:", m->prefix);
     if (!loc->unique) {
@@ -228,105 +228,36 @@ static bool is_noscript(const redisReply *r)
     return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
 }
 
-/* Reads the reply to g's command into g; the reply is kept as the record's storage when found. */
-static void get_reply(kv_get *g, redisReply *r)
+/* Reads the reply to a read into st; the reply is kept as the record's storage when found, else freed. */
+static void read_reply(kv_step *st, redisReply *r)
 {
-    const kv_model *m = g->model;
+    const kv_model *m = st->model;
     const redisReply *pairs = NULL;
-    if (!g->loc->unique) {
+    if (!st->loc->unique) {
         if (r->type != REDIS_REPLY_ARRAY) {
-            g->rc = kv_fail(g->err, KVORM_EINTERNAL, "%s: unexpected reply to HGETALL: %s", m->name,
-                            r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
+            st->rc = kv_fail(st->err, KVORM_EINTERNAL, "%s: unexpected reply to HGETALL: %s", m->name,
+                             r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
         } else if (r->elements > 0) {
-            g->out.id = g->loc->id;
-            g->out.id_len = g->loc->id_len;
+            st->out.id = st->loc->id;
+            st->out.id_len = st->loc->id_len;
             pairs = r;
         }
     } else if (r->type == REDIS_REPLY_ERROR) {
-        g->rc = kv_fail(g->err, KVORM_EINTERNAL, "Redis script error: %s", r->str);
+        st->rc = kv_fail(st->err, KVORM_EINTERNAL, "Redis script error: %s", r->str);
     } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
                r->element[1]->type == REDIS_REPLY_ARRAY && r->element[1]->elements > 0) {
-        g->out.id = r->element[0]->str;
-        g->out.id_len = r->element[0]->len;
+        st->out.id = r->element[0]->str;
+        st->out.id_len = r->element[0]->len;
         pairs = r->element[1];
     }
-    if (pairs && (g->rc = fill_record(&g->out, m, pairs, g->err)) == 0) {
-        g->found = true;
-        g->out.owner = r;
-        g->out.release = release_reply;
+    if (pairs && (st->rc = fill_record(&st->out, m, pairs, st->err)) == 0) {
+        st->found = true;
+        st->out.owner = r;
+        st->out.release = release_reply;
         return;
     }
-    kv_record_free(&g->out);
+    kv_record_free(&st->out);
     freeReplyObject(r);
-}
-
-/* All the reads go down one connection in one write, and their replies come back in order: n reads cost one
- * round trip. A lookup script the server has forgotten (NOSCRIPT) is loaded again and that read rerun. */
-static void redis_get(kv_engine *eng, kv_get **gets, size_t n)
-{
-    redis_engine *e = (redis_engine *)eng;
-    redisContext *c;
-    kv_cmdbuf cmds = {0};
-    bool broken = false, retry = false;
-    char sha[41];
-    size_t done = 0;
-    for (size_t i = 0; i < n; i++) {
-        memset(&gets[i]->out, 0, sizeof(gets[i]->out));
-        gets[i]->found = false;
-        gets[i]->rc = 0;
-    }
-    if (n == 0)
-        return;
-    if (kv_pool_acquire(&e->pool, &c, gets[0]->err) != 0)
-        goto failed;
-    pthread_mutex_lock(&e->sha_mu);
-    memcpy(sha, e->sha[SCRIPT_GET_BY_UNIQUE], sizeof(sha));
-    pthread_mutex_unlock(&e->sha_mu);
-    for (size_t i = 0; i < n; i++) {
-        argbuf a = {0};
-        get_args(&a, gets[i], sha);
-        if (a.oom)
-            cmds.oom = true;
-        else
-            kv_cmdbuf_add(&cmds, a.n, a.argv, a.lens);
-        arg_free(&a);
-    }
-    if (kv_redis_send(c, &cmds, "a read", &broken, gets[0]->err) == 0) {
-        for (; done < n; done++) {
-            redisReply *r;
-            if (kv_redis_read(c, &r, gets[done]->loc->unique ? "EVALSHA" : "HGETALL", &broken, gets[done]->err) != 0)
-                break;
-            if (gets[done]->loc->unique && is_noscript(r)) {
-                freeReplyObject(r);
-                gets[done]->rc = 1; /* marks a rerun below */
-                retry = true;
-                continue;
-            }
-            get_reply(gets[done], r);
-        }
-    }
-    for (size_t i = 0; retry && done == n && i < n; i++) {
-        redisReply *r;
-        argbuf a = {0};
-        if (gets[i]->rc != 1)
-            continue;
-        get_args(&a, gets[i], sha);
-        if (a.oom)
-            gets[i]->rc = kv_fail(gets[i]->err, KVORM_EINTERNAL, "out of memory");
-        else if ((gets[i]->rc = run_script(e, c, SCRIPT_GET_BY_UNIQUE, &a, &r, &broken, gets[i]->err)) == 0)
-            get_reply(gets[i], r);
-        arg_free(&a);
-    }
-    kv_cmdbuf_free(&cmds);
-    kv_pool_release(&e->pool, c, broken);
-    if (done == n)
-        return;
-failed:
-    /* the connection failed at read `done`: it, every read after it and the reruns before it share that error */
-    gets[done]->rc = gets[done]->err->code;
-    for (size_t i = 0; i < n; i++)
-        if (i > done || (i < done && gets[i]->rc == 1))
-            gets[i]->rc = kv_fail(gets[i]->err, gets[done]->err->code, "%s", gets[done]->err->message);
 }
 
 static const char *id_kind_code(const kv_model *m)
@@ -435,79 +366,73 @@ static int unique_error(const kv_write *w, long long which, kv_error *err)
                    u->name, vals[0] ? vals : "the same value");
 }
 
-static int redis_write(kv_engine *eng, const kv_write *w, kv_record *out, kv_error *err)
+/* The arguments of the write script for w (argv[0] and argv[1], EVALSHA and the SHA1, are left empty). */
+static void write_args(argbuf *a, const kv_write *w)
 {
     static const char *const opnames[] = {"create", "update", "upsert", "delete"};
-    redis_engine *e = (redis_engine *)eng;
     const kv_model *m = w->model;
-    argbuf a = {0};
-    redisContext *c = NULL;
-    redisReply *r = NULL;
-    bool broken = false;
-    int rc;
     size_t plen = strlen(m->prefix);
-    memset(out, 0, sizeof(*out));
-
-    arg_cstr(&a, "");
-    arg_cstr(&a, "");
-    arg_int(&a, 2 + m->nuniques);
-    arg_concat(&a, m->prefix, plen, "ids", 3);
-    arg_concat(&a, m->prefix, plen, "seq", 3);
+    arg_cstr(a, "");
+    arg_cstr(a, "");
+    arg_int(a, 2 + m->nuniques);
+    arg_concat(a, m->prefix, plen, "ids", 3);
+    arg_concat(a, m->prefix, plen, "seq", 3);
     for (int i = 0; i < m->nuniques; i++)
-        arg_cstr(&a, m->uniques[i].key);
-    arg_cstr(&a, opnames[w->op]);
-    arg_concat(&a, m->prefix, plen, "r:", 2);
-    arg_cstr(&a, id_kind_code(m));
+        arg_cstr(a, m->uniques[i].key);
+    arg_cstr(a, opnames[w->op]);
+    arg_concat(a, m->prefix, plen, "r:", 2);
+    arg_cstr(a, id_kind_code(m));
     if (w->op == KV_WRITE_CREATE) {
-        arg_cstr(&a, "");
-        arg_cstr(&a, "");
-        arg_cstr(&a, "");
+        arg_cstr(a, "");
+        arg_cstr(a, "");
+        arg_cstr(a, "");
     } else if (!w->loc.unique) {
-        arg_cstr(&a, "i");
-        arg_add(&a, w->loc.id, w->loc.id_len);
-        arg_cstr(&a, "");
+        arg_cstr(a, "i");
+        arg_add(a, w->loc.id, w->loc.id_len);
+        arg_cstr(a, "");
     } else {
-        arg_cstr(&a, "u");
-        arg_int(&a, w->loc.unique_index + 1);
-        arg_add(&a, w->loc.ukey, w->loc.ukey_len);
+        arg_cstr(a, "u");
+        arg_int(a, w->loc.unique_index + 1);
+        arg_add(a, w->loc.ukey, w->loc.ukey_len);
     }
-    arg_add(&a, w->new_id ? w->new_id : "", w->new_id ? w->new_id_len : 0);
+    arg_add(a, w->new_id ? w->new_id : "", w->new_id ? w->new_id_len : 0);
     if (w->has_if_version)
-        arg_int(&a, w->if_version);
+        arg_int(a, w->if_version);
     else
-        arg_cstr(&a, "");
+        arg_cstr(a, "");
     for (int i = 0; i < m->nuniques; i++)
-        add_create_key(&a, w, &m->uniques[i]);
-    add_pairs(&a, m, w->create, w->ncreate, w->op != KV_WRITE_CREATE);
+        add_create_key(a, w, &m->uniques[i]);
+    add_pairs(a, m, w->create, w->ncreate, w->op != KV_WRITE_CREATE);
     if (w->op != KV_WRITE_CREATE) {
-        add_pairs(&a, m, w->set, w->nset, true);
-        arg_int(&a, w->nunset);
+        add_pairs(a, m, w->set, w->nset, true);
+        arg_int(a, w->nunset);
         for (int i = 0; i < w->nunset; i++)
-            arg_cstr(&a, m->fields[w->unset[i]].name);
+            arg_cstr(a, m->fields[w->unset[i]].name);
         int moved = 0;
         for (int i = 0; i < m->nuniques; i++)
             moved += may_move(w, &m->uniques[i]);
-        arg_int(&a, moved);
+        arg_int(a, moved);
         for (int i = 0; i < m->nuniques; i++) {
             if (!may_move(w, &m->uniques[i]))
                 continue;
-            arg_int(&a, i + 1);
-            arg_int(&a, m->uniques[i].nfields);
+            arg_int(a, i + 1);
+            arg_int(a, m->uniques[i].nfields);
             for (int k = 0; k < m->uniques[i].nfields; k++)
-                arg_cstr(&a, m->fields[m->uniques[i].fields[k]].name);
+                arg_cstr(a, m->fields[m->uniques[i].fields[k]].name);
         }
     }
-    if (a.oom) {
-        rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
-        goto done;
-    }
-    if ((rc = kv_pool_acquire(&e->pool, &c, err)) != 0)
-        goto done;
-    rc = run_script(e, c, SCRIPT_WRITE, &a, &r, &broken, err);
-    kv_pool_release(&e->pool, c, broken);
-    if (rc != 0)
-        goto done;
-    if (r->type == REDIS_REPLY_STRING) {
+}
+
+/* Reads the write script's reply into st; the reply is kept as the record's storage on success, else freed. */
+static int write_reply(kv_step *st, redisReply *r)
+{
+    const kv_write *w = st->write;
+    const kv_model *m = w->model;
+    kv_record *out = &st->out;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = kv_fail(st->err, KVORM_EINTERNAL, "Redis script error: %s", r->str);
+    } else if (r->type == REDIS_REPLY_STRING) {
         /* created: the reply is the id; the values are the caller's create data */
         out->id = r->str;
         out->id_len = r->len;
@@ -516,53 +441,244 @@ static int redis_write(kv_engine *eng, const kv_write *w, kv_record *out, kv_err
         out->values = calloc((size_t)m->nfields + 1, sizeof(*out->values));
         out->lens = calloc((size_t)m->nfields + 1, sizeof(*out->lens));
         if (!out->values || !out->lens) {
-            rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
-            goto done;
+            rc = kv_fail(st->err, KVORM_EINTERNAL, "out of memory");
+        } else {
+            for (int i = 0; i < w->ncreate; i++) {
+                out->values[w->create[i].field] = w->create[i].data;
+                out->lens[w->create[i].field] = w->create[i].len;
+            }
         }
-        for (int i = 0; i < w->ncreate; i++) {
-            out->values[w->create[i].field] = w->create[i].data;
-            out->lens[w->create[i].field] = w->create[i].len;
-        }
-        out->owner = r;
-        out->release = release_reply;
-        r = NULL;
-        goto done;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || (r->element[0]->type != REDIS_REPLY_STRING &&
-                                                             r->element[0]->type != REDIS_REPLY_STATUS)) {
-        rc = kv_fail(err, KVORM_EINTERNAL, "%s: unexpected reply from the write script", m->name);
-        goto done;
-    }
-    const char *status = r->element[0]->str;
-    if (strcmp(status, "NOTFOUND") == 0) {
-        rc = kv_fail_at(err, KVORM_ENOTFOUND, m->name, NULL, "%s: no record matches", m->name);
-    } else if (strcmp(status, "UNIQUE") == 0 && r->elements == 2) {
-        rc = unique_error(w, r->element[1]->integer, err);
-    } else if (strcmp(status, "CONFLICT") == 0 && r->elements == 2) {
-        rc = kv_fail_at(err, KVORM_ECONFLICT, m->name, NULL,
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+               (r->element[0]->type != REDIS_REPLY_STRING && r->element[0]->type != REDIS_REPLY_STATUS)) {
+        rc = kv_fail(st->err, KVORM_EINTERNAL, "%s: unexpected reply from the write script", m->name);
+    } else if (strcmp(r->element[0]->str, "NOTFOUND") == 0) {
+        rc = kv_fail_at(st->err, KVORM_ENOTFOUND, m->name, NULL, "%s: no record matches", m->name);
+    } else if (strcmp(r->element[0]->str, "UNIQUE") == 0 && r->elements == 2) {
+        rc = unique_error(w, r->element[1]->integer, st->err);
+    } else if (strcmp(r->element[0]->str, "CONFLICT") == 0 && r->elements == 2) {
+        rc = kv_fail_at(st->err, KVORM_ECONFLICT, m->name, NULL,
                         "%s: the record is at version %s, not the expected version %" PRId64, m->name,
                         r->element[1]->str, w->if_version);
-    } else if (strcmp(status, "OK") == 0 && r->elements == 4 && r->element[1]->type == REDIS_REPLY_STRING &&
-               r->element[2]->type == REDIS_REPLY_STRING && r->element[3]->type == REDIS_REPLY_ARRAY) {
+    } else if (strcmp(r->element[0]->str, "OK") == 0 && r->elements == 4 &&
+               r->element[1]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING &&
+               r->element[3]->type == REDIS_REPLY_ARRAY) {
         out->id = r->element[1]->str;
         out->id_len = r->element[1]->len;
         out->version = strtoll(r->element[2]->str, NULL, 10);
-        rc = fill_record(out, m, r->element[3], err);
-        if (rc == 0) {
-            out->owner = r;
-            out->release = release_reply;
-            r = NULL;
+        rc = fill_record(out, m, r->element[3], st->err);
+    } else {
+        rc = kv_fail(st->err, KVORM_EINTERNAL, "%s: unexpected reply from the write script", m->name);
+    }
+    if (rc == 0) {
+        out->owner = r;
+        out->release = release_reply;
+    } else {
+        kv_record_free(out);
+        freeReplyObject(r);
+    }
+    return st->rc = rc;
+}
+
+/* The command of a step, in RESP, appended to cmds. */
+static void add_step(kv_cmdbuf *cmds, const kv_step *st, const char *read_sha, const char *write_sha)
+{
+    argbuf a = {0};
+    if (st->write) {
+        write_args(&a, st->write);
+        if (a.n >= 2) {
+            a.argv[0] = "EVALSHA";
+            a.lens[0] = 7;
+            a.argv[1] = write_sha;
+            a.lens[1] = 40;
         }
     } else {
-        rc = kv_fail(err, KVORM_EINTERNAL, "%s: unexpected reply from the write script", m->name);
+        read_args(&a, st, read_sha);
     }
-done:
-    if (r)
-        freeReplyObject(r);
-    if (rc != 0)
-        kv_record_free(out);
+    if (a.oom)
+        cmds->oom = true;
+    else
+        kv_cmdbuf_add(cmds, a.n, a.argv, a.lens);
     arg_free(&a);
-    return rc;
+}
+
+/* Runs one step on its own: its script is loaded again if Redis has forgotten it. */
+static void run_alone(redis_engine *e, redisContext *c, kv_step *st, bool *broken)
+{
+    static const char placeholder_sha[41] = "0000000000000000000000000000000000000000"; /* run_script sets it */
+    argbuf a = {0};
+    redisReply *r = NULL;
+    if (st->write)
+        write_args(&a, st->write);
+    else
+        read_args(&a, st, placeholder_sha);
+    if (a.oom)
+        st->rc = kv_fail(st->err, KVORM_EINTERNAL, "out of memory");
+    else if (st->write || st->loc->unique)
+        st->rc = run_script(e, c, st->write ? SCRIPT_WRITE : SCRIPT_GET_BY_UNIQUE, &a, &r, broken, st->err);
+    else
+        st->rc = kv_redis_run(c, a.n, a.argv, a.lens, &r, broken, st->err);
+    arg_free(&a);
+    if (st->rc != 0)
+        return;
+    if (st->write)
+        write_reply(st, r);
+    else
+        read_reply(st, r);
+}
+
+static void reset_step(kv_step *st)
+{
+    kv_record_free(&st->out);
+    st->found = false;
+    st->rc = 0;
+}
+
+/* Takes the reply of step i; NOSCRIPT marks it for a rerun (rc 1). */
+static void take_reply(kv_step *st, redisReply *r, bool *rerun)
+{
+    if (is_noscript(r)) {
+        freeReplyObject(r);
+        st->rc = 1;
+        *rerun = true;
+    } else if (st->write) {
+        write_reply(st, r);
+    } else {
+        read_reply(st, r);
+    }
+}
+
+/* Reads only: the commands go out in one write and the replies come back in order, so n reads cost one round
+ * trip. A read whose lookup script Redis has forgotten is rerun alone (reads change nothing: order is moot). */
+static size_t run_reads(redis_engine *e, redisContext *c, kv_step **steps, size_t n, const kv_cmdbuf *cmds,
+                        bool *broken)
+{
+    size_t done = 0;
+    bool rerun = false;
+    if (kv_redis_send(c, cmds, "a read", broken, steps[0]->err) != 0)
+        return 0;
+    for (; done < n; done++) {
+        redisReply *r;
+        if (kv_redis_read(c, &r, steps[done]->loc->unique ? "EVALSHA" : "HGETALL", broken, steps[done]->err) != 0)
+            return done;
+        take_reply(steps[done], r, &rerun);
+    }
+    for (size_t i = 0; rerun && i < n; i++)
+        if (steps[i]->rc == 1) {
+            reset_step(steps[i]);
+            run_alone(e, c, steps[i], broken);
+        }
+    return n;
+}
+
+/* Writes (and reads by id) in one MULTI/EXEC: one round trip, and no other client's command runs in between, so
+ * when Redis has forgotten the write script every write from the first that failed on it to the end failed
+ * alike; those steps, and the reads among them, are rerun alone in order, which keeps the batch's order. */
+static size_t run_transaction(redis_engine *e, redisContext *c, kv_step **steps, size_t n, kv_cmdbuf *cmds,
+                              bool *broken)
+{
+    static const char *const multi[1] = {"MULTI"}, *const exec[1] = {"EXEC"};
+    static const size_t multi_len[1] = {5}, exec_len[1] = {4};
+    kv_cmdbuf framed = {0};
+    redisReply *r = NULL;
+    kv_error *err = steps[0]->err;
+    size_t first_rerun = n;
+    bool rerun = false;
+    kv_cmdbuf_add(&framed, 1, multi, multi_len);
+    if (!cmds->oom && !framed.oom) {
+        if (framed.len + cmds->len > framed.cap) {
+            char *data = realloc(framed.data, framed.len + cmds->len);
+            if (data) {
+                framed.data = data;
+                framed.cap = framed.len + cmds->len;
+            } else {
+                framed.oom = true;
+            }
+        }
+        if (!framed.oom) {
+            memcpy(framed.data + framed.len, cmds->data, cmds->len);
+            framed.len += cmds->len;
+        }
+    } else {
+        framed.oom = true;
+    }
+    kv_cmdbuf_add(&framed, 1, exec, exec_len);
+    int rc = kv_redis_send(c, &framed, "a write", broken, err);
+    kv_cmdbuf_free(&framed);
+    if (rc != 0)
+        return 0;
+    /* +OK for MULTI, +QUEUED for each command, then EXEC's array of replies */
+    for (size_t i = 0; i < n + 1; i++) {
+        if (kv_redis_read(c, &r, "MULTI", broken, err) != 0)
+            return 0;
+        freeReplyObject(r);
+    }
+    if (kv_redis_read(c, &r, "EXEC", broken, err) != 0)
+        return 0;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+        kv_fail(err, KVORM_EINTERNAL, "Redis refused the write transaction: %s",
+                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to EXEC");
+        freeReplyObject(r);
+        *broken = true; /* the connection's state is unknown: do not reuse it */
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        redisReply *one = r->element[i];
+        r->element[i] = NULL; /* each step keeps its own reply */
+        take_reply(steps[i], one, &rerun);
+        if (rerun && first_rerun == n)
+            first_rerun = i;
+    }
+    freeReplyObject(r);
+    for (size_t i = first_rerun; i < n; i++) {
+        if (steps[i]->write && steps[i]->rc != 1)
+            continue; /* done: Redis cannot have lost the script for it alone, but a done write never reruns */
+        reset_step(steps[i]);
+        run_alone(e, c, steps[i], broken);
+    }
+    return n;
+}
+
+static void redis_run(kv_engine *eng, kv_step **steps, size_t n)
+{
+    redis_engine *e = (redis_engine *)eng;
+    redisContext *c;
+    kv_cmdbuf cmds = {0};
+    bool broken = false, writes = false;
+    char read_sha[41], write_sha[41];
+    size_t done = 0;
+    for (size_t i = 0; i < n; i++) {
+        memset(&steps[i]->out, 0, sizeof(steps[i]->out));
+        steps[i]->found = false;
+        steps[i]->rc = 0;
+        writes = writes || steps[i]->write;
+    }
+    if (n == 0)
+        return;
+    if (kv_pool_acquire(&e->pool, &c, steps[0]->err) != 0)
+        goto failed;
+    if (n == 1) {
+        run_alone(e, c, steps[0], &broken);
+        kv_pool_release(&e->pool, c, broken);
+        return;
+    }
+    pthread_mutex_lock(&e->sha_mu);
+    memcpy(read_sha, e->sha[SCRIPT_GET_BY_UNIQUE], sizeof(read_sha));
+    memcpy(write_sha, e->sha[SCRIPT_WRITE], sizeof(write_sha));
+    pthread_mutex_unlock(&e->sha_mu);
+    for (size_t i = 0; i < n; i++)
+        add_step(&cmds, steps[i], read_sha, write_sha);
+    done = writes ? run_transaction(e, c, steps, n, &cmds, &broken) : run_reads(e, c, steps, n, &cmds, &broken);
+    kv_cmdbuf_free(&cmds);
+    kv_pool_release(&e->pool, c, broken);
+    if (done == n)
+        return;
+failed:
+    /* the connection failed at step `done` (a transaction fails as a whole: done is 0): it, every step after it
+     * and the reruns before it share that error */
+    steps[done]->rc = steps[done]->err->code;
+    for (size_t i = 0; i < n; i++)
+        if (i > done || (i < done && steps[i]->rc == 1))
+            steps[i]->rc = kv_fail(steps[i]->err, steps[done]->err->code, "%s", steps[done]->err->message);
 }
 
 static int redis_count(kv_engine *eng, const kv_model *m, int64_t *out, kv_error *err)
@@ -719,7 +835,7 @@ static void redis_close(kv_engine *eng)
 }
 
 static const kv_engine_ops redis_ops = {
-    "redis", redis_write, redis_get, redis_count, redis_sync_schema, redis_capabilities, redis_close,
+    "redis", redis_run, redis_count, redis_sync_schema, redis_capabilities, redis_close,
 };
 
 int kv_redis_engine_open(kv_engine **out, const char *url, const kvorm_open_options *opts, kv_error *err)

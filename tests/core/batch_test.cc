@@ -1,6 +1,6 @@
-// kvorm_exec_batch: n requests in one call behave exactly as n calls of kvorm_exec in order, and the reads by id or
-// unique of consecutive requests reach Redis together (one round trip), which the bindings use to keep many
-// requests in flight cheap.
+// kvorm_exec_batch: n requests in one call behave exactly as n calls of kvorm_exec in order, and the reads and writes
+// of consecutive requests reach Redis together (one round trip; writes in a MULTI/EXEC), which the bindings use to
+// keep many requests in flight cheap.
 #include <vector>
 
 #include "test_util.h"
@@ -154,6 +154,68 @@ TEST_F(Batch, ManyReadsReachRedisTogether)
     // One call each would be 128 reads on the server; the batch is one write (a few socket reads for its size),
     // plus the INFO of this test's own connection.
     EXPECT_LT(after - before, 12) << "the 128 reads did not travel together";
+}
+
+static mp::V ItemReq(const std::string &op, const std::string &id, const std::string &label = "")
+{
+    if (op == "create")
+        return MReq("Item", op, mp::map({{"data", mp::map({{"id", id}, {"label", label}})}}));
+    if (op == "update")
+        return MReq("Item", op, mp::map({{"where", mp::map({{"id", id}})}, {"data", mp::map({{"label", label}})}}));
+    return MReq("Item", op, mp::map({{"where", mp::map({{"id", id}})}}));
+}
+
+TEST_F(Batch, ManyWritesReachRedisTogetherAndEachGetsItsOwnOutcome)
+{
+    std::vector<mp::V> creates;
+    for (int i = 0; i < 100; i++)
+        creates.push_back(Create("w" + std::to_string(i % 50) + "@x.io", i));  // the second 50 repeat the first
+    long long before = ServerReads();
+    std::vector<MRes> got = RunBatch(creates);
+    long long after = ServerReads();
+    for (int i = 0; i < 100; i++) {
+        if (i < 50) {
+            ASSERT_EQ(got[i].rc, KVORM_OK) << got[i].doc;
+            EXPECT_EQ(got[i].doc["age"], mp::i(i));
+        } else {
+            EXPECT_EQ(got[i].rc, KVORM_EUNIQUE) << got[i].doc;
+            EXPECT_EQ(got[i].doc["fields"], mp::arr({"email"}));
+        }
+    }
+    EXPECT_LT(after - before, 12) << "the 100 writes did not travel together";
+    EXPECT_EQ(ExecJson(db_, Req("User", "count")).text, "50");
+    EXPECT_EQ(raw_.HLen("app:{User}:u:email"), 50);
+}
+
+TEST_F(Batch, WritesKeepTheirOrderWhenRedisForgetsTheWriteScript)
+{
+    KT_ASSERT_OK(ExecJson(db_, Req("Item", "create", R"({"data":{"id":"warm"}})")));
+    raw_.Str({"SCRIPT", "FLUSH"});
+    std::vector<MRes> got = RunBatch({ItemReq("create", "a", "1"), ItemReq("findUnique", "a"), ItemReq("update", "a", "2"),
+                                      ItemReq("create", "a", "3"), ItemReq("findUnique", "a"), ItemReq("delete", "a"),
+                                      ItemReq("findUnique", "a"), ItemReq("update", "a", "4")});
+    ASSERT_EQ(got[0].rc, KVORM_OK) << got[0].doc;
+    EXPECT_EQ(got[1].doc["label"], mp::str("1")) << "the read ran before the create";
+    EXPECT_EQ(got[2].doc["label"], mp::str("2"));
+    EXPECT_EQ(got[3].rc, KVORM_EUNIQUE) << got[3].doc;
+    EXPECT_EQ(got[4].doc["label"], mp::str("2"));
+    EXPECT_EQ(got[5].rc, KVORM_OK) << got[5].doc;
+    EXPECT_TRUE(got[6].doc.is_nil()) << got[6].doc;
+    EXPECT_EQ(got[7].rc, KVORM_ENOTFOUND) << got[7].doc;
+    EXPECT_EQ(got[7].doc["message"].s.find("no record with id \"a\"") != std::string::npos, true) << got[7].doc;
+    EXPECT_FALSE(raw_.Exists("app:{Item}:r:a"));
+}
+
+TEST_F(Batch, ADroppedConnectionFailsEveryWriteOfTheBatchWithConnection)
+{
+    KT_ASSERT_OK(ExecJson(db_, Req("Item", "create", R"({"data":{"id":"warm"}})")));
+    ASSERT_GE(raw_.Int({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}), 1);
+    std::vector<MRes> got = RunBatch({ItemReq("create", "a"), ItemReq("findUnique", "warm"), ItemReq("create", "b")});
+    for (const MRes &r : got)
+        EXPECT_EQ(r.rc, KVORM_ECONNECTION) << r.doc;
+    got = RunBatch({ItemReq("create", "a"), ItemReq("findUnique", "warm"), ItemReq("create", "b")});
+    for (const MRes &r : got)
+        EXPECT_EQ(r.rc, KVORM_OK) << r.doc;
 }
 
 TEST_F(Batch, ReadsSurviveRedisForgettingTheLookupScript)

@@ -1857,11 +1857,11 @@ private:
     int status_ = KVORM_OK;
 };
 
-/* kvorm_exec_batch of a batch of requests on one worker thread: the core runs them in order and sends the reads
- * among them to the store together (one round trip). The JavaScript side hands over the requests of one tick
- * split across the threadpool: one work item and one callback per batch instead of per request, which is what
- * keeps many requests in flight cheap. The requests are copied: the caller's buffers may change or be collected
- * before the worker runs. */
+/* kvorm_exec_batch of a batch of requests on one worker thread: the core runs them in order and sends their reads
+ * and writes to the store together (one round trip). The JavaScript side hands over the requests of one tick as
+ * one batch: one work item and one callback per batch instead of per request, which is what keeps many requests
+ * in flight cheap. The requests are copied: the caller's buffers may change or be collected before the worker
+ * runs. */
 class ExecWorker : public Napi::AsyncWorker {
 public:
     ExecWorker(const Napi::Function &callback, kvorm_db *db, std::vector<std::vector<uint8_t>> requests)

@@ -77,7 +77,7 @@ class Database {
         makeError('VALIDATION', `kvorm: ${model}.${op}: ${err.message}`, { model, op }));
     }
     return new Promise((resolve, reject) => {
-      this.#dispatcher.submit(op, request, (status, response) => {
+      this.#dispatcher.submit(request, (status, response) => {
         this.#settled();
         try {
           const doc = response === null ? null : decodeResponse(response);

@@ -573,38 +573,14 @@ static size_t run_reads(redis_engine *e, redisContext *c, kv_step **steps, size_
 /* Writes (and reads by id) in one MULTI/EXEC: one round trip, and no other client's command runs in between, so
  * when Redis has forgotten the write script every write from the first that failed on it to the end failed
  * alike; those steps, and the reads among them, are rerun alone in order, which keeps the batch's order. */
-static size_t run_transaction(redis_engine *e, redisContext *c, kv_step **steps, size_t n, kv_cmdbuf *cmds,
+static size_t run_transaction(redis_engine *e, redisContext *c, kv_step **steps, size_t n, const kv_cmdbuf *cmds,
                               bool *broken)
 {
-    static const char *const multi[1] = {"MULTI"}, *const exec[1] = {"EXEC"};
-    static const size_t multi_len[1] = {5}, exec_len[1] = {4};
-    kv_cmdbuf framed = {0};
     redisReply *r = NULL;
     kv_error *err = steps[0]->err;
     size_t first_rerun = n;
     bool rerun = false;
-    kv_cmdbuf_add(&framed, 1, multi, multi_len);
-    if (!cmds->oom && !framed.oom) {
-        if (framed.len + cmds->len > framed.cap) {
-            char *data = realloc(framed.data, framed.len + cmds->len);
-            if (data) {
-                framed.data = data;
-                framed.cap = framed.len + cmds->len;
-            } else {
-                framed.oom = true;
-            }
-        }
-        if (!framed.oom) {
-            memcpy(framed.data + framed.len, cmds->data, cmds->len);
-            framed.len += cmds->len;
-        }
-    } else {
-        framed.oom = true;
-    }
-    kv_cmdbuf_add(&framed, 1, exec, exec_len);
-    int rc = kv_redis_send(c, &framed, "a write", broken, err);
-    kv_cmdbuf_free(&framed);
-    if (rc != 0)
+    if (kv_redis_send(c, cmds, "a write", broken, err) != 0)
         return 0;
     /* +OK for MULTI, +QUEUED for each command, then EXEC's array of replies */
     for (size_t i = 0; i < n + 1; i++) {
@@ -640,6 +616,8 @@ static size_t run_transaction(redis_engine *e, redisContext *c, kv_step **steps,
 
 static void redis_run(kv_engine *eng, kv_step **steps, size_t n)
 {
+    static const char *const multi[1] = {"MULTI"}, *const exec[1] = {"EXEC"};
+    static const size_t multi_len[1] = {5}, exec_len[1] = {4};
     redis_engine *e = (redis_engine *)eng;
     redisContext *c;
     kv_cmdbuf cmds = {0};
@@ -665,8 +643,12 @@ static void redis_run(kv_engine *eng, kv_step **steps, size_t n)
     memcpy(read_sha, e->sha[SCRIPT_GET_BY_UNIQUE], sizeof(read_sha));
     memcpy(write_sha, e->sha[SCRIPT_WRITE], sizeof(write_sha));
     pthread_mutex_unlock(&e->sha_mu);
+    if (writes)
+        kv_cmdbuf_add(&cmds, 1, multi, multi_len);
     for (size_t i = 0; i < n; i++)
         add_step(&cmds, steps[i], read_sha, write_sha);
+    if (writes)
+        kv_cmdbuf_add(&cmds, 1, exec, exec_len);
     done = writes ? run_transaction(e, c, steps, n, &cmds, &broken) : run_reads(e, c, steps, n, &cmds, &broken);
     kv_cmdbuf_free(&cmds);
     kv_pool_release(&e->pool, c, broken);

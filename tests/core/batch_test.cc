@@ -1,6 +1,8 @@
 // kvorm_exec_batch: n requests in one call behave exactly as n calls of kvorm_exec in order, and the reads and writes
 // of consecutive requests reach Redis together (one round trip; writes in a MULTI/EXEC), which the bindings use to
 // keep many requests in flight cheap.
+#include <atomic>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -185,6 +187,43 @@ TEST_F(Batch, ManyWritesReachRedisTogetherAndEachGetsItsOwnOutcome)
     EXPECT_LT(after - before, 12) << "the 100 writes did not travel together";
     EXPECT_EQ(ExecJson(db_, Req("User", "count")).text, "50");
     EXPECT_EQ(raw_.HLen("app:{User}:u:email"), 50);
+}
+
+TEST_F(Batch, BatchesRacingForTheSameUniqueValuesCreateEachRecordOnce)
+{
+    std::vector<std::string> bytes;
+    for (int i = 0; i < 50; i++)
+        bytes.push_back(mp::pack(Create("race" + std::to_string(i) + "@x.io", i)));
+    std::vector<const void *> reqs;
+    std::vector<size_t> lens;
+    for (const std::string &b : bytes) {
+        reqs.push_back(b.data());
+        lens.push_back(b.size());
+    }
+    std::atomic<int> created{0}, taken{0}, other{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 6; t++)
+        threads.emplace_back([&] {
+            std::vector<unsigned char *> outs(50);
+            std::vector<size_t> out_lens(50);
+            std::vector<int> statuses(50);
+            if (kvorm_exec_batch(outs.data(), out_lens.data(), statuses.data(), db_, reqs.data(), lens.data(), 50) !=
+                KVORM_OK) {
+                other += 50;
+                return;
+            }
+            for (int i = 0; i < 50; i++) {
+                (statuses[i] == KVORM_OK ? created : statuses[i] == KVORM_EUNIQUE ? taken : other)++;
+                kvorm_free(outs[i]);
+            }
+        });
+    for (std::thread &t : threads)
+        t.join();
+    EXPECT_EQ(created.load(), 50);
+    EXPECT_EQ(taken.load(), 250);
+    EXPECT_EQ(other.load(), 0);
+    EXPECT_EQ(raw_.HLen("app:{User}:u:email"), 50);
+    EXPECT_EQ(raw_.ZCard("app:{User}:ids"), 50);
 }
 
 TEST_F(Batch, WritesKeepTheirOrderWhenRedisForgetsTheWriteScript)

@@ -1,7 +1,7 @@
 """cffi builder of kvorm's Python extension (API mode, out of line).
 
 The cdef is the API block of core/include/kvorm.h (between KVORM_API_BEGIN and KVORM_API_END, the KVORM_EXTERN
-marker dropped), read at build time, so the binding cannot drift from the header. Two guards turn a cdef that
+marker dropped), read at build time, so the binding cannot drift from the header. Three guards turn a cdef that
 does not match the header into a build failure rather than a crash at run time:
 
   - the generated C source declares every cdef prototype a second time, after including kvorm.h: a prototype

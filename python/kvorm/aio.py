@@ -1,5 +1,6 @@
-"""asyncio: the same API with awaitable methods. Each call runs the blocking core call on a thread of the db's
-own executor (one thread per pooled connection), so the event loop keeps running while the store answers.
+"""asyncio: the same API with awaitable methods. The requests made in one turn of the event loop go to the core
+together, as one kvorm_exec_batch on a thread of the db's own executor (their store work in one round trip), so
+the event loop keeps running while the store answers and many awaits in flight cost little.
 
     async with kvorm.aio.open(url, schema=...) as db:       # or: db = await kvorm.aio.open(...)
         user = await db.User.create(data={...})
@@ -7,67 +8,122 @@ own executor (one thread per pooled connection), so the event loop keeps running
 import asyncio
 import concurrent.futures
 import functools
-from typing import Any, Awaitable, Callable, Dict, Generator, Optional
+from typing import Any, Awaitable, Callable, Dict, FrozenSet, Generator, List, Optional, Tuple
 
 from . import db as _db
 from ._schema import SchemaSource
 from ._models import ModelsByName
+from ._names import camel
 from .errors import MisuseError
 from .model import Data, Model, Record, Select, Where
 
 _DEFAULT_POOL_SIZE = 8  # the core's default
 
 
+# What kvorm_exec_batch sends in one round trip; more requests in one turn of the loop make several batches.
+_BATCH_SIZE = 128
+
+
+class _Batcher:
+    """Collects the requests made in one turn of an event loop and runs them as one kvorm_exec_batch on the db's
+    executor: one thread hop and one round trip for them all instead of one each."""
+
+    def __init__(self, sync_db: _db.Db, executor: concurrent.futures.Executor) -> None:
+        self._db = sync_db
+        self._executor = executor
+        self._pending: Dict[asyncio.AbstractEventLoop, List[Tuple[bytes, "asyncio.Future[Any]", FrozenSet[str]]]] = {}
+
+    def submit(self, request: bytes, decimal_fields: FrozenSet[str]) -> "asyncio.Future[Any]":
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        pending = self._pending.setdefault(loop, [])
+        if not pending:
+            loop.call_soon(self._flush, loop)
+        pending.append((request, future, decimal_fields))
+        return future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        pending = self._pending.pop(loop, [])
+        for start in range(0, len(pending), _BATCH_SIZE):
+            chunk = pending[start:start + _BATCH_SIZE]
+            try:
+                done = loop.run_in_executor(self._executor, self._db._exec_batch, [r for r, _, _ in chunk])
+            except RuntimeError:  # the executor is shut down: the db was closed
+                self._fail(chunk, MisuseError("the db is closed: open it again to make calls"))
+                continue
+            done.add_done_callback(functools.partial(self._deliver, chunk))
+
+    @staticmethod
+    def _fail(chunk: List[Tuple[bytes, "asyncio.Future[Any]", FrozenSet[str]]], error: BaseException) -> None:
+        for _, future, _ in chunk:
+            if not future.done():
+                future.set_exception(error)
+
+    def _deliver(self, chunk: List[Tuple[bytes, "asyncio.Future[Any]", FrozenSet[str]]],
+                 done: "asyncio.Future[List[Tuple[int, Any]]]") -> None:
+        if done.cancelled():  # the loop is shutting down
+            for _, future, _ in chunk:
+                future.cancel()
+            return
+        error = done.exception()
+        if error is not None:  # MisuseError once the db is closed
+            self._fail(chunk, error)
+            return
+        for (status, document), (_, future, decimal_fields) in zip(done.result(), chunk):
+            if future.done():  # cancelled by its caller
+                continue
+            try:
+                future.set_result(_db.result_of(status, document, decimal_fields))
+            except Exception as failure:  # the request's own error document
+                future.set_exception(failure)
+
+
 class AsyncModel:
     """Awaitable twin of kvorm.Model."""
 
-    __slots__ = ("_model", "_run", "name")
+    __slots__ = ("_batcher", "_decimal_fields", "name")
 
-    def __init__(self, model: Model, run: Callable[..., Awaitable[Any]]) -> None:
-        self._model = model
-        self._run = run
+    def __init__(self, model: Model, batcher: _Batcher) -> None:
+        self._batcher = batcher
+        self._decimal_fields = model._decimal_fields
         self.name = model.name
 
     def __repr__(self) -> str:
         return "<kvorm async model %s>" % self.name
 
     async def call(self, op: str, **args: Any) -> Any:
-        return await self._run(functools.partial(self._model.call, op, **args))
+        """Sends op (the protocol's name, e.g. "findUnique") with args (snake_case names are turned into the
+        protocol's camelCase) and returns the result."""
+        request = _db.encode_request(self.name, op, args)  # bad values raise here, before anything is sent
+        return await self._batcher.submit(request, self._decimal_fields)
 
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
         if name.startswith("_"):
             raise AttributeError(name)
-        method = getattr(self._model, name)
-
-        async def run(**args: Any) -> Any:
-            return await self._run(functools.partial(method, **args))
-        return run
+        return functools.partial(self.call, camel(name))
 
     async def create(self, *, data: Data, select: Optional[Select] = None) -> Record:
-        return await self._run(functools.partial(self._model.create, data=data, select=select))
+        return await self.call("create", data=data, select=select)
 
     async def find_unique(self, *, where: Where, select: Optional[Select] = None) -> Optional[Record]:
-        return await self._run(functools.partial(self._model.find_unique, where=where, select=select))
+        return await self.call("findUnique", where=where, select=select)
 
     async def find_unique_or_throw(self, *, where: Where, select: Optional[Select] = None) -> Record:
-        return await self._run(functools.partial(self._model.find_unique_or_throw, where=where, select=select))
+        return await self.call("findUniqueOrThrow", where=where, select=select)
 
     async def update(self, *, where: Where, data: Data, select: Optional[Select] = None,
                      if_version: Optional[int] = None) -> Record:
-        return await self._run(functools.partial(self._model.update, where=where, data=data, select=select,
-                                                 if_version=if_version))
+        return await self.call("update", where=where, data=data, select=select, if_version=if_version)
 
     async def upsert(self, *, where: Where, create: Data, update: Data, select: Optional[Select] = None) -> Record:
-        return await self._run(functools.partial(self._model.upsert, where=where, create=create, update=update,
-                                                 select=select))
+        return await self.call("upsert", where=where, create=create, update=update, select=select)
 
     async def delete(self, *, where: Where, select: Optional[Select] = None,
                      if_version: Optional[int] = None) -> Record:
-        return await self._run(functools.partial(self._model.delete, where=where, select=select,
-                                                 if_version=if_version))
+        return await self.call("delete", where=where, select=select, if_version=if_version)
 
     async def count(self, *, where: Optional[Where] = None) -> int:
-        return await self._run(functools.partial(self._model.count, where=where))
+        return await self.call("count", where=where)
 
 
 class AsyncDb(ModelsByName[AsyncModel]):
@@ -76,15 +132,8 @@ class AsyncDb(ModelsByName[AsyncModel]):
     def __init__(self, sync_db: _db.Db, workers: int) -> None:
         self.sync = sync_db
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kvorm")
-        self._models: Dict[str, AsyncModel] = {name: AsyncModel(sync_db[name], self._run)
-                                               for name in sync_db.models}
-
-    async def _run(self, call: Callable[[], Any]) -> Any:
-        try:
-            future = asyncio.get_running_loop().run_in_executor(self._executor, call)
-        except RuntimeError:  # the executor is shut down: the db was closed
-            raise MisuseError("the db is closed: open it again to make calls") from None
-        return await future
+        batcher = _Batcher(sync_db, self._executor)
+        self._models: Dict[str, AsyncModel] = {name: AsyncModel(sync_db[name], batcher) for name in sync_db.models}
 
     @property
     def closed(self) -> bool:

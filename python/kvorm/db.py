@@ -1,6 +1,6 @@
 """kvorm.open and the Db handle: one kvorm_db of the core, its models as attributes, guarded against close."""
 import decimal
-from typing import Any, Dict, FrozenSet, Mapping, Optional
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 from . import _schema
 from ._codec import pack_request, unpack
@@ -39,6 +39,30 @@ def _with_decimals(record: Any, decimal_fields: FrozenSet[str]) -> Any:
     return record
 
 
+def encode_request(model: Optional[str], op: str, args: Mapping[str, Any]) -> bytes:
+    """The request document of op with args (snake_case names become the protocol's camelCase; None is left out)."""
+    request: Dict[str, Any] = {"op": op}
+    if model is not None:
+        request["model"] = model
+    request["args"] = {camel(name): value for name, value in args.items() if value is not None}
+    return pack_request(request)
+
+
+def result_of(status: int, document: Any, decimal_fields: FrozenSet[str]) -> Any:
+    """The result of a response, or its error document raised as an exception."""
+    if status != 0:
+        raise from_document(document)
+    return _with_decimals(document, decimal_fields)
+
+
+def _take(buffer: Any, length: int) -> Any:
+    """Unpacks a response buffer of the core and frees it."""
+    try:
+        return unpack(ffi.buffer(buffer, length))
+    finally:
+        lib.kvorm_free(buffer)
+
+
 class Db(ModelsByName[Model]):
     """An open store. Models are attributes (db.User) or items (db["User"]). Safe to share between threads:
     calls release the GIL and run in parallel on the core's connection pool."""
@@ -62,23 +86,17 @@ class Db(ModelsByName[Model]):
             status = lib.kvorm_capabilities(out, out_len, self._handle)
             if status != 0:
                 raise last_error()
-            try:
-                return unpack(ffi.buffer(out[0], out_len[0]))
-            finally:
-                lib.kvorm_free(out[0])
+            return _take(out[0], out_len[0])
         finally:
             self._guard.leave()
 
     def _request(self, model: Optional[str], op: str, args: Mapping[str, Any],
                  decimal_fields: FrozenSet[str] = frozenset()) -> Any:
-        request: Dict[str, Any] = {"op": op}
-        if model is not None:
-            request["model"] = model
-        request["args"] = {camel(name): value for name, value in args.items() if value is not None}
-        return _with_decimals(self._exec(pack_request(request)), decimal_fields)
+        status, document = self._exec(encode_request(model, op, args))
+        return result_of(status, document, decimal_fields)
 
-    def _exec(self, request: bytes) -> Any:
-        """Runs one MessagePack request; returns the result or raises the error document as an exception."""
+    def _exec(self, request: bytes) -> Tuple[int, Any]:
+        """Runs one MessagePack request: its status and its response document (the result or the error)."""
         out = ffi.new("unsigned char **")
         out_len = ffi.new("size_t *")
         self._guard.enter()
@@ -87,16 +105,30 @@ class Db(ModelsByName[Model]):
         finally:
             self._guard.leave()
         if out[0] == ffi.NULL:
-            if status != 0:
-                raise last_error()
-            return None
+            raise last_error()
+        return status, _take(out[0], out_len[0])
+
+    def _exec_batch(self, requests: List[bytes]) -> List[Tuple[int, Any]]:
+        """Runs the requests with kvorm_exec_batch (in order, their store work in one round trip): each one's
+        status and response document."""
+        n = len(requests)
+        buffers = [ffi.from_buffer(r) for r in requests]  # kept alive for the call
+        pointers = ffi.new("const void *[]", buffers)
+        lens = ffi.new("size_t[]", [len(r) for r in requests])
+        outs = ffi.new("unsigned char *[]", n)
+        out_lens = ffi.new("size_t[]", n)
+        statuses = ffi.new("int[]", n)
+        self._guard.enter()
         try:
-            document = unpack(ffi.buffer(out[0], out_len[0]))
+            status = lib.kvorm_exec_batch(outs, out_lens, statuses, self._handle, pointers, lens, n)
         finally:
-            lib.kvorm_free(out[0])
+            self._guard.leave()
         if status != 0:
-            raise from_document(document)
-        return document
+            raise last_error()
+        results = []
+        for i in range(n):
+            results.append((statuses[i], _take(outs[i], out_lens[i])))
+        return results
 
     def close(self) -> None:
         """Waits for the calls in flight, then closes the store. Idempotent; later calls raise MisuseError."""

@@ -590,9 +590,16 @@ static size_t run_transaction(redis_engine *e, redisContext *c, kv_step **steps,
     }
     if (kv_redis_read(c, &r, "EXEC", broken, err) != 0)
         return 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* Redis refused to queue a command (say OOM at maxmemory) and discarded the transaction: nothing ran, so
+         * running every step alone, in order, gives each the outcome it would have had on its own */
+        freeReplyObject(r);
+        for (size_t i = 0; i < n; i++)
+            run_alone(e, c, steps[i], broken);
+        return n;
+    }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
-        kv_fail(err, KVORM_EINTERNAL, "Redis refused the write transaction: %s",
-                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to EXEC");
+        kv_fail(err, KVORM_EINTERNAL, "%s", "unexpected reply to EXEC from Redis");
         freeReplyObject(r);
         *broken = true; /* the connection's state is unknown: do not reuse it */
         return 0;

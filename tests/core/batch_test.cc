@@ -257,6 +257,25 @@ TEST_F(Batch, ADroppedConnectionFailsEveryWriteOfTheBatchWithConnection)
         EXPECT_EQ(r.rc, KVORM_OK) << r.doc;
 }
 
+TEST_F(Batch, WhenRedisRefusesTheWritesEachRequestGetsItsOwnOutcome)
+{
+    KT_ASSERT_OK(ExecJson(db_, Req("Item", "create", R"({"data":{"id":"warm"}})")));
+    raw_.Str({"CONFIG", "SET", "maxmemory", "1"});  // Redis refuses writes (OOM), and the whole MULTI with them
+    std::vector<MRes> got = RunBatch({ItemReq("create", "a"), ItemReq("findUnique", "warm"), ItemReq("create", "b")});
+    raw_.Str({"CONFIG", "SET", "maxmemory", "0"});
+    for (int i : {0, 2}) {
+        EXPECT_EQ(got[i].rc, KVORM_EINTERNAL) << got[i].doc;
+        EXPECT_NE(got[i].doc["message"].s.find("OOM"), std::string::npos) << got[i].doc;
+    }
+    EXPECT_EQ(got[1].rc, KVORM_OK) << "a read is not refused: " << got[1].doc;
+    EXPECT_EQ(got[1].doc["id"], mp::str("warm"));
+    EXPECT_FALSE(raw_.Exists("app:{Item}:r:a"));
+    EXPECT_FALSE(raw_.Exists("app:{Item}:r:b"));
+    got = RunBatch({ItemReq("create", "a"), ItemReq("create", "b")});
+    EXPECT_EQ(got[0].rc, KVORM_OK) << got[0].doc;
+    EXPECT_EQ(got[1].rc, KVORM_OK) << got[1].doc;
+}
+
 TEST_F(Batch, ReadsSurviveRedisForgettingTheLookupScript)
 {
     MRes ann = Exec(db_, Create("ann@x.io", 31));

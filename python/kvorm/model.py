@@ -4,6 +4,8 @@ op "findMany"), and `call` sends any op by its protocol name."""
 import functools
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Mapping, Optional
 
+from ._names import camel
+
 if TYPE_CHECKING:
     from .db import Db
 
@@ -34,7 +36,6 @@ class Model:
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
-        from ._names import camel
         return functools.partial(self.call, camel(name))
 
     def create(self, *, data: Data, select: Optional[Select] = None) -> Record:

@@ -177,7 +177,8 @@ fi
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags kvorm) "$tmp/readme_example.c" \
   -o "$tmp/readme-example" $(pkg-config --libs kvorm) -Wl,-rpath,"$libdir"
-if ! ldd "$tmp/hello-pkgconfig" | grep -q "libkvorm.*$prefix"; then
+# grep reads all of its input (no -q): under pipefail an early exit would kill ldd with SIGPIPE
+if ! ldd "$tmp/hello-pkgconfig" | grep "libkvorm.*$prefix" >/dev/null; then
   echo "test.sh: hello-pkgconfig does not load libkvorm from $prefix:" >&2
   ldd "$tmp/hello-pkgconfig" >&2
   exit 1

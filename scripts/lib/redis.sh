@@ -18,7 +18,7 @@ kvorm_start_redis() {
     for i in $(seq 1 100); do
       kill -0 "$redis_pid" 2>/dev/null || break
       # Our server answers with our pid, not some other server that won a race for the port.
-      if redis-cli -p "$port" info server 2>/dev/null | tr -d '\r' | grep -qx "process_id:$redis_pid"; then
+      if redis-cli -p "$port" info server 2>/dev/null | tr -d '\r' | grep -x "process_id:$redis_pid" >/dev/null; then
         redis_port=$port
         redis_sock=$dir/redis.sock
         return 0

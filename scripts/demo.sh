@@ -56,7 +56,7 @@ echo "-- the keys:"
 redis-cli -p "$redis_port" --raw --scan --pattern 'app:*' | sort | while IFS= read -r key; do
   printf '   %-40s %s\n' "$key" "$(redis-cli -p "$redis_port" --raw type "$key")"
 done
-record=$(redis-cli -p "$redis_port" --raw --scan --pattern 'app:{User}:r:*' | head -n 1)
+record=$(redis-cli -p "$redis_port" --raw --scan --pattern 'app:{User}:r:*' | sed -n 1p)
 echo "-- HGETALL $record  (field -> canonical MessagePack bytes; \$v is the version):"
 cli hgetall "$record"
 echo "-- HGETALL app:{User}:u:email  (unique index: email bytes -> id):"

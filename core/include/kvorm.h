@@ -8,7 +8,8 @@
  * Conventions (see docs/c-api.md):
  *   - Handles are opaque. What kvorm_xxx_from_* / kvorm_open makes, kvorm_xxx_free / kvorm_close frees (NULL-safe).
  *   - Every fallible call returns an int status: KVORM_OK (0) or a negative kvorm_status code. Out-parameters come
- *     first. After a failure, kvorm_last_error_code() and kvorm_last_error_message() describe it (thread-local).
+ *     first. After a failure, kvorm_last_error_code(), kvorm_last_error_message() and
+ *     kvorm_last_error_retryable() describe it (thread-local). Messages are always valid UTF-8.
  *   - Buffers handed out by the library are freed with kvorm_free(). Binary data is always (pointer, length).
  *   - A kvorm_db may be used from several threads at once; calls run in parallel on a connection pool.
  *
@@ -53,7 +54,9 @@ typedef enum kvorm_status {
     KVORM_ETIMEOUT = -9,          /* TIMEOUT: the store did not answer in time */
     KVORM_EUNSUPPORTED = -10,     /* UNSUPPORTED: valid, but this engine or version cannot do it */
     KVORM_EINTERNAL = -11,        /* INTERNAL: a bug, corrupt stored data, or out of memory */
-    KVORM_EMISUSE = -12           /* MISUSE: the C API was called wrongly (NULL handle, bad options version) */
+    KVORM_EMISUSE = -12,          /* MISUSE: the C API was called wrongly (NULL handle, bad options version) */
+    KVORM_EUNAVAILABLE = -13      /* UNAVAILABLE: the store is up but cannot serve the request now: loading, busy,
+                                     read-only, out of memory; nothing was written; retry later */
 } kvorm_status;
 
 typedef struct kvorm_schema kvorm_schema;
@@ -73,9 +76,13 @@ typedef struct kvorm_open_options {
 KVORM_EXTERN const char *kvorm_version(void);
 
 /* The last error of the calling thread: its code (KVORM_OK if none) and a message naming the model, field
- * and value ("" if none). The message stays valid until the next kvorm call on this thread. */
+ * and value ("" if none), always valid UTF-8. The message stays valid until the next kvorm call on this thread. */
 KVORM_EXTERN int kvorm_last_error_code(void);
 KVORM_EXTERN const char *kvorm_last_error_message(void);
+/* 1 when the last error of the calling thread may go away if the same call is made again later, with nothing
+ * written meanwhile (UNAVAILABLE, CONNECTION and TIMEOUT, except a write whose outcome is unknown and a failed
+ * authentication), else 0. The error document says the same in its "retryable" key. */
+KVORM_EXTERN int kvorm_last_error_retryable(void);
 /* The stable name of a code ("VALIDATION", "NOT_FOUND", ...); "UNKNOWN" for a number that is not a code. */
 KVORM_EXTERN const char *kvorm_error_name(int code);
 
@@ -100,7 +107,7 @@ KVORM_EXTERN int kvorm_open(kvorm_db **out, const char *url, const kvorm_schema 
 KVORM_EXTERN void kvorm_close(kvorm_db *db);
 
 /* Runs one request (docs/protocol.md), a MessagePack document, and returns one MessagePack document: the
- * result when the status is KVORM_OK, else the error document ({code, message, model, fields, ...}).
+ * result when the status is KVORM_OK, else the error document ({code, message, model, op, fields, retryable}).
  * *out is set in both cases (unless the status is KVORM_EMISUSE) and freed with kvorm_free. */
 KVORM_EXTERN int kvorm_exec(unsigned char **out, size_t *out_len, kvorm_db *db,
                             const void *request, size_t request_len);

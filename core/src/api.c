@@ -52,28 +52,32 @@ int kvorm_schema_from_json(kvorm_schema **out, const char *json, size_t len)
 int kvorm_schema_from_file(kvorm_schema **out, const char *path)
 {
     FILE *f;
-    char *buf = NULL;
+    char *buf = NULL, shown[256], why[128];
     size_t len = 0, cap = 0, n;
     int rc;
     if (!out || !path)
         return misuse("kvorm_schema_from_file: out or path is NULL");
     *out = NULL;
-    if (!(f = fopen(path, "rb")))
-        return kv_fail(NULL, KVORM_ESCHEMA, "schema: cannot open %s: %s", path, strerror(errno));
+    /* the path and strerror's text (in the locale's language) may be any bytes: messages stay UTF-8 */
+    kv_sanitize(shown, sizeof(shown), path, strlen(path));
+    if (!(f = fopen(path, "rb"))) {
+        kv_sanitize(why, sizeof(why), strerror(errno), strlen(strerror(errno)));
+        return kv_fail(NULL, KVORM_ESCHEMA, "schema: cannot open %s: %s", shown, why);
+    }
     do {
         if (len == cap) {
             char *grown = realloc(buf, cap = cap ? cap * 2 : 8192);
             if (!grown || cap > (64u << 20)) {
                 free(grown ? grown : buf);
                 fclose(f);
-                return kv_fail(NULL, grown ? KVORM_ESCHEMA : KVORM_EINTERNAL, "schema: %s is too large to load", path);
+                return kv_fail(NULL, grown ? KVORM_ESCHEMA : KVORM_EINTERNAL, "schema: %s is too large to load", shown);
             }
             buf = grown;
         }
         n = fread(buf + len, 1, cap - len, f);
         len += n;
     } while (n > 0);
-    rc = ferror(f) ? kv_fail(NULL, KVORM_ESCHEMA, "schema: cannot read %s", path) : 0;
+    rc = ferror(f) ? kv_fail(NULL, KVORM_ESCHEMA, "schema: cannot read %s", shown) : 0;
     fclose(f);
     if (rc == 0)
         rc = kvorm_schema_from_json(out, buf, len);
@@ -214,7 +218,7 @@ int kvorm_exec_json(char **out, size_t *out_len, kvorm_db *db, const char *reque
     goto convert;
 error_doc:
     /* an unreadable JSON request still gets an error document */
-    kv_pack_error(&resp, &err, NULL);
+    kv_pack_error(&resp, &err, NULL, 0);
 convert:
     /* the conversion publishes an error only when it fails itself; the request's own error stays readable */
     conv = kv_msgpack_to_json(out, out_len, resp.data, resp.size, &err);

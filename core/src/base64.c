@@ -56,6 +56,9 @@ bool kv_base64_decode(unsigned char *out, size_t *out_len, const char *in, size_
                     return false;
             }
         }
+        /* the bits a padded group does not use must be zero: one encoding per byte string (RFC 4648 3.5) */
+        if ((pad == 2 && (v[1] & 0x0f)) || (pad == 1 && (v[2] & 0x03)))
+            return false;
         uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         out[o++] = (unsigned char)(w >> 16);
         if (pad < 2)

@@ -19,7 +19,8 @@ int kv_exec(kvorm_db *db, const char *request, size_t len, kv_mode mode, msgpack
 void kv_exec_many(kvorm_db *db, size_t n, const char *const *docs, const size_t *lens, kv_mode mode,
                   msgpack_sbuffer *resps, int *statuses);
 
-/* Replaces resp with the error document of err (docs/errors.md); op may be NULL. Returns err->code. */
-int kv_pack_error(msgpack_sbuffer *resp, const kv_error *err, const char *op);
+/* Replaces resp with the error document of err (docs/errors.md), every string valid UTF-8; op (op_len bytes, as
+ * the request gave it) may be NULL. Returns err->code. */
+int kv_pack_error(msgpack_sbuffer *resp, const kv_error *err, const char *op, size_t op_len);
 
 #endif

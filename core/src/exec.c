@@ -5,6 +5,7 @@
 #include "idgen.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,9 @@ typedef struct request {
     kvorm_db *db;
     kv_mode mode;
     const kv_model *model;
-    const char *op; /* points at opname once known */
-    char opname[64];
+    const char *op; /* the op's name once known (static), for messages */
+    char opname[64]; /* the op as the request gives it, for the error document */
+    size_t opname_len;
     const msgpack_object *args;
     kv_error *err;
     pending *step; /* where a read or write leaves its step for the store */
@@ -470,6 +472,8 @@ static void describe_target(const kv_model *m, const target *t, char *buf, size_
         p += used;
         left -= used;
     }
+    if (o >= cap) /* cut: at a code point */
+        buf[kv_utf8_cut(buf, cap - 1)] = '\0';
 }
 
 static int not_found(request *rq, const target *t)
@@ -659,39 +663,92 @@ static int op_count(request *rq, msgpack_packer *pk)
 
 /* ---- entry ---- */
 
-int kv_pack_error(msgpack_sbuffer *resp, const kv_error *err, const char *op)
+/* Packs text that may come from a request or the store as valid UTF-8: the error document never holds
+ * anything else. */
+static void pack_text(msgpack_packer *pk, const char *s, size_t len)
+{
+    char safe[1024];
+    if (kv_utf8_valid(s, len)) {
+        kv_pack_strn(pk, s, len);
+        return;
+    }
+    kv_pack_strn(pk, safe, kv_escape(safe, sizeof(safe), s, len, SIZE_MAX, KV_ESC_ELLIPSIS));
+}
+
+int kv_pack_error(msgpack_sbuffer *resp, const kv_error *err, const char *op, size_t op_len)
 {
     msgpack_packer pk;
     resp->size = 0;
     msgpack_packer_init(&pk, resp, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 5);
+    msgpack_pack_map(&pk, 6);
     kv_pack_cstr(&pk, "code");
     kv_pack_cstr(&pk, kvorm_error_name(err->code));
     kv_pack_cstr(&pk, "message");
-    kv_pack_cstr(&pk, err->message);
+    pack_text(&pk, err->message, strnlen(err->message, sizeof(err->message)));
     kv_pack_cstr(&pk, "model");
     if (err->model)
-        kv_pack_cstr(&pk, err->model);
+        pack_text(&pk, err->model, strlen(err->model));
     else
         msgpack_pack_nil(&pk);
     kv_pack_cstr(&pk, "op");
-    if (op && *op)
-        kv_pack_cstr(&pk, op);
+    if (op && op_len)
+        pack_text(&pk, op, op_len);
     else
         msgpack_pack_nil(&pk);
     kv_pack_cstr(&pk, "fields");
     msgpack_pack_array(&pk, (size_t)err->nfields);
     for (int i = 0; i < err->nfields; i++)
-        kv_pack_cstr(&pk, err->fields[i]);
+        pack_text(&pk, err->fields[i], strlen(err->fields[i]));
+    kv_pack_cstr(&pk, "retryable");
+    err->retryable ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
     return err->code;
+}
+
+enum { OP_CAPABILITIES, OP_CREATE, OP_FIND_UNIQUE, OP_FIND_UNIQUE_OR_THROW, OP_UPDATE, OP_UPSERT, OP_DELETE, OP_COUNT,
+       NOPS };
+
+static const char *const op_names[NOPS] = {"capabilities", "create", "findUnique", "findUniqueOrThrow",
+                                           "update", "upsert", "delete", "count"};
+
+/* The op named by o, compared with its length (a NUL inside the name is no match), or -1. */
+static int find_op(const msgpack_object *o)
+{
+    for (int i = 0; i < NOPS; i++)
+        if (kv_mp_str_eq(o, op_names[i]))
+            return i;
+    return -1;
+}
+
+static int unknown_op(request *rq)
+{
+    char q[96];
+    kv_quote(q, sizeof(q), rq->opname, rq->opname_len);
+    return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model->name, NULL,
+                      "unknown op %s (create, findUnique, findUniqueOrThrow, update, upsert, delete, count, "
+                      "capabilities)",
+                      q);
+}
+
+static int run_op(request *rq, int op, msgpack_packer *pk)
+{
+    switch (op) {
+    case OP_CREATE: return op_create(rq);
+    case OP_FIND_UNIQUE: return op_find_unique(rq, false);
+    case OP_FIND_UNIQUE_OR_THROW: return op_find_unique(rq, true);
+    case OP_UPDATE: return op_update(rq);
+    case OP_UPSERT: return op_upsert(rq);
+    case OP_DELETE: return op_delete(rq);
+    case OP_COUNT: return op_count(rq, pk);
+    }
+    return unknown_op(rq);
 }
 
 static int dispatch(request *rq, const msgpack_object *root, msgpack_packer *pk)
 {
     static const char *const top[] = {"model", "op", "args", NULL};
     const msgpack_object *model, *op;
-    char *opname = rq->opname;
     request tmp = *rq;
+    int which;
     if (root->type != MSGPACK_OBJECT_MAP)
         return kv_fail(rq->err, KVORM_EBAD_REQUEST, "the request must be a map with \"model\", \"op\" and \"args\"");
     tmp.args = root;
@@ -701,15 +758,17 @@ static int dispatch(request *rq, const msgpack_object *root, msgpack_packer *pk)
     op = kv_mp_map_get(root, "op");
     if (!op || op->type != MSGPACK_OBJECT_STR || op->via.str.size == 0 || op->via.str.size >= sizeof(rq->opname))
         return kv_fail(rq->err, KVORM_EBAD_REQUEST, "the request needs \"op\", the name of an operation");
-    memcpy(opname, op->via.str.ptr, op->via.str.size);
-    opname[op->via.str.size] = '\0';
-    rq->op = opname;
+    /* kept for the error document, which is packed after the request's memory is gone */
+    memcpy(rq->opname, op->via.str.ptr, op->via.str.size);
+    rq->opname_len = op->via.str.size;
+    which = find_op(op);
+    rq->op = which >= 0 ? op_names[which] : "request";
     rq->args = kv_mp_map_get(root, "args");
     if (rq->args && rq->args->type == MSGPACK_OBJECT_NIL)
         rq->args = NULL;
     if (rq->args && rq->args->type != MSGPACK_OBJECT_MAP)
         return kv_fail(rq->err, KVORM_EBAD_REQUEST, "\"args\" must be a map");
-    if (strcmp(opname, "capabilities") == 0) {
+    if (which == OP_CAPABILITIES) {
         rq->db->engine->ops->capabilities(rq->db->engine, pk);
         return 0;
     }
@@ -722,24 +781,7 @@ static int dispatch(request *rq, const msgpack_object *root, msgpack_packer *pk)
         kv_quote(q, sizeof(q), model->via.str.ptr, model->via.str.size);
         return kv_fail(rq->err, KVORM_EBAD_REQUEST, "unknown model %s", q);
     }
-    if (strcmp(opname, "create") == 0)
-        return op_create(rq);
-    if (strcmp(opname, "findUnique") == 0)
-        return op_find_unique(rq, false);
-    if (strcmp(opname, "findUniqueOrThrow") == 0)
-        return op_find_unique(rq, true);
-    if (strcmp(opname, "update") == 0)
-        return op_update(rq);
-    if (strcmp(opname, "upsert") == 0)
-        return op_upsert(rq);
-    if (strcmp(opname, "delete") == 0)
-        return op_delete(rq);
-    if (strcmp(opname, "count") == 0)
-        return op_count(rq, pk);
-    return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model->name, NULL,
-                      "unknown op \"%s\" (create, findUnique, findUniqueOrThrow, update, upsert, delete, count, "
-                      "capabilities)",
-                      opname);
+    return run_op(rq, which, pk);
 }
 
 /* ---- running requests ---- */
@@ -760,7 +802,7 @@ typedef struct job {
 static void job_parse(job *j, kvorm_db *db, const char *doc, size_t len, kv_mode mode, msgpack_sbuffer *resp)
 {
     memset(j, 0, sizeof(*j));
-    j->rq = (request){db, mode, NULL, NULL, "", NULL, &j->err, &j->step};
+    j->rq = (request){db, mode, NULL, NULL, "", 0, NULL, &j->err, &j->step};
     msgpack_sbuffer_init(&j->step.t.ukey);
     j->resp = resp;
     msgpack_packer_init(&j->pk, resp, msgpack_sbuffer_write);
@@ -819,7 +861,7 @@ static int job_finish(job *j)
         j->rc = finish_step(&j->rq, &j->pk);
     pending_free(&j->step);
     if (j->rc != 0)
-        return kv_pack_error(j->resp, &j->err, j->rq.op);
+        return kv_pack_error(j->resp, &j->err, j->rq.opname, j->rq.opname_len);
     return 0;
 }
 
@@ -865,7 +907,7 @@ void kv_exec_many(kvorm_db *db, size_t n, const char *const *docs, const size_t 
         kv_error err = {0};
         kv_fail(&err, KVORM_EINTERNAL, "out of memory for a batch of %zu requests", n);
         for (size_t i = 0; i < n; i++)
-            statuses[i] = kv_pack_error(&resps[i], &err, NULL);
+            statuses[i] = kv_pack_error(&resps[i], &err, NULL, 0);
         return;
     }
     for (size_t i = 0; i < n; i++) {

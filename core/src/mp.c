@@ -33,16 +33,19 @@ kv_mp_check_result kv_mp_check(const char *data, size_t len, size_t *consumed, i
         unsigned char b = p[pos++];
         uint64_t skip = 0, children = 0;
         size_t hdr = 0;
-        if (b <= 0x7f || b >= 0xe0 || (b >= 0xc0 && b <= 0xc3)) {
+        bool container = false;
+        if (b == 0xc1) {
+            return KV_MP_INVALID; /* the one byte MessagePack never uses */
+        } else if (b <= 0x7f || b >= 0xe0 || (b >= 0xc0 && b <= 0xc3)) {
             /* fixint, nil, bool */
-        } else if (b == 0xc1) {
-            return KV_MP_INVALID;
         } else if ((b & 0xe0) == 0xa0) {
             skip = b & 0x1f;
         } else if ((b & 0xf0) == 0x90) {
             children = b & 0x0f;
+            container = true;
         } else if ((b & 0xf0) == 0x80) {
             children = 2u * (b & 0x0f);
+            container = true;
         } else {
             switch (b) {
             case 0xcc: case 0xd0: skip = 1; break;
@@ -69,6 +72,7 @@ kv_mp_check_result kv_mp_check(const char *data, size_t len, size_t *consumed, i
                     return KV_MP_TRUNCATED;
                 uint64_t n = hdr == 1 ? p[pos] : hdr == 2 ? be16(p + pos) : be32(p + pos);
                 pos += hdr;
+                container = b >= 0xdc && b <= 0xdf;
                 if (b == 0xdc || b == 0xdd)
                     children = n;
                 else if (b == 0xde || b == 0xdf)
@@ -84,12 +88,13 @@ kv_mp_check_result kv_mp_check(const char *data, size_t len, size_t *consumed, i
                 return KV_MP_TRUNCATED;
             pos += (size_t)skip;
         }
+        /* an empty container counts against the depth too: msgpack-c's stack holds every open one */
+        if (container && depth >= max_depth)
+            return KV_MP_TOO_DEEP;
         if (children) {
             /* Every child takes at least one byte: a count beyond the bytes left is a lie. */
             if (children > len - pos)
                 return KV_MP_TRUNCATED;
-            if (depth >= max_depth)
-                return KV_MP_TOO_DEEP;
             pending[depth++] = left;
             left = children;
         }
@@ -156,33 +161,46 @@ const char *kv_mp_type_name(const msgpack_object *o)
     return "unknown";
 }
 
-bool kv_utf8_valid(const char *str, size_t len)
+size_t kv_utf8_seq(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
+    unsigned char c;
+    size_t n;
+    uint32_t cp;
+    if (len == 0)
+        return 0;
+    c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
+    else return 0;
+    if (len <= n)
+        return 0;
+    for (size_t k = 1; k <= n; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[k] & 0x3f);
+    }
+    /* overlong forms, surrogates, beyond U+10FFFF */
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n + 1;
+}
+
+bool kv_utf8_valid(const char *str, size_t len)
+{
     size_t i = 0;
     while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
+        if ((unsigned char)str[i] < 0x80) {
             i++;
             continue;
         }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
-        else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
-        else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
-        else return false;
-        if (len - i <= n)
+        size_t n = kv_utf8_seq(str + i, len - i);
+        if (n == 0)
             return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        /* overlong forms, surrogates, beyond U+10FFFF */
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
+        i += n;
     }
     return true;
 }
@@ -190,7 +208,8 @@ bool kv_utf8_valid(const char *str, size_t len)
 void kv_pack_strn(msgpack_packer *pk, const char *s, size_t len)
 {
     msgpack_pack_str(pk, len);
-    msgpack_pack_str_body(pk, s, len);
+    if (len) /* an empty str from msgpack-c has a NULL pointer */
+        msgpack_pack_str_body(pk, s, len);
 }
 
 void kv_pack_cstr(msgpack_packer *pk, const char *s) { kv_pack_strn(pk, s, strlen(s)); }

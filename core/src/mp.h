@@ -9,6 +9,11 @@
 #define KV_MAX_DEPTH 32                      /* msgpack-c's own unpacker stack depth */
 #define KV_MAX_REQUEST_BYTES (64u << 20)
 
+/* The private extension type the JSON bridge gives a number that MessagePack cannot hold (an integer beyond
+ * uint64 or below int64, a real beyond float64): its payload is the number's JSON text, which the value encoder
+ * rejects with a precise message (or, for a decimal field, takes as decimal text). JSON requests only. */
+#define KV_EXT_BIG_NUMBER 100
+
 typedef enum { KV_MP_OK = 0, KV_MP_TRUNCATED = -1, KV_MP_INVALID = -2, KV_MP_TOO_DEEP = -3 } kv_mp_check_result;
 
 /* Walks one MessagePack object at data without allocating: every length must fit in the bytes left and
@@ -26,6 +31,8 @@ bool kv_mp_str_eq(const msgpack_object *o, const char *s);
 const char *kv_mp_type_name(const msgpack_object *o);
 
 bool kv_utf8_valid(const char *s, size_t len);
+/* The length (1 to 4) of the valid UTF-8 sequence that starts s, or 0 when s does not start with one. */
+size_t kv_utf8_seq(const char *s, size_t len);
 
 void kv_pack_cstr(msgpack_packer *pk, const char *s);
 void kv_pack_strn(msgpack_packer *pk, const char *s, size_t len);

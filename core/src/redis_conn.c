@@ -88,10 +88,13 @@ static int parse_query(kv_redis_config *cfg, const char *q, kv_error *err, const
             if (!decode_part(cfg->password, sizeof(cfg->password), v, vlen))
                 return bad_url(err, url, "bad password");
         } else {
+        {
+            char name[96];
+            kv_quote(name, sizeof(name), q, klen);
             return kv_fail(err, KVORM_EMISUSE,
-                           "invalid URL: unknown parameter \"%.*s\" (db, timeout, connect_timeout, pool, user, "
-                           "password)",
-                           (int)klen, q);
+                           "invalid URL: unknown parameter %s (db, timeout, connect_timeout, pool, user, password)",
+                           name);
+        }
         }
 #undef KEY_IS
         q = amp ? amp + 1 : NULL;
@@ -165,20 +168,70 @@ static struct timeval ms_to_tv(int ms)
     return tv;
 }
 
+/* The server's address for a message (the host or path come from the caller's URL: sanitized). */
 static const char *where(const kv_redis_config *cfg, char *buf, size_t cap)
 {
-    if (cfg->is_unix)
-        snprintf(buf, cap, "unix:%s", cfg->path);
-    else
-        snprintf(buf, cap, "%s:%d", cfg->host, cfg->port);
+    char safe[512];
+    if (cfg->is_unix) {
+        kv_sanitize(safe, sizeof(safe), cfg->path, strlen(cfg->path));
+        snprintf(buf, cap, "unix:%s", safe);
+    } else {
+        kv_sanitize(safe, sizeof(safe), cfg->host, strlen(cfg->host));
+        snprintf(buf, cap, "%s:%d", safe, cfg->port);
+    }
     return buf;
+}
+
+/* The first word of a Redis error reply is its code: these say Redis is up but cannot serve the command now,
+ * and ran nothing of it (a script stops at its first write, before anything is written). */
+bool kv_redis_unavailable(const redisReply *r)
+{
+    static const char *const codes[] = {"LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN",
+                                        "NOREPLICAS", "OOM", NULL};
+    if (r->type != REDIS_REPLY_ERROR || !r->str)
+        return false;
+    for (const char *const *c = codes; *c; c++) {
+        size_t n = strlen(*c);
+        if (r->len >= n && memcmp(r->str, *c, n) == 0 && (r->len == n || r->str[n] == ' '))
+            return true;
+    }
+    return false;
+}
+
+int kv_redis_error(kv_error *err, int code, const char *model, const char *what, const redisReply *r)
+{
+    char text[256];
+    const char *sep = model ? ": " : "";
+    if (r->type == REDIS_REPLY_ERROR && r->str)
+        kv_sanitize(text, sizeof(text), r->str, r->len);
+    else
+        snprintf(text, sizeof(text), "an unexpected reply (type %d)", r->type);
+    if (kv_redis_unavailable(r))
+        return kv_fail_at(err, KVORM_EUNAVAILABLE, model, NULL,
+                          "%s%sRedis cannot serve %s now: %s (nothing was written; retry later)", model ? model : "",
+                          sep, what, text);
+    return kv_fail_at(err, code, model, NULL, "%s%sRedis error from %s: %s", model ? model : "", sep, what, text);
+}
+
+/* The error of a refused AUTH or SELECT: UNAVAILABLE when Redis cannot serve now, else CONNECTION, which
+ * retrying with the same URL would not change. */
+static int setup_error(kv_error *err, const char *what, const redisReply *r)
+{
+    char text[256];
+    if (kv_redis_unavailable(r))
+        return kv_redis_error(err, KVORM_ECONNECTION, NULL, what, r);
+    kv_sanitize(text, sizeof(text), r->str ? r->str : "", r->str ? r->len : 0);
+    kv_fail(err, KVORM_ECONNECTION, "%s failed: %s", what, text);
+    kv_error_set_retryable(err, false);
+    return err->code;
 }
 
 static int setup(redisContext *c, const kv_redis_config *cfg, kv_error *err)
 {
     redisReply *r;
     bool broken = false;
-    char dbtext[16];
+    char dbtext[16], what[48];
+    int rc = 0;
     if (cfg->password[0]) {
         const char *argv[3] = {"AUTH", cfg->user, cfg->password};
         size_t lens[3] = {4, strlen(cfg->user), strlen(cfg->password)};
@@ -187,28 +240,23 @@ static int setup(redisContext *c, const kv_redis_config *cfg, kv_error *err)
             argv[1] = cfg->password;
             lens[1] = lens[2];
         }
-        if (kv_redis_run(c, argc, argv, lens, &r, &broken, err) != 0)
+        if (kv_redis_run(c, argc, argv, lens, &r, &broken, NULL, err) != 0)
             return err->code;
-        if (r->type == REDIS_REPLY_ERROR) {
-            kv_fail(err, KVORM_ECONNECTION, "authentication failed: %s", r->str);
-            freeReplyObject(r);
-            return err->code;
-        }
+        rc = r->type == REDIS_REPLY_ERROR ? setup_error(err, "authentication", r) : 0;
         freeReplyObject(r);
+        if (rc != 0)
+            return rc;
     }
     if (cfg->db != 0) {
         const char *argv[2] = {"SELECT", dbtext};
         size_t lens[2] = {6, (size_t)snprintf(dbtext, sizeof(dbtext), "%d", cfg->db)};
-        if (kv_redis_run(c, 2, argv, lens, &r, &broken, err) != 0)
+        if (kv_redis_run(c, 2, argv, lens, &r, &broken, NULL, err) != 0)
             return err->code;
-        if (r->type == REDIS_REPLY_ERROR) {
-            kv_fail(err, KVORM_ECONNECTION, "cannot select database %d: %s", cfg->db, r->str);
-            freeReplyObject(r);
-            return err->code;
-        }
+        snprintf(what, sizeof(what), "selecting database %d", cfg->db);
+        rc = r->type == REDIS_REPLY_ERROR ? setup_error(err, what, r) : 0;
         freeReplyObject(r);
     }
-    return 0;
+    return rc;
 }
 
 static int connect_one(const kv_redis_config *cfg, redisContext **out, kv_error *err)
@@ -222,13 +270,17 @@ static int connect_one(const kv_redis_config *cfg, redisContext **out, kv_error 
         int code = (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EINPROGRESS || errno == ETIMEDOUT))
                        ? KVORM_ETIMEOUT
                        : KVORM_ECONNECTION;
-        kv_fail(err, code, "cannot connect to Redis at %s: %s", where(cfg, w, sizeof(w)), c->errstr);
+        char why[256];
+        kv_sanitize(why, sizeof(why), c->errstr, strlen(c->errstr));
+        kv_fail(err, code, "cannot connect to Redis at %s: %s", where(cfg, w, sizeof(w)), why);
         redisFree(c);
         return code;
     }
-    if (redisSetTimeout(c, ms_to_tv(cfg->command_timeout_ms)) != REDIS_OK || setup(c, cfg, err) != 0) {
-        if (err->code == 0 || err->code == KVORM_OK)
-            kv_fail(err, KVORM_ECONNECTION, "cannot set up the connection to %s", where(cfg, w, sizeof(w)));
+    if (redisSetTimeout(c, ms_to_tv(cfg->command_timeout_ms)) != REDIS_OK) {
+        redisFree(c);
+        return kv_fail(err, KVORM_ECONNECTION, "cannot set up the connection to %s", where(cfg, w, sizeof(w)));
+    }
+    if (setup(c, cfg, err) != 0) {
         redisFree(c);
         return err->code;
     }
@@ -381,10 +433,12 @@ int kv_redis_send(redisContext *c, const kv_cmdbuf *b, const char *what, bool *b
             continue;
         if (n <= 0) {
             int e = errno;
+            char why[128];
             *broken = true;
             if (e == EAGAIN || e == EWOULDBLOCK)
                 return kv_fail(err, KVORM_ETIMEOUT, "Redis did not take the command within the timeout (%s)", what);
-            return kv_fail(err, KVORM_ECONNECTION, "the connection to Redis failed during %s: %s", what, strerror(e));
+            kv_sanitize(why, sizeof(why), strerror(e), strlen(strerror(e)));
+            return kv_fail(err, KVORM_ECONNECTION, "the connection to Redis failed during %s: %s", what, why);
         }
         p += n;
         left -= (size_t)n;
@@ -405,18 +459,26 @@ int kv_redis_read(redisContext *c, redisReply **out, const char *what, bool *bro
         return kv_fail(err, KVORM_ETIMEOUT, "Redis did not answer within the command timeout (%s)", what);
     if (c->err == REDIS_ERR_OOM)
         return kv_fail(err, KVORM_EINTERNAL, "out of memory talking to Redis");
-    return kv_fail(err, KVORM_ECONNECTION, "the connection to Redis failed during %s: %s", what,
-                   c->errstr[0] ? c->errstr : "connection lost");
+    char why[256];
+    const char *text = c->errstr[0] ? c->errstr : "connection lost";
+    kv_sanitize(why, sizeof(why), text, strlen(text));
+    return kv_fail(err, KVORM_ECONNECTION, "the connection to Redis failed during %s: %s", what, why);
 }
 
 int kv_redis_run(redisContext *c, int argc, const char **argv, const size_t *lens, redisReply **out, bool *broken,
-                 kv_error *err)
+                 bool *sent, kv_error *err)
 {
     kv_cmdbuf b = {0};
     int rc;
     *out = NULL;
+    if (sent)
+        *sent = false;
     kv_cmdbuf_add(&b, argc, argv, lens);
     rc = kv_redis_send(c, &b, argv[0], broken, err);
     kv_cmdbuf_free(&b);
-    return rc != 0 ? rc : kv_redis_read(c, out, argv[0], broken, err);
+    if (rc != 0)
+        return rc;
+    if (sent)
+        *sent = true;
+    return kv_redis_read(c, out, argv[0], broken, err);
 }

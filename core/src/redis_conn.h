@@ -57,9 +57,18 @@ int kv_redis_send(redisContext *c, const kv_cmdbuf *b, const char *what, bool *b
 /* Reads the next reply (the replies of a pipeline come in the order of its commands). */
 int kv_redis_read(redisContext *c, redisReply **out, const char *what, bool *broken, kv_error *err);
 
-/* Runs one command. On an I/O failure returns CONNECTION or TIMEOUT and sets *broken. A Redis error reply is
- * returned as a reply (REDIS_REPLY_ERROR) for the caller to interpret. */
+/* Runs one command. On an I/O failure returns CONNECTION or TIMEOUT and sets *broken; *sent (when not NULL) says
+ * whether the command had left, so that a failure may have come after it ran. A Redis error reply is returned as
+ * a reply (REDIS_REPLY_ERROR) for the caller to interpret. */
 int kv_redis_run(redisContext *c, int argc, const char **argv, const size_t *lens, redisReply **out, bool *broken,
-                 kv_error *err);
+                 bool *sent, kv_error *err);
+
+/* Whether an error reply says Redis is up but cannot serve now and ran nothing: LOADING, BUSY, READONLY,
+ * MASTERDOWN, TRYAGAIN, CLUSTERDOWN, NOREPLICAS, OOM. */
+bool kv_redis_unavailable(const redisReply *r);
+/* Records the error reply (or unexpected reply) r to `what` ("the write script", "HGETALL", ...): UNAVAILABLE
+ * when kv_redis_unavailable says so, else code; the message names the model (when not NULL) and quotes Redis'
+ * text, sanitized. Returns the code recorded. */
+int kv_redis_error(kv_error *err, int code, const char *model, const char *what, const redisReply *r);
 
 #endif

@@ -114,10 +114,10 @@ static int load_script(redis_engine *e, redisContext *c, int which, bool *broken
     const char *argv[3] = {"SCRIPT", "LOAD", script_source[which]};
     size_t lens[3] = {6, 4, strlen(script_source[which])};
     redisReply *r;
-    if (kv_redis_run(c, 3, argv, lens, &r, broken, err) != 0)
+    if (kv_redis_run(c, 3, argv, lens, &r, broken, NULL, err) != 0)
         return err->code;
     if (r->type != REDIS_REPLY_STRING || r->len != 40) {
-        kv_fail(err, KVORM_EINTERNAL, "SCRIPT LOAD failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        kv_redis_error(err, KVORM_EINTERNAL, NULL, "SCRIPT LOAD", r);
         freeReplyObject(r);
         return err->code;
     }
@@ -129,10 +129,16 @@ static int load_script(redis_engine *e, redisContext *c, int which, bool *broken
     return 0;
 }
 
+static bool is_noscript(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && r->str && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
 /* argv[0] and argv[1] are filled here with EVALSHA and the script's SHA1; a script flushed from the server
- * (restart, SCRIPT FLUSH) is loaded again and the call retried once. */
+ * (restart, SCRIPT FLUSH) is loaded again and the call retried once. Any other error reply is left in *out for
+ * the caller to read. *sent says whether the EVALSHA that failed had left (its outcome is then unknown). */
 static int run_script(redis_engine *e, redisContext *c, int which, argbuf *a, redisReply **out, bool *broken,
-                      kv_error *err)
+                      bool *sent, kv_error *err)
 {
     char sha[41];
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -143,24 +149,26 @@ static int run_script(redis_engine *e, redisContext *c, int which, argbuf *a, re
         a->lens[0] = 7;
         a->argv[1] = sha;
         a->lens[1] = 40;
-        if (kv_redis_run(c, a->n, a->argv, a->lens, out, broken, err) != 0)
+        if (kv_redis_run(c, a->n, a->argv, a->lens, out, broken, sent, err) != 0)
             return err->code;
-        if ((*out)->type == REDIS_REPLY_ERROR && strncmp((*out)->str, "NOSCRIPT", 8) == 0 && attempt == 0) {
-            freeReplyObject(*out);
-            *out = NULL;
-            if (load_script(e, c, which, broken, err) != 0)
-                return err->code;
-            continue;
-        }
-        if ((*out)->type == REDIS_REPLY_ERROR) {
-            kv_fail(err, KVORM_EINTERNAL, "Redis script error: %s", (*out)->str);
-            freeReplyObject(*out);
-            *out = NULL;
+        if (!is_noscript(*out) || attempt > 0)
+            return 0;
+        /* Redis ran nothing: load the script and send the call again */
+        freeReplyObject(*out);
+        *out = NULL;
+        *sent = false;
+        if (load_script(e, c, which, broken, err) != 0)
             return err->code;
-        }
-        return 0;
     }
-    return kv_fail(err, KVORM_EINTERNAL, "Redis keeps losing the kvorm scripts");
+    return 0;
+}
+
+/* A write whose command left but whose reply was lost (the connection dropped or timed out) may or may not have
+ * been applied: the message says so, and sending it again is not safe. */
+static void write_outcome_unknown(kv_error *err)
+{
+    kv_fail_at(err, err->code, err->model, NULL, "%s; the write may or may not have been applied", err->message);
+    kv_error_set_retryable(err, false);
 }
 
 /* ---- records ---- */
@@ -223,11 +231,6 @@ static void read_args(argbuf *a, const kv_step *st, const char *sha)
     arg_add(a, loc->ukey, loc->ukey_len);
 }
 
-static bool is_noscript(const redisReply *r)
-{
-    return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
-}
-
 /* Reads the reply to a read into st; the reply is kept as the record's storage when found, else freed. */
 static void read_reply(kv_step *st, redisReply *r)
 {
@@ -235,15 +238,14 @@ static void read_reply(kv_step *st, redisReply *r)
     const redisReply *pairs = NULL;
     if (!st->loc->unique) {
         if (r->type != REDIS_REPLY_ARRAY) {
-            st->rc = kv_fail(st->err, KVORM_EINTERNAL, "%s: unexpected reply to HGETALL: %s", m->name,
-                             r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
+            st->rc = kv_redis_error(st->err, KVORM_EINTERNAL, m->name, "HGETALL", r);
         } else if (r->elements > 0) {
             st->out.id = st->loc->id;
             st->out.id_len = st->loc->id_len;
             pairs = r;
         }
     } else if (r->type == REDIS_REPLY_ERROR) {
-        st->rc = kv_fail(st->err, KVORM_EINTERNAL, "Redis script error: %s", r->str);
+        st->rc = kv_redis_error(st->err, KVORM_EINTERNAL, m->name, "the lookup script", r);
     } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
                r->element[1]->type == REDIS_REPLY_ARRAY && r->element[1]->elements > 0) {
         st->out.id = r->element[0]->str;
@@ -351,17 +353,18 @@ static int unique_error(const kv_write *w, long long which, kv_error *err)
     size_t o = 0;
     err->model = m->name;
     err->nfields = 0;
-    for (int i = 0; i < u->nfields; i++) {
-        const kv_field_value *fv = written_value(w, u->fields[i]);
+    for (int i = 0; i < u->nfields; i++)
         kv_error_add_field(err, m->fields[u->fields[i]].name);
-        if (fv) {
-            kv_value_describe(one, sizeof(one), fv->data, fv->len);
-            o += (size_t)snprintf(vals + o, o < sizeof(vals) ? sizeof(vals) - o : 0, "%s%s %s", i ? ", " : "",
-                                  m->fields[u->fields[i]].name, one);
-            if (o >= sizeof(vals))
-                o = sizeof(vals) - 1;
-        }
+    for (int i = 0; i < u->nfields && o < sizeof(vals); i++) {
+        const kv_field_value *fv = written_value(w, u->fields[i]);
+        if (!fv)
+            continue;
+        kv_value_describe(one, sizeof(one), fv->data, fv->len);
+        o += (size_t)snprintf(vals + o, sizeof(vals) - o, "%s%s %s", o ? ", " : "", m->fields[u->fields[i]].name,
+                              one);
     }
+    if (o >= sizeof(vals)) /* cut: at a code point */
+        vals[kv_utf8_cut(vals, sizeof(vals) - 1)] = '\0';
     return kv_fail(err, KVORM_EUNIQUE, "%s: unique constraint %s is violated: another record has %s", m->name,
                    u->name, vals[0] ? vals : "the same value");
 }
@@ -431,7 +434,7 @@ static int write_reply(kv_step *st, redisReply *r)
     kv_record *out = &st->out;
     int rc = 0;
     if (r->type == REDIS_REPLY_ERROR) {
-        rc = kv_fail(st->err, KVORM_EINTERNAL, "Redis script error: %s", r->str);
+        rc = kv_redis_error(st->err, KVORM_EINTERNAL, m->name, "the write script", r);
     } else if (r->type == REDIS_REPLY_STRING) {
         /* created: the reply is the id; the values are the caller's create data */
         out->id = r->str;
@@ -455,10 +458,14 @@ static int write_reply(kv_step *st, redisReply *r)
         rc = kv_fail_at(st->err, KVORM_ENOTFOUND, m->name, NULL, "%s: no record matches", m->name);
     } else if (strcmp(r->element[0]->str, "UNIQUE") == 0 && r->elements == 2) {
         rc = unique_error(w, r->element[1]->integer, st->err);
-    } else if (strcmp(r->element[0]->str, "CONFLICT") == 0 && r->elements == 2) {
+    } else if (strcmp(r->element[0]->str, "CONFLICT") == 0 && r->elements == 2 &&
+               r->element[1]->type == REDIS_REPLY_STRING) {
+        /* the stored version, which anything may have written */
+        char v[32];
+        kv_sanitize(v, sizeof(v), r->element[1]->str, r->element[1]->len);
         rc = kv_fail_at(st->err, KVORM_ECONFLICT, m->name, NULL,
-                        "%s: the record is at version %s, not the expected version %" PRId64, m->name,
-                        r->element[1]->str, w->if_version);
+                        "%s: the record is at version %s, not the expected version %" PRId64, m->name, v,
+                        w->if_version);
     } else if (strcmp(r->element[0]->str, "OK") == 0 && r->elements == 4 &&
                r->element[1]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING &&
                r->element[3]->type == REDIS_REPLY_ARRAY) {
@@ -501,12 +508,20 @@ static void add_step(kv_cmdbuf *cmds, const kv_step *st, const char *read_sha, c
     arg_free(&a);
 }
 
-/* Runs one step on its own: its script is loaded again if Redis has forgotten it. */
+/* Runs one step on its own: its script is loaded again if Redis has forgotten it. On a connection that broke
+ * earlier in the batch nothing is sent. */
 static void run_alone(redis_engine *e, redisContext *c, kv_step *st, bool *broken)
 {
     static const char placeholder_sha[41] = "0000000000000000000000000000000000000000"; /* run_script sets it */
     argbuf a = {0};
     redisReply *r = NULL;
+    bool sent = false;
+    if (*broken) {
+        st->rc = kv_fail_at(st->err, KVORM_ECONNECTION, st->model->name, NULL,
+                            "%s: the connection to Redis broke earlier in the batch; this request was not sent",
+                            st->model->name);
+        return;
+    }
     if (st->write)
         write_args(&a, st->write);
     else
@@ -514,12 +529,15 @@ static void run_alone(redis_engine *e, redisContext *c, kv_step *st, bool *broke
     if (a.oom)
         st->rc = kv_fail(st->err, KVORM_EINTERNAL, "out of memory");
     else if (st->write || st->loc->unique)
-        st->rc = run_script(e, c, st->write ? SCRIPT_WRITE : SCRIPT_GET_BY_UNIQUE, &a, &r, broken, st->err);
+        st->rc = run_script(e, c, st->write ? SCRIPT_WRITE : SCRIPT_GET_BY_UNIQUE, &a, &r, broken, &sent, st->err);
     else
-        st->rc = kv_redis_run(c, a.n, a.argv, a.lens, &r, broken, st->err);
+        st->rc = kv_redis_run(c, a.n, a.argv, a.lens, &r, broken, &sent, st->err);
     arg_free(&a);
-    if (st->rc != 0)
+    if (st->rc != 0) {
+        if (sent && st->write)
+            write_outcome_unknown(st->err);
         return;
+    }
     if (st->write)
         write_reply(st, r);
     else
@@ -570,20 +588,106 @@ static size_t run_reads(redis_engine *e, redisContext *c, kv_step **steps, size_
     return n;
 }
 
+/* Reruns alone, in order, the steps from first on that did not get their outcome: those whose script Redis had
+ * forgotten, and the reads after them (a read must see the writes before it). A done write never reruns. */
+static void rerun_from(redis_engine *e, redisContext *c, kv_step **steps, size_t n, size_t first, bool *broken)
+{
+    for (size_t i = first; i < n; i++) {
+        if (steps[i]->write && steps[i]->rc != 1)
+            continue;
+        reset_step(steps[i]);
+        run_alone(e, c, steps[i], broken);
+    }
+}
+
+/* Takes the replies of steps (EXEC's array, or the replies of commands that ran on their own) in order; returns
+ * the first step to rerun (n if none). */
+static size_t take_replies(kv_step **steps, size_t n, redisReply **replies)
+{
+    size_t first_rerun = n;
+    bool rerun = false;
+    for (size_t i = 0; i < n; i++) {
+        take_reply(steps[i], replies[i], &rerun);
+        replies[i] = NULL; /* each step keeps its own reply */
+        if (rerun && first_rerun == n)
+            first_rerun = i;
+    }
+    return first_rerun;
+}
+
+/* Redis refused MULTI itself (an ACL without it, say): the commands after it ran one by one and their replies
+ * are their own; EXEC's reply is an error. Returns the steps done, as run_transaction. */
+static size_t take_unqueued(redis_engine *e, redisContext *c, kv_step **steps, size_t n, bool *broken)
+{
+    kv_error ignored = {0};
+    redisReply *r;
+    bool rerun = false;
+    size_t first_rerun = n;
+    for (size_t i = 0; i < n; i++) {
+        if (kv_redis_read(c, &r, "a write", broken, steps[i]->err) != 0)
+            return i;
+        take_reply(steps[i], r, &rerun);
+        if (rerun && first_rerun == n)
+            first_rerun = i;
+    }
+    if (kv_redis_read(c, &r, "EXEC", broken, &ignored) == 0)
+        freeReplyObject(r);
+    rerun_from(e, c, steps, n, first_rerun, broken);
+    return n;
+}
+
+/* Every step fails with the error that kept the transaction from running (nothing of it ran). */
+static void fail_all(kv_step **steps, size_t n, const redisReply *why)
+{
+    for (size_t i = 0; i < n; i++)
+        steps[i]->rc = kv_redis_error(steps[i]->err, KVORM_EINTERNAL, steps[i]->model->name, "the batch", why);
+}
+
+/* EXEC failed, and nothing of the transaction ran. When Redis refused a queued command (OOM at maxmemory, LOADING)
+ * it discarded the transaction ("EXECABORT ... previous errors"): each step runs alone, in order, for its own
+ * outcome. When it refused EXEC itself ("EXECABORT ... because of: BUSY ..." while a script runs) the connection
+ * is still in MULTI: it is dropped, and every step fails with the reason. */
+static void exec_failed(redis_engine *e, redisContext *c, kv_step **steps, size_t n, const redisReply *r,
+                        bool *broken)
+{
+    const char *because = r->str ? strstr(r->str, "because of: ") : NULL;
+    if (r->str && strncmp(r->str, "EXECABORT", 9) == 0 && strstr(r->str, "previous errors")) {
+        for (size_t i = 0; i < n; i++)
+            run_alone(e, c, steps[i], broken);
+        return;
+    }
+    *broken = true;
+    if (because) {
+        redisReply reason = *r;
+        reason.str = (char *)because + 12;
+        reason.len = r->len - (size_t)(reason.str - r->str);
+        fail_all(steps, n, &reason);
+    } else {
+        fail_all(steps, n, r);
+    }
+}
+
 /* Writes (and reads by id) in one MULTI/EXEC: one round trip, and no other client's command runs in between, so
  * when Redis has forgotten the write script every write from the first that failed on it to the end failed
- * alike; those steps, and the reads among them, are rerun alone in order, which keeps the batch's order. */
+ * alike; those steps, and the reads among them, are rerun alone in order, which keeps the batch's order. *sent
+ * tells a failure after the commands left (the writes' outcome is then unknown) from one before. */
 static size_t run_transaction(redis_engine *e, redisContext *c, kv_step **steps, size_t n, const kv_cmdbuf *cmds,
-                              bool *broken)
+                              bool *broken, bool *sent)
 {
     redisReply *r = NULL;
     kv_error *err = steps[0]->err;
-    size_t first_rerun = n;
-    bool rerun = false;
+    bool multi_ok;
     if (kv_redis_send(c, cmds, "a write", broken, err) != 0)
         return 0;
-    /* +OK for MULTI, +QUEUED for each command, then EXEC's array of replies */
-    for (size_t i = 0; i < n + 1; i++) {
+    *sent = true;
+    if (kv_redis_read(c, &r, "MULTI", broken, err) != 0)
+        return 0;
+    multi_ok = r->type != REDIS_REPLY_ERROR;
+    freeReplyObject(r);
+    if (!multi_ok)
+        return take_unqueued(e, c, steps, n, broken);
+    /* +QUEUED for each command (or the error that refused it), then EXEC's array of replies */
+    for (size_t i = 0; i < n; i++) {
         if (kv_redis_read(c, &r, "MULTI", broken, err) != 0)
             return 0;
         freeReplyObject(r);
@@ -591,11 +695,8 @@ static size_t run_transaction(redis_engine *e, redisContext *c, kv_step **steps,
     if (kv_redis_read(c, &r, "EXEC", broken, err) != 0)
         return 0;
     if (r->type == REDIS_REPLY_ERROR) {
-        /* Redis refused to queue a command (say OOM at maxmemory) and discarded the transaction: nothing ran, so
-         * running every step alone, in order, gives each the outcome it would have had on its own */
+        exec_failed(e, c, steps, n, r, broken);
         freeReplyObject(r);
-        for (size_t i = 0; i < n; i++)
-            run_alone(e, c, steps[i], broken);
         return n;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
@@ -604,21 +705,29 @@ static size_t run_transaction(redis_engine *e, redisContext *c, kv_step **steps,
         *broken = true; /* the connection's state is unknown: do not reuse it */
         return 0;
     }
-    for (size_t i = 0; i < n; i++) {
-        redisReply *one = r->element[i];
-        r->element[i] = NULL; /* each step keeps its own reply */
-        take_reply(steps[i], one, &rerun);
-        if (rerun && first_rerun == n)
-            first_rerun = i;
-    }
+    size_t first_rerun = take_replies(steps, n, r->element);
     freeReplyObject(r);
-    for (size_t i = first_rerun; i < n; i++) {
-        if (steps[i]->write && steps[i]->rc != 1)
-            continue; /* done: Redis cannot have lost the script for it alone, but a done write never reruns */
-        reset_step(steps[i]);
-        run_alone(e, c, steps[i], broken);
-    }
+    rerun_from(e, c, steps, n, first_rerun, broken);
     return n;
+}
+
+/* The connection failed at step `done` (a transaction fails as a whole: done is 0): it, every step after it and
+ * the reruns before it share that error. When the commands had left (sent), the writes among the steps after it
+ * may or may not have been applied; the reruns before it were never sent again. */
+static void fail_from(kv_step **steps, size_t n, size_t done, bool sent)
+{
+    const kv_error why = *steps[done]->err; /* as it was, before the steps change theirs */
+    for (size_t i = 0; i < n; i++) {
+        if (i < done && steps[i]->rc != 1)
+            continue;
+        if (i != done) {
+            kv_fail_at(steps[i]->err, why.code, steps[i]->model->name, NULL, "%s", why.message);
+            kv_error_set_retryable(steps[i]->err, why.retryable);
+        }
+        if (sent && i >= done && steps[i]->write)
+            write_outcome_unknown(steps[i]->err);
+        steps[i]->rc = why.code;
+    }
 }
 
 static void redis_run(kv_engine *eng, kv_step **steps, size_t n)
@@ -628,7 +737,7 @@ static void redis_run(kv_engine *eng, kv_step **steps, size_t n)
     redis_engine *e = (redis_engine *)eng;
     redisContext *c;
     kv_cmdbuf cmds = {0};
-    bool broken = false, writes = false;
+    bool broken = false, writes = false, sent = false;
     char read_sha[41], write_sha[41];
     size_t done = 0;
     for (size_t i = 0; i < n; i++) {
@@ -656,18 +765,14 @@ static void redis_run(kv_engine *eng, kv_step **steps, size_t n)
         add_step(&cmds, steps[i], read_sha, write_sha);
     if (writes)
         kv_cmdbuf_add(&cmds, 1, exec, exec_len);
-    done = writes ? run_transaction(e, c, steps, n, &cmds, &broken) : run_reads(e, c, steps, n, &cmds, &broken);
+    done = writes ? run_transaction(e, c, steps, n, &cmds, &broken, &sent)
+                  : run_reads(e, c, steps, n, &cmds, &broken);
     kv_cmdbuf_free(&cmds);
     kv_pool_release(&e->pool, c, broken);
     if (done == n)
         return;
 failed:
-    /* the connection failed at step `done` (a transaction fails as a whole: done is 0): it, every step after it
-     * and the reruns before it share that error */
-    steps[done]->rc = steps[done]->err->code;
-    for (size_t i = 0; i < n; i++)
-        if (i > done || (i < done && steps[i]->rc == 1))
-            steps[i]->rc = kv_fail(steps[i]->err, steps[done]->err->code, "%s", steps[done]->err->message);
+    fail_from(steps, n, done, sent);
 }
 
 static int redis_count(kv_engine *eng, const kv_model *m, int64_t *out, kv_error *err)
@@ -682,15 +787,14 @@ static int redis_count(kv_engine *eng, const kv_model *m, int64_t *out, kv_error
     size_t lens[2] = {5, (size_t)klen};
     if ((rc = kv_pool_acquire(&e->pool, &c, err)) != 0)
         return rc;
-    rc = kv_redis_run(c, 2, argv, lens, &r, &broken, err);
+    rc = kv_redis_run(c, 2, argv, lens, &r, &broken, NULL, err);
     kv_pool_release(&e->pool, c, broken);
     if (rc != 0)
         return rc;
     if (r->type == REDIS_REPLY_INTEGER)
         *out = r->integer;
     else
-        rc = kv_fail(err, KVORM_EINTERNAL, "%s: unexpected reply to ZCARD: %s", m->name,
-                     r->type == REDIS_REPLY_ERROR ? r->str : "not an integer");
+        rc = kv_redis_error(err, KVORM_EINTERNAL, m->name, "ZCARD", r);
     freeReplyObject(r);
     return rc;
 }
@@ -712,7 +816,7 @@ static int redis_sync_schema(kv_engine *eng, const kvorm_schema *s, kv_error *er
 {
     redis_engine *e = (redis_engine *)eng;
     redisContext *c;
-    bool broken = false;
+    bool broken = false, sent = false;
     int rc;
     char key[KV_MAX_NAME + 16];
     int klen = snprintf(key, sizeof(key), "%s:$schema", s->ns);
@@ -723,11 +827,10 @@ static int redis_sync_schema(kv_engine *eng, const kvorm_schema *s, kv_error *er
         size_t lens[2] = {7, (size_t)klen};
         redisReply *all;
         bool retry = false;
-        if ((rc = kv_redis_run(c, 2, argv, lens, &all, &broken, err)) != 0)
+        if ((rc = kv_redis_run(c, 2, argv, lens, &all, &broken, NULL, err)) != 0)
             break;
         if (all->type != REDIS_REPLY_ARRAY) {
-            rc = kv_fail(err, KVORM_EINTERNAL, "cannot read %s: %s", key,
-                         all->type == REDIS_REPLY_ERROR ? all->str : "not a hash");
+            rc = kv_redis_error(err, KVORM_EINTERNAL, NULL, "HGETALL of the stored schema", all);
             freeReplyObject(all);
             break;
         }
@@ -748,7 +851,7 @@ static int redis_sync_schema(kv_engine *eng, const kvorm_schema *s, kv_error *er
                 continue;
             const redisReply *st = stored_layout(all, s->models[i].name);
             argbuf a = {0};
-            redisReply *r;
+            redisReply *r = NULL;
             arg_cstr(&a, "");
             arg_cstr(&a, "");
             arg_cstr(&a, "1");
@@ -756,13 +859,16 @@ static int redis_sync_schema(kv_engine *eng, const kvorm_schema *s, kv_error *er
             arg_cstr(&a, s->models[i].name);
             arg_add(&a, st ? st->str : "", st ? st->len : 0);
             arg_add(&a, s->models[i].layout, s->models[i].layout_len);
+            /* opening again is always safe (the schema script compares before it writes): the flag stays */
             rc = a.oom ? kv_fail(err, KVORM_EINTERNAL, "out of memory")
-                       : run_script(e, c, SCRIPT_SCHEMA_CAS, &a, &r, &broken, err);
+                       : run_script(e, c, SCRIPT_SCHEMA_CAS, &a, &r, &broken, &sent, err);
             arg_free(&a);
-            if (rc == 0) {
+            if (rc == 0 && r->type == REDIS_REPLY_ERROR)
+                rc = kv_redis_error(err, KVORM_EINTERNAL, NULL, "the schema script", r);
+            if (rc == 0)
                 retry = r->type == REDIS_REPLY_INTEGER && r->integer == 0;
+            if (r)
                 freeReplyObject(r);
-            }
         }
         free(verdict);
         freeReplyObject(all);

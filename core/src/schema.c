@@ -24,7 +24,8 @@ static char *zstrn(loader *ld, const char *s, size_t n)
 {
     char *p = msgpack_zone_malloc(ld->zone, n + 1);
     if (p) {
-        memcpy(p, s, n);
+        if (n) /* an empty str from msgpack-c has a NULL pointer */
+            memcpy(p, s, n);
         p[n] = '\0';
     }
     return p;
@@ -139,6 +140,16 @@ static int parse_id(loader *ld, kv_model *m, const msgpack_object *o)
     return 0;
 }
 
+/* Whether v is one of the first n values of enum f. */
+static bool enum_has(const kv_field *f, int n, const msgpack_object *v)
+{
+    for (int i = 0; i < n; i++)
+        if (v->type == MSGPACK_OBJECT_STR && f->value_lens[i] == v->via.str.size &&
+            (v->via.str.size == 0 || memcmp(f->values[i], v->via.str.ptr, v->via.str.size) == 0))
+            return true;
+    return false;
+}
+
 static int parse_enum_values(loader *ld, kv_model *m, kv_field *f, const msgpack_object *vals)
 {
     if (!vals || vals->type != MSGPACK_OBJECT_ARRAY || vals->via.array.size == 0)
@@ -154,11 +165,12 @@ static int parse_enum_values(loader *ld, kv_model *m, kv_field *f, const msgpack
         if (v->type != MSGPACK_OBJECT_STR || !kv_utf8_valid(v->via.str.ptr, v->via.str.size))
             return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, f->name,
                               "schema: %s.%s: enum values must be UTF-8 strings", m->name, f->name);
-        for (int j = 0; j < i; j++)
-            if (f->value_lens[j] == v->via.str.size && memcmp(f->values[j], v->via.str.ptr, v->via.str.size) == 0)
-                return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, f->name,
-                                  "schema: %s.%s: enum value \"%.*s\" is listed twice", m->name, f->name,
-                                  (int)v->via.str.size, v->via.str.ptr);
+        if (enum_has(f, i, v)) {
+            char q[96];
+            kv_quote(q, sizeof(q), v->via.str.ptr, v->via.str.size);
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, f->name, "schema: %s.%s: enum value %s is listed twice",
+                              m->name, f->name, q);
+        }
         if (!(f->values[i] = zstrn(ld, v->via.str.ptr, v->via.str.size)))
             return oom(ld);
         f->value_lens[i] = v->via.str.size;
@@ -554,24 +566,90 @@ int kv_model_field(const kv_model *m, const char *name, size_t len)
 
 /* ---- compatibility of a stored layout with the current one ---- */
 
-static bool enum_has(const kv_field *f, const msgpack_object *v)
-{
-    for (int i = 0; i < f->nvalues; i++)
-        if (v->type == MSGPACK_OBJECT_STR && f->value_lens[i] == v->via.str.size &&
-            memcmp(f->values[i], v->via.str.ptr, v->via.str.size) == 0)
-            return true;
-    return false;
-}
-
 static int mismatch(kv_error *err, const kv_model *m, const char *field, const char *what)
 {
     return kv_fail_at(err, KVORM_ESCHEMA_MISMATCH, m->name, field,
                       "%s: the stored data was written with an incompatible schema: %s (docs/schema.md)", m->name, what);
 }
 
+static bool all_strings(const msgpack_object *arr)
+{
+    if (arr->type != MSGPACK_OBJECT_ARRAY)
+        return false;
+    for (uint32_t i = 0; i < arr->via.array.size; i++)
+        if (arr->via.array.ptr[i].type != MSGPACK_OBJECT_STR)
+            return false;
+    return true;
+}
+
+/* A field of a stored layout: {"type": str, "optional": bool[, "values": [str...]]}. */
+static bool field_readable(const msgpack_object *name, const msgpack_object *desc)
+{
+    const msgpack_object *type, *opt, *vals;
+    if (name->type != MSGPACK_OBJECT_STR || desc->type != MSGPACK_OBJECT_MAP)
+        return false;
+    type = kv_mp_map_get(desc, "type");
+    opt = kv_mp_map_get(desc, "optional");
+    vals = kv_mp_map_get(desc, "values");
+    return type && type->type == MSGPACK_OBJECT_STR && opt && opt->type == MSGPACK_OBJECT_BOOLEAN &&
+           (!vals || all_strings(vals));
+}
+
+/* Checks every type of a stored layout (it lives in Redis, where anything may have changed it) before reading
+ * it: {format: uint, id: str, fields: {name: field}, unique: [[name, [field...]]...]}. */
+static bool layout_readable(const msgpack_object *root)
+{
+    const msgpack_object *format, *id, *fields, *uniques;
+    if (root->type != MSGPACK_OBJECT_MAP || !(format = kv_mp_map_get(root, "format")) ||
+        format->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !(id = kv_mp_map_get(root, "id")) ||
+        id->type != MSGPACK_OBJECT_STR || !(fields = kv_mp_map_get(root, "fields")) ||
+        fields->type != MSGPACK_OBJECT_MAP || !(uniques = kv_mp_map_get(root, "unique")) ||
+        uniques->type != MSGPACK_OBJECT_ARRAY)
+        return false;
+    for (uint32_t i = 0; i < fields->via.map.size; i++)
+        if (!field_readable(&fields->via.map.ptr[i].key, &fields->via.map.ptr[i].val))
+            return false;
+    for (uint32_t i = 0; i < uniques->via.array.size; i++) {
+        const msgpack_object *u = &uniques->via.array.ptr[i];
+        if (u->type != MSGPACK_OBJECT_ARRAY || u->via.array.size != 2 ||
+            u->via.array.ptr[0].type != MSGPACK_OBJECT_STR || !all_strings(&u->via.array.ptr[1]))
+            return false;
+    }
+    return true;
+}
+
+/* A name read from the stored layout, for a message. */
+static void stored_name(char *buf, size_t cap, const msgpack_object *s)
+{
+    kv_sanitize(buf, cap, s->via.str.ptr, s->via.str.size);
+}
+
+/* What makes a stored field incompatible with f, written to what; false when nothing does. */
+static bool field_changed(const kv_field *f, const msgpack_object *desc, char *what, size_t cap)
+{
+    const msgpack_object *opt = kv_mp_map_get(desc, "optional"), *vals = kv_mp_map_get(desc, "values");
+    char v[96];
+    if (!kv_mp_str_eq(kv_mp_map_get(desc, "type"), kv_type_name(f->type))) {
+        snprintf(what, cap, "field %s changed type to %s", f->name, kv_type_name(f->type));
+        return true;
+    }
+    if (opt->via.boolean && !f->optional) {
+        snprintf(what, cap, "optional field %s became required", f->name);
+        return true;
+    }
+    for (uint32_t i = 0; vals && i < vals->via.array.size; i++) {
+        if (!enum_has(f, f->nvalues, &vals->via.array.ptr[i])) {
+            stored_name(v, sizeof(v), &vals->via.array.ptr[i]);
+            snprintf(what, cap, "enum value %s of field %s was removed", v, f->name);
+            return true;
+        }
+    }
+    return false;
+}
+
 int kv_layout_compare(const kv_model *m, const char *stored, size_t stored_len, kv_error *err)
 {
-    char what[256];
+    char what[256], name[96];
     msgpack_zone *zone;
     msgpack_object root;
     int rc = 1;
@@ -579,55 +657,34 @@ int kv_layout_compare(const kv_model *m, const char *stored, size_t stored_len, 
         return 0;
     if (!(zone = msgpack_zone_new(2048)))
         return kv_fail(err, KVORM_EINTERNAL, "out of memory");
-    const msgpack_object *format, *id, *fields, *uniques;
-    if (kv_mp_unpack(zone, stored, stored_len, &root) != KV_MP_OK || root.type != MSGPACK_OBJECT_MAP ||
-        !(format = kv_mp_map_get(&root, "format")) || format->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-        !(id = kv_mp_map_get(&root, "id")) || !(fields = kv_mp_map_get(&root, "fields")) ||
-        fields->type != MSGPACK_OBJECT_MAP || !(uniques = kv_mp_map_get(&root, "unique"))) {
+    if (kv_mp_unpack(zone, stored, stored_len, &root) != KV_MP_OK || !layout_readable(&root)) {
         rc = mismatch(err, m, NULL, "the stored layout is unreadable");
         goto done;
     }
+    const msgpack_object *format = kv_mp_map_get(&root, "format"), *id = kv_mp_map_get(&root, "id");
+    const msgpack_object *fields = kv_mp_map_get(&root, "fields"), *uniques = kv_mp_map_get(&root, "unique");
     if (format->via.u64 > KV_FORMAT_VERSION) {
         rc = mismatch(err, m, NULL, "it was written by a newer kvorm (format version above 1)");
         goto done;
     }
     if (!kv_mp_str_eq(id, id_names[m->id_kind])) {
-        snprintf(what, sizeof(what), "the id strategy changed from %.*s to %s",
-                 id->type == MSGPACK_OBJECT_STR ? (int)id->via.str.size : 1,
-                 id->type == MSGPACK_OBJECT_STR ? id->via.str.ptr : "?", id_names[m->id_kind]);
+        stored_name(name, sizeof(name), id);
+        snprintf(what, sizeof(what), "the id strategy changed from %s to %s", name, id_names[m->id_kind]);
         rc = mismatch(err, m, "id", what);
         goto done;
     }
     for (uint32_t i = 0; i < fields->via.map.size; i++) {
-        const msgpack_object *name = &fields->via.map.ptr[i].key, *desc = &fields->via.map.ptr[i].val;
-        int idx = name->type == MSGPACK_OBJECT_STR ? kv_model_field(m, name->via.str.ptr, name->via.str.size) : -1;
-        const msgpack_object *type = kv_mp_map_get(desc, "type"), *opt = kv_mp_map_get(desc, "optional");
-        const msgpack_object *vals = kv_mp_map_get(desc, "values");
-        int nlen = name->type == MSGPACK_OBJECT_STR ? (int)name->via.str.size : 0;
-        const char *nptr = name->type == MSGPACK_OBJECT_STR ? name->via.str.ptr : "";
+        const msgpack_object *key = &fields->via.map.ptr[i].key;
+        int idx = kv_model_field(m, key->via.str.ptr, key->via.str.size);
         if (idx < 0) {
-            snprintf(what, sizeof(what), "field %.*s was removed", nlen, nptr);
+            stored_name(name, sizeof(name), key);
+            snprintf(what, sizeof(what), "field %s was removed", name);
             rc = mismatch(err, m, NULL, what);
             goto done;
         }
-        const kv_field *f = &m->fields[idx];
-        if (!type || !kv_mp_str_eq(type, kv_type_name(f->type))) {
-            snprintf(what, sizeof(what), "field %s changed type to %s", f->name, kv_type_name(f->type));
-            rc = mismatch(err, m, f->name, what);
+        if (field_changed(&m->fields[idx], &fields->via.map.ptr[i].val, what, sizeof(what))) {
+            rc = mismatch(err, m, m->fields[idx].name, what);
             goto done;
-        }
-        if (opt && opt->type == MSGPACK_OBJECT_BOOLEAN && opt->via.boolean && !f->optional) {
-            snprintf(what, sizeof(what), "optional field %s became required", f->name);
-            rc = mismatch(err, m, f->name, what);
-            goto done;
-        }
-        for (uint32_t v = 0; vals && vals->type == MSGPACK_OBJECT_ARRAY && v < vals->via.array.size; v++) {
-            if (!enum_has(f, &vals->via.array.ptr[v])) {
-                snprintf(what, sizeof(what), "enum value %.*s of field %s was removed",
-                         (int)vals->via.array.ptr[v].via.str.size, vals->via.array.ptr[v].via.str.ptr, f->name);
-                rc = mismatch(err, m, f->name, what);
-                goto done;
-            }
         }
     }
     for (int i = 0; i < m->nfields; i++) {
@@ -639,15 +696,15 @@ int kv_layout_compare(const kv_model *m, const char *stored, size_t stored_len, 
     }
     /* Unique constraints must be the same: the layout packs them sorted, so compare that packing. */
     {
-        msgpack_object cur;
         size_t off = 0;
         msgpack_object cur_root;
-        if (msgpack_unpack(m->layout, m->layout_len, &off, zone, &cur_root) != MSGPACK_UNPACK_SUCCESS) {
+        const msgpack_object *cur;
+        if (msgpack_unpack(m->layout, m->layout_len, &off, zone, &cur_root) != MSGPACK_UNPACK_SUCCESS ||
+            !(cur = kv_mp_map_get(&cur_root, "unique"))) {
             rc = kv_fail(err, KVORM_EINTERNAL, "cannot read the current layout");
             goto done;
         }
-        cur = *kv_mp_map_get(&cur_root, "unique");
-        if (!msgpack_object_equal(cur, *uniques)) {
+        if (!msgpack_object_equal(*cur, *uniques)) {
             rc = mismatch(err, m, NULL,
                           "the unique constraints changed (adding or removing one needs an index rebuild)");
             goto done;

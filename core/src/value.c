@@ -9,10 +9,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A number of a JSON request beyond what MessagePack holds (KV_EXT_BIG_NUMBER): its JSON text. */
+static bool big_number(const msgpack_object *v)
+{
+    return v->type == MSGPACK_OBJECT_EXT && v->via.ext.type == KV_EXT_BIG_NUMBER;
+}
+
+/* Whether a big number's text is an integer (no fraction, no exponent). */
+static bool big_is_integer(const msgpack_object *v)
+{
+    for (uint32_t i = 0; i < v->via.ext.size; i++)
+        if (v->via.ext.ptr[i] == '.' || v->via.ext.ptr[i] == 'e' || v->via.ext.ptr[i] == 'E')
+            return false;
+    return true;
+}
+
+/* The text of a big number for a message, cut after 60 bytes. */
+static void big_text(char *buf, size_t cap, const msgpack_object *v)
+{
+    kv_escape(buf, cap, v->via.ext.ptr, v->via.ext.size, 60, KV_ESC_CONTROL | KV_ESC_ELLIPSIS);
+}
+
 /* Describes a bad value for a message: its type and, for scalars, the value itself. */
 static void describe(char *buf, size_t cap, const msgpack_object *v)
 {
     char q[96];
+    if (big_number(v)) {
+        big_text(q, sizeof(q), v);
+        snprintf(buf, cap, "number %s", q);
+        return;
+    }
     switch (v->type) {
     case MSGPACK_OBJECT_STR:
         kv_quote(q, sizeof(q), v->via.str.ptr, v->via.str.size);
@@ -88,6 +114,12 @@ static int encode_integer(msgpack_packer *pk, const kv_model *m, const kv_field 
         msgpack_pack_int64(pk, v->via.i64);
         return 0;
     }
+    if (big_number(v)) {
+        char t[96];
+        big_text(t, sizeof(t), v);
+        return kv_fail_at(err, KVORM_EVALIDATION, m->name, f->name, "%s.%s: %s is out of the int64 range", m->name,
+                          f->name, t);
+    }
     return type_error(m, f, v, "integer", err);
 }
 
@@ -108,6 +140,11 @@ static int encode_float(msgpack_packer *pk, const kv_model *m, const kv_field *f
                               "%s.%s: %s cannot be held exactly by a float", m->name, f->name, got);
         }
         d = neg ? -(double)mag : (double)mag;
+    } else if (big_number(v)) {
+        char t[96];
+        big_text(t, sizeof(t), v);
+        return kv_fail_at(err, KVORM_EVALIDATION, m->name, f->name, "%s.%s: %s %s", m->name, f->name, t,
+                          big_is_integer(v) ? "cannot be held exactly by a float" : "is out of the float64 range");
     } else {
         return type_error(m, f, v, "float", err);
     }
@@ -151,7 +188,7 @@ static int encode_datetime(msgpack_packer *pk, const kv_model *m, const kv_field
 }
 
 static int encode_decimal(msgpack_packer *pk, const kv_model *m, const kv_field *f, const msgpack_object *v,
-                          kv_error *err)
+                          kv_mode mode, kv_error *err)
 {
     char text[KV_DECIMAL_TEXT_MAX], num[32];
     const char *src;
@@ -170,6 +207,17 @@ static int encode_decimal(msgpack_packer *pk, const kv_model *m, const kv_field 
                           "%s.%s: a decimal must be given as a string or an integer, not a float %.17g "
                           "(floats are not exact)",
                           m->name, f->name, v->via.f64);
+    } else if (big_number(v) && mode == KV_MODE_JSON && big_is_integer(v)) {
+        /* a JSON integer beyond 64 bits is exact as decimal text */
+        src = v->via.ext.ptr;
+        srclen = v->via.ext.size;
+    } else if (big_number(v) && mode == KV_MODE_JSON) {
+        char t[96];
+        big_text(t, sizeof(t), v);
+        return kv_fail_at(err, KVORM_EVALIDATION, m->name, f->name,
+                          "%s.%s: a decimal must be given as a string or an integer, not a float %s "
+                          "(floats are not exact)",
+                          m->name, f->name, t);
     } else {
         return type_error(m, f, v, "decimal (string or integer)", err);
     }
@@ -185,21 +233,48 @@ static int encode_decimal(msgpack_packer *pk, const kv_model *m, const kv_field 
     return 0;
 }
 
+/* The enum's values for a message, "(a, b, c)", cut readably ("(a, b, and 7 more)") to fit cap. */
+static void enum_list(char *buf, size_t cap, const kv_field *f)
+{
+    size_t o = 0;
+    int i = 0;
+    buf[o++] = '(';
+    for (; i < f->nvalues; i++) {
+        char one[96];
+        size_t n = kv_escape(one, sizeof(one), f->values[i], f->value_lens[i], 60, KV_ESC_CONTROL | KV_ESC_ELLIPSIS);
+        /* room for this value, ", and N more)" and the NUL */
+        if (o + 2 + n + 24 > cap)
+            break;
+        if (i > 0) {
+            memcpy(buf + o, ", ", 2);
+            o += 2;
+        }
+        memcpy(buf + o, one, n);
+        o += n;
+    }
+    if (i < f->nvalues)
+        o += (size_t)snprintf(buf + o, cap - o, "%sand %d more", i > 0 ? ", " : "", f->nvalues - i);
+    buf[o++] = ')';
+    buf[o] = '\0';
+}
+
 static int encode_enum(msgpack_packer *pk, const kv_model *m, const kv_field *f, const msgpack_object *v,
                        kv_error *err)
 {
+    char q[96], list[256];
     if (v->type != MSGPACK_OBJECT_STR)
         return type_error(m, f, v, "enum value (string)", err);
     for (int i = 0; i < f->nvalues; i++) {
-        if (f->value_lens[i] == v->via.str.size && memcmp(f->values[i], v->via.str.ptr, v->via.str.size) == 0) {
+        if (f->value_lens[i] == v->via.str.size &&
+            (v->via.str.size == 0 || memcmp(f->values[i], v->via.str.ptr, v->via.str.size) == 0)) {
             kv_pack_strn(pk, v->via.str.ptr, v->via.str.size);
             return 0;
         }
     }
-    char q[96];
     kv_quote(q, sizeof(q), v->via.str.ptr, v->via.str.size);
-    return kv_fail_at(err, KVORM_EVALIDATION, m->name, f->name, "%s.%s: %s is not one of the enum values",
-                      m->name, f->name, q);
+    enum_list(list, sizeof(list), f);
+    return kv_fail_at(err, KVORM_EVALIDATION, m->name, f->name, "%s.%s: %s is not one of the enum values %s",
+                      m->name, f->name, q, list);
 }
 
 static int compare_keys(const void *a, const void *b)
@@ -266,6 +341,15 @@ static int encode_json(msgpack_packer *pk, const kv_model *m, const kv_field *f,
                                 kv_mp_type_name(k));
                 goto done;
             }
+            /* JSON readers (jansson among them) cannot read a NUL in a key back */
+            if (k->via.str.size > 0 && memchr(k->via.str.ptr, 0, k->via.str.size)) {
+                char q[96];
+                kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
+                rc = kv_fail_at(err, KVORM_EVALIDATION, m->name, f->name,
+                                "%s.%s: json map key %s holds a NUL byte, which JSON cannot carry in a key", m->name,
+                                f->name, q);
+                goto done;
+            }
             sorted[i] = &v->via.map.ptr[i];
         }
         qsort(sorted, n, sizeof(*sorted), compare_keys);
@@ -286,8 +370,16 @@ static int encode_json(msgpack_packer *pk, const kv_model *m, const kv_field *f,
         free(sorted);
         return rc;
     }
-    case MSGPACK_OBJECT_BIN:
     case MSGPACK_OBJECT_EXT:
+        if (big_number(v)) {
+            char t[96];
+            big_text(t, sizeof(t), v);
+            return kv_fail_at(err, KVORM_EVALIDATION, m->name, f->name,
+                              "%s.%s: json holds the number %s, beyond the int64, uint64 and float64 ranges",
+                              m->name, f->name, t);
+        }
+        /* fall through */
+    case MSGPACK_OBJECT_BIN:
         return kv_fail_at(err, KVORM_EVALIDATION, m->name, f->name,
                           "%s.%s: json values hold no %s (use a bytes or datetime field)", m->name, f->name,
                           kv_mp_type_name(v));
@@ -340,7 +432,7 @@ int kv_value_encode(msgpack_sbuffer *out, const kv_model *m, const kv_field *f, 
         rc = 0;
         break;
     case KV_T_DATETIME: rc = encode_datetime(&pk, m, f, v, err); break;
-    case KV_T_DECIMAL: rc = encode_decimal(&pk, m, f, v, err); break;
+    case KV_T_DECIMAL: rc = encode_decimal(&pk, m, f, v, mode, err); break;
     case KV_T_ENUM: rc = encode_enum(&pk, m, f, v, err); break;
     case KV_T_JSON: rc = encode_json(&pk, m, f, v, err); break;
     case KV_T_BYTES: rc = encode_bytes(&pk, m, f, v, mode, err); break;
@@ -367,7 +459,12 @@ int kv_id_encode(char *text, size_t *text_len, const kv_model *m, const msgpack_
         else if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
             return kv_fail_at(err, KVORM_EVALIDATION, m->name, "id", "%s.id: %" PRIu64 " is out of the int64 range",
                               m->name, v->via.u64);
-        else
+        else if (big_number(v)) {
+            char t[96];
+            big_text(t, sizeof(t), v);
+            return kv_fail_at(err, KVORM_EVALIDATION, m->name, "id", "%s.id: %s is out of the int64 range", m->name,
+                              t);
+        } else
             return type_error(m, &id_field, v, "integer id", err);
         *text_len = (size_t)snprintf(text, KV_MAX_ID_BYTES + 1, "%" PRId64, n);
         return 0;

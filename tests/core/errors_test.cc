@@ -25,6 +25,7 @@ TEST(ErrorNames, EveryCodeHasItsStableName)
         {KVORM_EUNSUPPORTED, "UNSUPPORTED"},
         {KVORM_EINTERNAL, "INTERNAL"},
         {KVORM_EMISUSE, "MISUSE"},
+        {KVORM_EUNAVAILABLE, "UNAVAILABLE"},
     };
     for (const auto &n : names)
         EXPECT_STREQ(kvorm_error_name(n.first), n.second) << n.first;
@@ -44,11 +45,12 @@ TEST(ErrorNames, CodesKeepTheirNumbers)
     EXPECT_EQ(KVORM_EUNSUPPORTED, -10);
     EXPECT_EQ(KVORM_EINTERNAL, -11);
     EXPECT_EQ(KVORM_EMISUSE, -12);
+    EXPECT_EQ(KVORM_EUNAVAILABLE, -13);
 }
 
 TEST(ErrorNames, ANumberThatIsNotACodeIsUnknown)
 {
-    EXPECT_STREQ(kvorm_error_name(-13), "UNKNOWN");
+    EXPECT_STREQ(kvorm_error_name(-14), "UNKNOWN");
     EXPECT_STREQ(kvorm_error_name(1), "UNKNOWN");
     EXPECT_STREQ(kvorm_error_name(-1000000), "UNKNOWN");
 }
@@ -450,7 +452,7 @@ TEST_F(Errors, TheErrorDocumentNamesTheOp)
     EXPECT_EQ(u.str("op"), "update") << u.text;
 }
 
-TEST_F(Errors, EveryErrorDocumentHasAllFiveKeys)
+TEST_F(Errors, EveryErrorDocumentHasAllSixKeys)
 {
     const std::string requests[] = {
         Req("User", "create", R"({"data":{"email":1,"orgId":"o"}})"),  // VALIDATION
@@ -462,9 +464,10 @@ TEST_F(Errors, EveryErrorDocumentHasAllFiveKeys)
     for (const auto &req : requests) {
         JRes r = ExecJson(db_, req);
         ASSERT_LT(r.rc, 0) << req;
-        for (const char *key : {"code", "message", "model", "op", "fields"})
+        for (const char *key : {"code", "message", "model", "op", "fields", "retryable"})
             EXPECT_TRUE(r.has(key)) << "no \"" << key << "\" in " << r.text;
         EXPECT_TRUE(json_is_array(r.at("fields"))) << r.text;
+        EXPECT_TRUE(json_is_false(r.at("retryable"))) << "none of these goes away by retrying: " << r.text;
     }
 }
 

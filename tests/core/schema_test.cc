@@ -456,5 +456,78 @@ TEST_F(StoredSchema, NamespacesAreIndependent)
     EXPECT_TRUE(raw_.Exists("mig2:$schema"));
 }
 
+// ---- a stored layout that anything may have changed ------------------------------------------------------------
+
+// The member of a MessagePack map with a string key (nullptr when absent).
+mp::V *Member(mp::V &map, const std::string &key)
+{
+    for (auto &kv : map.map)
+        if (kv.first.kind == mp::V::Str && kv.first.s == key)
+            return &kv.second;
+    return nullptr;
+}
+
+struct Crafted {
+    const char *name;
+    void (*change)(mp::V &layout);
+};
+
+void PrintTo(const Crafted &c, std::ostream *os) { *os << c.name; }
+
+class CraftedLayouts : public StoredSchema, public ::testing::WithParamInterface<Crafted> {};
+
+// Every type of the stored layout is checked before it is read: a crafted one is SCHEMA_MISMATCH, never a crash
+// or a read of the wrong union member, and nothing is written.
+TEST_P(CraftedLayouts, AreUnreadableSchemaMismatch)
+{
+    ASSERT_TRUE(OpenDb(kBase));
+    mp::V layout;
+    ASSERT_TRUE(mp::unpack(raw_.HGet("mig:$schema", "Doc").value_or(""), &layout));
+    GetParam().change(layout);
+    raw_.Cmd({"HSET", "mig:$schema", "Doc", mp::pack(layout)});
+    auto before = raw_.Snapshot();
+    std::string msg;
+    EXPECT_EQ(OpenRc(kBase, &msg), KVORM_ESCHEMA_MISMATCH) << msg;
+    EXPECT_NE(msg.find("Doc: "), std::string::npos) << msg;
+    EXPECT_NE(msg.find("the stored layout is unreadable"), std::string::npos) << msg;
+    EXPECT_EQ(raw_.Snapshot(), before);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Schema, CraftedLayouts,
+    ::testing::Values(
+        Crafted{"EnumValuesThatAreNotStrings",
+                [](mp::V &l) { *Member(*Member(*Member(l, "fields"), "kind"), "values") = mp::arr({mp::i(1), mp::i(2)}); }},
+        Crafted{"AnEnumValuesThatIsNotAList",
+                [](mp::V &l) { *Member(*Member(*Member(l, "fields"), "kind"), "values") = mp::str("a"); }},
+        Crafted{"AFieldThatIsNotAMap", [](mp::V &l) { *Member(*Member(l, "fields"), "body") = mp::i(5); }},
+        Crafted{"ATypeThatIsNotAString",
+                [](mp::V &l) { *Member(*Member(*Member(l, "fields"), "pages"), "type") = mp::i(3); }},
+        Crafted{"OptionalThatIsNotABoolean",
+                [](mp::V &l) { *Member(*Member(*Member(l, "fields"), "body"), "optional") = mp::str("yes"); }},
+        Crafted{"AFieldNameThatIsNotAString",
+                [](mp::V &l) {
+                    Member(l, "fields")->map.emplace_back(mp::i(7), mp::map({{"type", "string"}, {"optional", mp::boolean(true)}}));
+                }},
+        Crafted{"FieldsThatAreNotAMap", [](mp::V &l) { *Member(l, "fields") = mp::arr({}); }},
+        Crafted{"AnIdThatIsNotAString", [](mp::V &l) { *Member(l, "id") = mp::i(5); }},
+        Crafted{"AFormatThatIsNotANumber", [](mp::V &l) { *Member(l, "format") = mp::str("1"); }},
+        Crafted{"UniqueThatIsNotAList", [](mp::V &l) { *Member(l, "unique") = mp::str("x"); }},
+        Crafted{"AUniqueOfTheWrongShape", [](mp::V &l) { *Member(l, "unique") = mp::arr({mp::arr({mp::i(1), mp::arr({"title"})})}); }},
+        Crafted{"NotAMap", [](mp::V &l) { l = mp::arr({mp::i(1)}); }}),
+    [](const ::testing::TestParamInfo<Crafted> &info) { return std::string(info.param.name); });
+
+TEST_F(StoredSchema, ANameInAStoredLayoutIsSanitizedInTheMessage)
+{
+    ASSERT_TRUE(OpenDb(kBase));
+    mp::V layout;
+    ASSERT_TRUE(mp::unpack(raw_.HGet("mig:$schema", "Doc").value_or(""), &layout));
+    Member(layout, "fields")->map.emplace_back(mp::str("gone\xff\n"), mp::map({{"type", "string"}, {"optional", mp::boolean(true)}}));
+    raw_.Cmd({"HSET", "mig:$schema", "Doc", mp::pack(layout)});
+    std::string msg;
+    EXPECT_EQ(OpenRc(kBase, &msg), KVORM_ESCHEMA_MISMATCH) << msg;
+    EXPECT_NE(msg.find("field gone\\xff\\x0a was removed"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace kt

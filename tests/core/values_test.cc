@@ -5,6 +5,10 @@
 
 #include "test_util.h"
 
+extern "C" {
+#include "json_bridge.h"
+}
+
 namespace kt {
 namespace {
 
@@ -68,6 +72,13 @@ protected:
         EXPECT_EQ(r.rc, KVORM_OK) << r.doc;
         EXPECT_TRUE(r.parsed);
         return r.doc[field];
+    }
+
+    // Creates V id with field set to JSON text (numbers jansson cannot hold, for one).
+    JRes CreateText(long long id, const std::string &field, const std::string &json_value)
+    {
+        return ExecJson(db_, Req("V", "create", "{\"data\":{\"id\":" + std::to_string(id) + "," + JStr(field) + ":" +
+                                                    json_value + "}}"));
     }
 
     std::string Stored(long long id, const std::string &field)
@@ -506,6 +517,154 @@ TEST_F(Values, ValidationMessagesNameModelFieldAndValue)
     EXPECT_NE(msg.find("seven"), std::string::npos) << msg;
     EXPECT_EQ(doc["model"], mp::str("V"));
     EXPECT_EQ(doc["fields"], mp::arr({mp::str("integer")}));
+}
+
+// ---- JSON numbers beyond what MessagePack holds ----------------------------------------------------------------
+
+TEST_F(Values, JsonNumbersBeyondInt64AreValidationNamingModelFieldAndValue)
+{
+    struct Case {
+        const char *field, *number, *says;
+    };
+    const Case cases[] = {
+        {"integer", "9223372036854775808", "V.integer: 9223372036854775808 is out of the int64 range"},
+        {"integer", "18446744073709551615", "V.integer: 18446744073709551615 is out of the int64 range"},
+        {"integer", "18446744073709551616", "V.integer: 18446744073709551616 is out of the int64 range"},
+        {"integer", "-9223372036854775809", "V.integer: -9223372036854775809 is out of the int64 range"},
+        {"integer", "1e400", "V.integer: 1e400 is out of the int64 range"},
+        {"float", "1e400", "V.float: 1e400 is out of the float64 range"},
+        {"float", "-1.5E+309", "V.float: -1.5E+309 is out of the float64 range"},
+        {"float", "99999999999999999999999", "V.float: 99999999999999999999999 cannot be held exactly by a float"},
+        {"decimal", "1e400", "V.decimal: a decimal must be given as a string or an integer, not a float 1e400"},
+        {"json", "[1, 1e400]", "V.json: json holds the number 1e400, beyond the int64, uint64 and float64 ranges"},
+        {"json", "{\"a\": -99999999999999999999}", "V.json: json holds the number -99999999999999999999, beyond"},
+        {"string", "1e400", "V.string: expected string, got number 1e400"},
+        {"id", "99999999999999999999", "V.id: 99999999999999999999 is out of the int64 range"},
+    };
+    long long id = 1;
+    for (const auto &c : cases) {
+        JRes r = std::string(c.field) == "id"
+                     ? ExecJson(db_, Req("V", "create", std::string("{\"data\":{\"id\":") + c.number + "}}"))
+                     : CreateText(id++, c.field, c.number);
+        EXPECT_EQ(r.rc, KVORM_EVALIDATION) << c.field << " " << c.number << ": " << r.text;
+        EXPECT_EQ(r.str("message").rfind(c.says, 0), 0u) << c.field << " " << c.number << ": " << r.text;
+        EXPECT_EQ(r.fields(), std::vector<std::string>{c.field}) << r.text;
+        EXPECT_EQ(r.str("model"), "V") << r.text;
+    }
+    JRes w = ExecJson(db_, Req("V", "findUnique", R"({"where":{"id":1e400}})"));
+    EXPECT_EQ(w.rc, KVORM_EVALIDATION) << w.text;
+    EXPECT_EQ(raw_.Keys(), std::vector<std::string>{"vec:$schema"});
+}
+
+TEST_F(Values, ABigJsonIntegerIsExactDecimalText)
+{
+    JRes r = CreateText(1, "decimal", "-123456789012345678901234567890");
+    KT_ASSERT_OK(r);
+    EXPECT_EQ(Stored(1, "decimal"), Hex(MpStr("-123456789012345678901234567890")));
+    EXPECT_EQ(r.str("decimal"), "-123456789012345678901234567890");
+    KT_ASSERT_OK(CreateText(2, "decimal", "18446744073709551616"));
+    EXPECT_EQ(Stored(2, "decimal"), Hex(MpStr("18446744073709551616")));
+}
+
+TEST_F(Values, AJsonFieldStoresAUint64AndReadsItBackThroughJson)
+{
+    KT_ASSERT_OK(CreateText(1, "json", R"({"max":18446744073709551615,"min":-9223372036854775808,"n":[9223372036854775808]})"));
+    EXPECT_EQ(Stored(1, "json"),
+              "83a36d6178cfffffffffffffffffa36d696ed38000000000000000a16e91cf8000000000000000");
+    // JSON -> store -> JSON -> store: what kvorm_exec_json writes, it reads back the same
+    JRes f = ExecJson(db_, Req("V", "findUnique", R"({"where":{"id":1},"select":{"json":true}})"));
+    KT_ASSERT_OK(f);
+    EXPECT_EQ(f.text, R"({"json":{"max":18446744073709551615,"min":-9223372036854775808,"n":[9223372036854775808]}})");
+    std::string text = f.text.substr(8, f.text.size() - 9);
+    KT_ASSERT_OK(CreateText(2, "json", text));
+    EXPECT_EQ(Stored(2, "json"), Stored(1, "json"));
+    JRes g = ExecJson(db_, Req("V", "findUnique", R"({"where":{"id":2},"select":{"json":true}})"));
+    EXPECT_EQ(g.text, f.text);
+}
+
+TEST_F(Values, NumbersInsideStringsAndMarkerLookalikesAreLeftAlone)
+{
+    // a big number elsewhere in the document turns the rewriting on: strings, even ones that start with NULs,
+    // stay strings
+    KT_ASSERT_OK(CreateText(1, "json", R"(["1e400","\u00000","\u0000\u00001",18446744073709551615,"99999999999999999999"])"));
+    mp::V got = FindM(1, "json");
+    EXPECT_EQ(got, mp::arr({"1e400", std::string("\0" "0", 2), std::string("\0\0" "1", 3), mp::u(18446744073709551615ull),
+                            "99999999999999999999"}))
+        << got;
+    KT_ASSERT_OK(CreateText(2, "string", R"("1e400")"));
+    EXPECT_EQ(FindM(2, "string"), mp::str("1e400"));
+}
+
+TEST_F(Values, AJsonNumberThatIsMalformedIsStillBadRequest)
+{
+    for (const char *n : {"01", "1.", "-", "1e", "1e400x", "00000000000000000001"}) {
+        JRes r = CreateText(1, "json", n);
+        EXPECT_EQ(r.rc, KVORM_EBAD_REQUEST) << n << ": " << r.text;
+    }
+}
+
+TEST_F(Values, ANulInAJsonMapKeyIsValidation)
+{
+    // JSON readers (jansson, which kvorm_exec_json uses) reject a NUL in an object key: never store one
+    const mp::V cases[] = {
+        mp::map({{std::string("a\0b", 3), mp::i(1)}}),
+        mp::arr({mp::map({{"ok", mp::map({{std::string("\0", 1), mp::nil()}})}})}),
+    };
+    long long id = 1;
+    for (const auto &v : cases) {
+        MRes r = CreateM(id++, "json", v);
+        EXPECT_EQ(r.rc, KVORM_EVALIDATION) << r.doc;
+        EXPECT_EQ(r.doc["fields"], mp::arr({"json"})) << r.doc;
+        EXPECT_NE(r.doc["message"].s.find("NUL"), std::string::npos) << r.doc;
+    }
+    MRes s = CreateM(id, "json", mp::map({{"k", mp::str(std::string("v\0", 2))}}));
+    EXPECT_EQ(s.rc, KVORM_OK) << "a NUL in a json string value is fine: " << s.doc;
+    EXPECT_FALSE(raw_.Exists("vec:{V}:r:1"));
+    EXPECT_FALSE(raw_.Exists("vec:{V}:r:2"));
+}
+
+// ---- base64 ----------------------------------------------------------------------------------------------------
+
+TEST_F(Values, Base64WithNonZeroPaddingBitsIsValidation)
+{
+    KT_ASSERT_OK(CreateText(1, "bytes", R"("QQ==")"));
+    EXPECT_EQ(Stored(1, "bytes"), Hex(MpBin("A")));
+    KT_ASSERT_OK(CreateText(2, "bytes", R"("QUI=")"));
+    EXPECT_EQ(Stored(2, "bytes"), Hex(MpBin("AB")));
+    for (const char *text : {"QR==", "QZ==", "QUJ=", "QUL="}) {
+        JRes r = CreateText(3, "bytes", std::string("\"") + text + "\"");
+        EXPECT_EQ(r.rc, KVORM_EVALIDATION) << text << " decodes to the bytes of a canonical text: " << r.text;
+        EXPECT_EQ(r.fields(), std::vector<std::string>{"bytes"});
+    }
+    EXPECT_FALSE(raw_.Exists("vec:{V}:r:3"));
+}
+
+// ---- empty values through kvorm_exec_json ----------------------------------------------------------------------
+
+TEST_F(Values, AnEmptyStringReadsBackThroughJson)
+{
+    // msgpack-c gives an empty str a NULL pointer: the JSON writer must not do arithmetic on it
+    KT_ASSERT_OK(CreateText(1, "string", R"("")"));
+    KT_ASSERT_OK(CreateText(2, "json", R"({"":[""]})"));
+    JRes a = ExecJson(db_, Req("V", "findUnique", R"({"where":{"id":1},"select":{"string":true}})"));
+    EXPECT_EQ(a.text, R"({"string":""})");
+    JRes b = ExecJson(db_, Req("V", "findUnique", R"({"where":{"id":2},"select":{"json":true}})"));
+    EXPECT_EQ(b.text, R"({"json":{"":[""]}})");
+}
+
+TEST(JsonBridge, AnEmptyStrFirstInADocumentConvertsWithoutArithmeticOnNull)
+{
+    // msgpack-c gives a str of length 0 a NULL pointer when no str came before it in the document
+    const std::pair<std::string, std::string> cases[] = {
+        {Unhex("a0"), R"("")"}, {Unhex("91a0"), R"([""])"}, {Unhex("81a0a0"), R"({"":""})"}};
+    for (const auto &c : cases) {
+        char *out = nullptr;
+        size_t len = 0;
+        kv_error err{};
+        ASSERT_EQ(kv_msgpack_to_json(&out, &len, c.first.data(), c.first.size(), &err), 0) << err.message;
+        EXPECT_EQ(std::string(out, len), c.second);
+        free(out);
+    }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "idgen.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,11 +48,26 @@ static int random_words(uint64_t out[2])
     return 0;
 }
 
-static uint64_t now_ms(void)
+static uint64_t real_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The clock the ids read: the real one unless a test set another (kv_idgen_set_clock_for_testing). */
+static uint64_t (*_Atomic clock_fn)(void) = real_now_ms;
+
+static uint64_t now_ms(void) { return atomic_load(&clock_fn)(); }
+
+void kv_idgen_set_clock_for_testing(uint64_t (*fn)(void))
+{
+    pthread_once(&once, register_fork_handler);
+    pthread_mutex_lock(&lock);
+    atomic_store(&clock_fn, fn ? fn : real_now_ms);
+    memset(&ulid_state, 0, sizeof(ulid_state));
+    memset(&uuid_state, 0, sizeof(uuid_state));
+    pthread_mutex_unlock(&lock);
 }
 
 /* Next (ms, random) pair, hi_bits wide above the low 64 bits. */

@@ -2,9 +2,11 @@
 // of consecutive requests reach Redis together (one round trip; writes in a MULTI/EXEC), which the bindings use to
 // keep many requests in flight cheap.
 #include <atomic>
+#include <map>
 #include <thread>
 #include <vector>
 
+#include "command_hold_proxy.h"
 #include "test_util.h"
 
 namespace kt {
@@ -58,13 +60,26 @@ protected:
         return MReq("User", "create", mp::map({{"data", mp::map({{"email", email}, {"orgId", "o_1"}, {"age", mp::i(age)}})}}));
     }
 
-    // Redis' count of reads from client sockets: a pipeline of commands sent in one write is one read.
-    long long ServerReads()
+    // How many times the server ran each command (INFO commandstats: top-level commands, those of a MULTI/EXEC,
+    // and those the Lua scripts call). Counts of what kvorm sent, whatever the sizes of the socket reads.
+    std::map<std::string, long long> CommandCalls()
     {
-        std::string info = raw_.Str({"INFO", "stats"});
-        size_t at = info.find("total_reads_processed:");
-        EXPECT_NE(at, std::string::npos) << "INFO stats has no total_reads_processed";
-        return at == std::string::npos ? 0 : std::atoll(info.c_str() + at + 22);
+        std::map<std::string, long long> out;
+        std::string info = raw_.Str({"INFO", "commandstats"});
+        size_t pos = 0;
+        while ((pos = info.find("cmdstat_", pos)) != std::string::npos) {
+            size_t colon = info.find(':', pos), calls = info.find("calls=", pos);
+            if (colon == std::string::npos || calls == std::string::npos)
+                break;
+            out[info.substr(pos + 8, colon - pos - 8)] = std::atoll(info.c_str() + calls + 6);
+            pos = colon;
+        }
+        return out;
+    }
+    static long long Delta(std::map<std::string, long long> &before, std::map<std::string, long long> &after,
+                           const std::string &cmd)
+    {
+        return after[cmd] - before[cmd];
     }
 };
 
@@ -146,16 +161,27 @@ TEST_F(Batch, ManyReadsReachRedisTogether)
         ASSERT_EQ(c.rc, KVORM_OK) << c.doc;
         reads.push_back(i % 2 ? FindBy("findUnique", "email", email) : FindBy("findUnique", "id", c.doc["id"]));
     }
-    long long before = ServerReads();
+    // The batch goes through a proxy that forwards nothing until one connection has sent it 128 commands: only
+    // a client that sends them all before it reads a reply gets there (one that waits for each reply has one).
+    CommandHoldProxy proxy(RedisEnvironment::Main().port());
+    std::string why;
+    ASSERT_TRUE(proxy.Start(&why)) << why;
+    db_ = Open(kAppSchema, proxy.Url());
+    ASSERT_NE(db_, nullptr);
+    auto before = CommandCalls();
+    proxy.Hold(128, kHangGuardMs);
     std::vector<MRes> got = RunBatch(reads);
-    long long after = ServerReads();
+    size_t held = proxy.WaitReleased();
+    auto after = CommandCalls();
     for (int i = 0; i < 128; i++) {
         ASSERT_EQ(got[i].rc, KVORM_OK) << got[i].doc;
         EXPECT_EQ(got[i].doc["email"], mp::str("u" + std::to_string(i) + "@x.io"));
     }
-    // One call each would be 128 reads on the server; the batch is one write (a few socket reads for its size),
-    // plus the INFO of this test's own connection.
-    EXPECT_LT(after - before, 12) << "the 128 reads did not travel together";
+    EXPECT_EQ(held, 128u) << "the 128 reads did not travel together (one round trip)";
+    // one command per read: a lookup script per unique key, nothing else, and no transaction for reads
+    EXPECT_EQ(Delta(before, after, "evalsha"), 64);
+    EXPECT_EQ(Delta(before, after, "multi"), 0);
+    EXPECT_EQ(Delta(before, after, "exec"), 0);
 }
 
 static mp::V ItemReq(const std::string &op, const std::string &id, const std::string &label = "")
@@ -172,9 +198,17 @@ TEST_F(Batch, ManyWritesReachRedisTogetherAndEachGetsItsOwnOutcome)
     std::vector<mp::V> creates;
     for (int i = 0; i < 100; i++)
         creates.push_back(Create("w" + std::to_string(i % 50) + "@x.io", i));  // the second 50 repeat the first
-    long long before = ServerReads();
+    // As above: MULTI, the 100 writes and EXEC must all reach the proxy before any reply can come back.
+    CommandHoldProxy proxy(RedisEnvironment::Main().port());
+    std::string why;
+    ASSERT_TRUE(proxy.Start(&why)) << why;
+    db_ = Open(kAppSchema, proxy.Url());
+    ASSERT_NE(db_, nullptr);
+    auto before = CommandCalls();
+    proxy.Hold(102, kHangGuardMs);
     std::vector<MRes> got = RunBatch(creates);
-    long long after = ServerReads();
+    size_t held = proxy.WaitReleased();
+    auto after = CommandCalls();
     for (int i = 0; i < 100; i++) {
         if (i < 50) {
             ASSERT_EQ(got[i].rc, KVORM_OK) << got[i].doc;
@@ -184,7 +218,11 @@ TEST_F(Batch, ManyWritesReachRedisTogetherAndEachGetsItsOwnOutcome)
             EXPECT_EQ(got[i].doc["fields"], mp::arr({"email"}));
         }
     }
-    EXPECT_LT(after - before, 12) << "the 100 writes did not travel together";
+    EXPECT_EQ(held, 102u) << "the 100 writes did not travel together (MULTI, 100 EVALSHA, EXEC in one round trip)";
+    // the server ran them as one transaction: one MULTI, one EXEC, one write script call per create
+    EXPECT_EQ(Delta(before, after, "multi"), 1);
+    EXPECT_EQ(Delta(before, after, "exec"), 1);
+    EXPECT_EQ(Delta(before, after, "evalsha"), 100);
     EXPECT_EQ(ExecJson(db_, Req("User", "count")).text, "50");
     EXPECT_EQ(raw_.HLen("app:{User}:u:email"), 50);
 }
@@ -264,7 +302,9 @@ TEST_F(Batch, WhenRedisRefusesTheWritesEachRequestGetsItsOwnOutcome)
     std::vector<MRes> got = RunBatch({ItemReq("create", "a"), ItemReq("findUnique", "warm"), ItemReq("create", "b")});
     raw_.Str({"CONFIG", "SET", "maxmemory", "0"});
     for (int i : {0, 2}) {
-        EXPECT_EQ(got[i].rc, KVORM_EINTERNAL) << got[i].doc;
+        // out of memory is UNAVAILABLE (kvorm.h): nothing was written, retry later
+        EXPECT_EQ(got[i].rc, KVORM_EUNAVAILABLE) << got[i].doc;
+        EXPECT_EQ(got[i].doc["code"], mp::str("UNAVAILABLE")) << got[i].doc;
         EXPECT_NE(got[i].doc["message"].s.find("OOM"), std::string::npos) << got[i].doc;
     }
     EXPECT_EQ(got[1].rc, KVORM_OK) << "a read is not refused: " << got[1].doc;

@@ -20,6 +20,80 @@ protected:
     }
 };
 
+// Calls from 8 threads on one db (pool_size 8) run in parallel. The db talks to Redis through the gate proxy
+// (tests/tools/gate_proxy.py), which holds back what clients send until 8 connections have something held:
+// "released 8" proves that the 8 calls were in flight at the same time; calls run one after another give 1.
+// The verdict is a count: no CPU speed or load changes it (the hold's timeout only ends a failing test).
+TEST_F(Concurrency, CallsFromEightThreadsRunInParallel)
+{
+    constexpr int kThreads = 8;
+    GateProxy gate;
+    std::string why;
+    ASSERT_TRUE(gate.Start(RedisEnvironment::Main().port(), &why)) << why;
+    SchemaPtr schema = LoadSchema(kAppSchema);
+    ASSERT_TRUE(schema);
+    kvorm_open_options o;
+    ASSERT_EQ(kvorm_open_options_init(&o, KVORM_OPEN_OPTIONS_VERSION), KVORM_OK);
+    o.pool_size = kThreads;
+    o.command_timeout_ms = 2 * kHangGuardMs;  // longer than the hold: a held call waits for the verdict
+    kvorm_db *raw_db = nullptr;
+    std::string url = "redis://127.0.0.1:" + std::to_string(gate.port());
+    ASSERT_EQ(kvorm_open(&raw_db, url.c_str(), schema.get(), &o), KVORM_OK) << LastError();
+    DbPtr db(raw_db);
+    KT_ASSERT_OK(ExecJson(db.get(), Req("User", "count")));
+
+    ASSERT_TRUE(gate.Hold(kThreads, kHangGuardMs / 1000, &why)) << why;
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; t++)
+        threads.emplace_back([&, t] {
+            std::string email = "p" + std::to_string(t) + "@x.io";
+            if (Call(db.get(), Req("User", "create", "{\"data\":{\"email\":\"" + email + "\",\"orgId\":\"o\"}}")) != KVORM_OK)
+                failures++;
+        });
+    int released = gate.WaitReleased(&why);
+    for (auto &th : threads)
+        th.join();
+    EXPECT_EQ(released, kThreads) << why << " (the most calls that were in flight at once)";
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(ExecJson(db.get(), Req("User", "count")).text, std::to_string(kThreads));
+}
+
+// The control of the test above: with one connection the calls of two threads run one after the other, so the
+// gate never has two held and gives up at its timeout ("released 1"). The timeout only decides how long this
+// takes, not the verdict.
+TEST_F(Concurrency, APoolOfOneRunsTheCallsOfTwoThreadsOneAfterTheOther)
+{
+    GateProxy gate;
+    std::string why;
+    ASSERT_TRUE(gate.Start(RedisEnvironment::Main().port(), &why)) << why;
+    SchemaPtr schema = LoadSchema(kAppSchema);
+    ASSERT_TRUE(schema);
+    kvorm_open_options o;
+    ASSERT_EQ(kvorm_open_options_init(&o, KVORM_OPEN_OPTIONS_VERSION), KVORM_OK);
+    o.pool_size = 1;
+    o.command_timeout_ms = 2 * kHangGuardMs;
+    kvorm_db *raw_db = nullptr;
+    std::string url = "redis://127.0.0.1:" + std::to_string(gate.port());
+    ASSERT_EQ(kvorm_open(&raw_db, url.c_str(), schema.get(), &o), KVORM_OK) << LastError();
+    DbPtr db(raw_db);
+    KT_ASSERT_OK(ExecJson(db.get(), Req("User", "count")));
+
+    ASSERT_TRUE(gate.Hold(2, 1, &why)) << why;
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; t++)
+        threads.emplace_back([&] {
+            if (Call(db.get(), Req("User", "count")) != KVORM_OK)
+                failures++;
+        });
+    int released = gate.WaitReleased(&why);
+    for (auto &th : threads)
+        th.join();
+    EXPECT_EQ(released, 1) << why;
+    EXPECT_EQ(failures.load(), 0);
+}
+
 TEST_F(Concurrency, EightThreadsRacingForOneEmailGiveExactlyOneRecord)
 {
     constexpr int kThreads = 8, kPerThread = 1000;

@@ -6,16 +6,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern "C" {
-#include "idgen.h"
-}
+#include "fake_clock.h"
 
 namespace {
 
+struct AfterFork {
+    std::string last;    // the parent's id just before the fork
+    std::string mine;    // the parent's next id
+    std::string theirs;  // the child's first id
+};
+
 // The id a forked child generates right after the parent's last one, and the parent's own next id.
-std::pair<std::string, std::string> NextIdsAfterFork(int (*gen)(char *), size_t len)
+AfterFork NextIdsAfterFork(int (*gen)(char *), size_t len)
 {
-    char last[64], mine[64], theirs[64] = {0};
+    char last[64] = {0}, mine[64] = {0}, theirs[64] = {0};
     int fds[2];
     EXPECT_EQ(gen(last), 0);
     EXPECT_EQ(pipe(fds), 0);
@@ -26,30 +30,48 @@ std::pair<std::string, std::string> NextIdsAfterFork(int (*gen)(char *), size_t 
         (void)ignored;
         _exit(0);
     }
+    EXPECT_GT(pid, 0);
     EXPECT_EQ(gen(mine), 0);
-    EXPECT_EQ(read(fds[0], theirs, len), static_cast<ssize_t>(len));
+    close(fds[1]);
+    size_t got = 0;
+    while (got < len) {  // a pipe may give the bytes in pieces; EOF when the child is gone
+        ssize_t n = read(fds[0], theirs + got, len - got);
+        if (n <= 0)
+            break;
+        got += static_cast<size_t>(n);
+    }
+    EXPECT_EQ(got, len) << "the child wrote no id";
     int status = 0;
     waitpid(pid, &status, 0);
     close(fds[0]);
-    close(fds[1]);
-    return {std::string(mine, len), std::string(theirs, len)};
+    return {std::string(last, len), std::string(mine, len), std::string(theirs, len)};
 }
 
+// The clock stands still during these tests, so the child's first id and the parent's next one always fall in
+// the same millisecond as the parent's last id: the case where continuing the sequence would repeat ids. (With
+// the real clock that case was only likely, not certain.)
 TEST(IdGen, AForkedChildNeverRepeatsTheParentsUlids)
 {
-    // Many tries, so that some fall in the same millisecond as the parent's last id.
+    kt::FakeIdClock clock(1700000000123ull);
     for (int i = 0; i < 20; i++) {
-        auto ids = NextIdsAfterFork(kv_ulid_new, KV_ULID_LEN);
-        ASSERT_NE(ids.first, ids.second) << "try " << i;
+        AfterFork ids = NextIdsAfterFork(kv_ulid_new, KV_ULID_LEN);
+        ASSERT_EQ(ids.theirs.substr(0, 10), ids.last.substr(0, 10)) << "same millisecond, try " << i;
+        ASSERT_EQ(ids.mine.substr(0, 10), ids.last.substr(0, 10)) << "same millisecond, try " << i;
+        ASSERT_LT(ids.last, ids.mine) << "the parent counts on, try " << i;
+        ASSERT_NE(ids.mine, ids.theirs) << "try " << i;
     }
 }
 
 TEST(IdGen, AForkedChildNeverRepeatsTheParentsUuidv7s)
 {
+    kt::FakeIdClock clock(1700000000123ull);
     for (int i = 0; i < 20; i++) {
-        auto ids = NextIdsAfterFork(kv_uuidv7_new, KV_UUID_LEN);
-        ASSERT_NE(ids.first, ids.second) << "try " << i;
+        AfterFork ids = NextIdsAfterFork(kv_uuidv7_new, KV_UUID_LEN);
+        ASSERT_EQ(ids.theirs.substr(0, 13), ids.last.substr(0, 13)) << "same millisecond, try " << i;
+        ASSERT_EQ(ids.mine.substr(0, 13), ids.last.substr(0, 13)) << "same millisecond, try " << i;
+        ASSERT_LT(ids.last, ids.mine) << "the parent counts on, try " << i;
+        ASSERT_NE(ids.mine, ids.theirs) << "try " << i;
     }
 }
 
-} // namespace
+}  // namespace

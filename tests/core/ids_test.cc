@@ -1,7 +1,9 @@
 // Id strategies (docs/schema.md) and the key of a record (docs/format.md): generated ulid, uuidv7 and increment
 // ids, manual string and integer ids, binary-safe ids.
 #include <chrono>
+#include <cstdint>
 
+#include "fake_clock.h"
 #include "test_util.h"
 
 namespace kt {
@@ -60,9 +62,53 @@ long long UuidV7Ms(const std::string &id)
     return std::stoll(id.substr(0, 8) + id.substr(9, 4), nullptr, 16);
 }
 
+// The part of an id after its time, as a number of up to 128 bits: hi holds the bits above the low 64.
+struct Bits {
+    uint64_t hi = 0, lo = 0;
+    bool operator==(const Bits &o) const { return hi == o.hi && lo == o.lo; }
+    bool operator<(const Bits &o) const { return hi != o.hi ? hi < o.hi : lo < o.lo; }
+};
+
+Bits Plus1(Bits b)
+{
+    if (++b.lo == 0)
+        b.hi++;
+    return b;
+}
+
+std::ostream &operator<<(std::ostream &os, const Bits &b) { return os << std::hex << b.hi << ":" << b.lo << std::dec; }
+
+// The 80 random bits of a ULID (its last 16 characters): the counter of ids made in one millisecond.
+Bits UlidRandom(const std::string &id)
+{
+    static const std::string alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    Bits b;
+    for (size_t k = 10; k < 26; k++) {
+        b.hi = (b.hi << 5) | (b.lo >> 59);
+        b.lo = (b.lo << 5) | static_cast<uint64_t>(alphabet.find(id[k]));
+    }
+    return b;
+}
+
+// The 74 bits of a UUIDv7 after its time, version and variant: rand_a (12 bits) then rand_b (62 bits).
+Bits UuidV7Counter(const std::string &id)
+{
+    uint64_t rand_a = std::stoull(id.substr(15, 3), nullptr, 16);
+    uint64_t rand_b = std::stoull(id.substr(19, 4) + id.substr(24, 12), nullptr, 16) & 0x3fffffffffffffffull;
+    return Bits{rand_a >> 2, (rand_a & 3) << 62 | rand_b};
+}
+
+// Ids compared with the real clock: only a generous window, so that a loaded machine or a small clock adjustment
+// cannot fail them. The exact time, the order within a millisecond and a clock going back are tested with a
+// clock set by the test (FakeIdClock).
+constexpr long long kClockWindowMs = 60 * 1000;
+
+// 2023-11-14T22:13:20.123Z
+constexpr uint64_t kT = 1700000000123ull;
+
 // ---- ulid ------------------------------------------------------------------------------------------------------
 
-TEST_F(Ids, UlidIdsAre26CrockfordBase32Characters)
+TEST_F(Ids, UlidIdsAre26CrockfordBase32CharactersWithTheCurrentTime)
 {
     long long before = NowMs();
     JRes r = CreateUser("ann@x.io");
@@ -70,8 +116,71 @@ TEST_F(Ids, UlidIdsAre26CrockfordBase32Characters)
     KT_ASSERT_OK(r);
     std::string id = r.str("id");
     EXPECT_TRUE(IsUlid(id)) << id;
-    EXPECT_GE(UlidMs(id), before - 5) << id;
-    EXPECT_LE(UlidMs(id), after + 5) << id;
+    // the real clock, in milliseconds since the epoch
+    EXPECT_GE(UlidMs(id), before - kClockWindowMs) << id;
+    EXPECT_LE(UlidMs(id), after + kClockWindowMs) << id;
+}
+
+TEST_F(Ids, AUlidStartsWithTheMillisecondOfTheClockExactly)
+{
+    {
+        FakeIdClock clock(kT);
+        JRes r = CreateUser("ann@x.io");
+        KT_ASSERT_OK(r);
+        std::string id = r.str("id");
+        ASSERT_TRUE(IsUlid(id)) << id;
+        EXPECT_EQ(UlidMs(id), static_cast<long long>(kT)) << id;
+        EXPECT_EQ(id.substr(0, 10), "01HF7YAT3V") << "1700000000123 in Crockford base32";
+        EXPECT_TRUE(raw_.Exists("app:{User}:r:" + id));
+    }
+    {
+        FakeIdClock clock((1ull << 48) - 1);  // the last millisecond a ULID holds (year 10889)
+        JRes r = CreateUser("bob@x.io");
+        KT_ASSERT_OK(r);
+        std::string id = r.str("id");
+        ASSERT_TRUE(IsUlid(id)) << id;
+        EXPECT_EQ(id.substr(0, 10), "7ZZZZZZZZZ");
+    }
+}
+
+TEST_F(Ids, UlidsOfOneMillisecondCountUpByOne)
+{
+    FakeIdClock clock(kT);
+    std::vector<std::string> ids;
+    for (int k = 0; k < 20; k++) {
+        JRes r = Run("Slot", "create", "{\"data\":{\"tenant\":\"t\",\"slug\":\"s" + std::to_string(k) + "\"}}");
+        KT_ASSERT_OK(r);
+        ids.push_back(r.str("id"));
+    }
+    for (size_t k = 0; k < ids.size(); k++) {
+        ASSERT_TRUE(IsUlid(ids[k])) << ids[k];
+        EXPECT_EQ(UlidMs(ids[k]), static_cast<long long>(kT)) << ids[k];
+        if (k > 0) {
+            EXPECT_EQ(UlidRandom(ids[k]), Plus1(UlidRandom(ids[k - 1]))) << ids[k - 1] << " then " << ids[k];
+            EXPECT_LT(ids[k - 1], ids[k]);
+        }
+    }
+    EXPECT_LT(UlidRandom(ids[0]).hi, 1u << 15) << "the first id of a millisecond leaves room to count up";
+}
+
+TEST_F(Ids, UlidsFollowTheClockForwardButNeverGoBack)
+{
+    FakeIdClock clock(kT);
+    JRes a = CreateUser("a@x.io");
+    clock.Set(kT + 1);
+    JRes b = CreateUser("b@x.io");
+    clock.Set(kT - 1000);  // the clock is set back a second
+    JRes c = CreateUser("c@x.io");
+    KT_ASSERT_OK(a);
+    KT_ASSERT_OK(b);
+    KT_ASSERT_OK(c);
+    std::string ia = a.str("id"), ib = b.str("id"), ic = c.str("id");
+    EXPECT_EQ(UlidMs(ia), static_cast<long long>(kT));
+    EXPECT_EQ(UlidMs(ib), static_cast<long long>(kT + 1)) << "a new millisecond is the clock's";
+    EXPECT_EQ(UlidMs(ic), static_cast<long long>(kT + 1)) << "the time never goes back";
+    EXPECT_EQ(UlidRandom(ic), Plus1(UlidRandom(ib))) << "it counts up from the last id instead";
+    EXPECT_LT(ia, ib);
+    EXPECT_LT(ib, ic);
 }
 
 TEST_F(Ids, UlidIdsIncreaseStrictlyInCreationOrder)
@@ -100,7 +209,7 @@ TEST_F(Ids, TheDefaultIdStrategyIsUlid)
 
 // ---- uuidv7 ----------------------------------------------------------------------------------------------------
 
-TEST_F(Ids, Uuidv7IdsAreVersion7UuidText)
+TEST_F(Ids, Uuidv7IdsAreVersion7UuidTextWithTheCurrentTime)
 {
     long long before = NowMs();
     JRes r = Run("Event", "create", R"({"data":{"name":"boot"}})");
@@ -108,9 +217,61 @@ TEST_F(Ids, Uuidv7IdsAreVersion7UuidText)
     KT_ASSERT_OK(r);
     std::string id = r.str("id");
     EXPECT_TRUE(IsUuidV7(id)) << id;
-    EXPECT_GE(UuidV7Ms(id), before - 5) << id;
-    EXPECT_LE(UuidV7Ms(id), after + 5) << id;
+    EXPECT_GE(UuidV7Ms(id), before - kClockWindowMs) << id;
+    EXPECT_LE(UuidV7Ms(id), after + kClockWindowMs) << id;
     EXPECT_TRUE(raw_.Exists("app:{Event}:r:" + id));
+}
+
+TEST_F(Ids, AUuidv7StartsWithTheMillisecondOfTheClockExactly)
+{
+    FakeIdClock clock(kT);
+    JRes r = Run("Event", "create", R"({"data":{"name":"boot"}})");
+    KT_ASSERT_OK(r);
+    std::string id = r.str("id");
+    ASSERT_TRUE(IsUuidV7(id)) << id;
+    EXPECT_EQ(UuidV7Ms(id), static_cast<long long>(kT)) << id;
+    EXPECT_EQ(id.substr(0, 13), "018bcfe5-687b") << "1700000000123 is 0x018bcfe5687b";
+    EXPECT_TRUE(raw_.Exists("app:{Event}:r:" + id));
+}
+
+TEST_F(Ids, Uuidv7sOfOneMillisecondCountUpByOne)
+{
+    FakeIdClock clock(kT);
+    std::vector<std::string> ids;
+    for (int k = 0; k < 20; k++) {
+        JRes r = Run("Event", "create", R"({"data":{}})");
+        KT_ASSERT_OK(r);
+        ids.push_back(r.str("id"));
+    }
+    for (size_t k = 0; k < ids.size(); k++) {
+        ASSERT_TRUE(IsUuidV7(ids[k])) << ids[k];
+        EXPECT_EQ(UuidV7Ms(ids[k]), static_cast<long long>(kT)) << ids[k];
+        if (k > 0) {
+            EXPECT_EQ(UuidV7Counter(ids[k]), Plus1(UuidV7Counter(ids[k - 1]))) << ids[k - 1] << " then " << ids[k];
+            EXPECT_LT(ids[k - 1], ids[k]);
+        }
+    }
+    EXPECT_LT(UuidV7Counter(ids[0]).hi, 1u << 9) << "the first id of a millisecond leaves room to count up";
+}
+
+TEST_F(Ids, Uuidv7sFollowTheClockForwardButNeverGoBack)
+{
+    FakeIdClock clock(kT);
+    JRes a = Run("Event", "create", R"({"data":{}})");
+    clock.Set(kT + 1);
+    JRes b = Run("Event", "create", R"({"data":{}})");
+    clock.Set(kT - 1000);
+    JRes c = Run("Event", "create", R"({"data":{}})");
+    KT_ASSERT_OK(a);
+    KT_ASSERT_OK(b);
+    KT_ASSERT_OK(c);
+    std::string ia = a.str("id"), ib = b.str("id"), ic = c.str("id");
+    EXPECT_EQ(UuidV7Ms(ia), static_cast<long long>(kT));
+    EXPECT_EQ(UuidV7Ms(ib), static_cast<long long>(kT + 1));
+    EXPECT_EQ(UuidV7Ms(ic), static_cast<long long>(kT + 1));
+    EXPECT_EQ(UuidV7Counter(ic), Plus1(UuidV7Counter(ib)));
+    EXPECT_LT(ia, ib);
+    EXPECT_LT(ib, ic);
 }
 
 TEST_F(Ids, Uuidv7IdsSortByCreationTime)

@@ -2,10 +2,13 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,6 +44,220 @@ int FreePort()
     close(fd);
     return port;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Waiting for events
+
+bool WaitFor(const std::function<bool()> &cond, int timeout_ms)
+{
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        if (cond())
+            return true;
+        if (std::chrono::steady_clock::now() >= deadline)
+            return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+}
+
+std::set<int> SocketFds()
+{
+    std::set<int> out;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return out;
+    int self = dirfd(d);
+    while (dirent *e = readdir(d)) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        int fd = std::atoi(e->d_name);
+        struct stat st;
+        if (fd != self && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+            out.insert(fd);
+    }
+    closedir(d);
+    return out;
+}
+
+bool WaitReadable(const std::set<int> &fds, int timeout_ms)
+{
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::set<int> waiting = fds;
+    while (!waiting.empty()) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0)
+            return false;
+        std::vector<pollfd> p;
+        for (int fd : waiting)
+            p.push_back(pollfd{fd, POLLIN | POLLRDHUP, 0});
+        int n = poll(p.data(), p.size(), static_cast<int>(left.count()));
+        if (n < 0 && errno != EINTR)
+            return false;
+        for (const auto &one : p)
+            if (one.revents != 0)
+                waiting.erase(one.fd);
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The gate proxy
+
+GateProxy::~GateProxy() { Stop(); }
+
+bool GateProxy::Start(int upstream_port, std::string *why)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        *why = std::string("socketpair: ") + std::strerror(errno);
+        return false;
+    }
+    std::string script = std::string(KVORM_TEST_TOOLS_DIR) + "/gate_proxy.py";
+    std::string upstream = "127.0.0.1:" + std::to_string(upstream_port);
+    std::vector<std::string> args = {"python3", script, "--upstream", upstream};
+    std::vector<char *> argv;
+    for (auto &a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        *why = std::string("fork: ") + std::strerror(errno);
+        close(sv[0]);
+        close(sv[1]);
+        return false;
+    }
+    if (pid == 0) {
+        // the child: only async-signal-safe calls until exec
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(127);
+        dup2(sv[1], 0);  // dup2 clears close-on-exec on the copies
+        dup2(sv[1], 1);
+        // no copy of this process's other sockets (kvorm's, the raw connections) may outlive their close here
+        for (int fd = 3; fd < 4096; fd++)
+            close(fd);
+        execvp(argv[0], argv.data());
+        _exit(127);
+    }
+    close(sv[1]);
+    pid_ = pid;
+    io_ = sv[0];
+    std::string line;
+    if (!ReadLine(&line, kHangGuardMs, why)) {
+        *why = "gate_proxy.py (" + script + ") did not say its port: " + *why;
+        Stop();
+        return false;
+    }
+    if (line.rfind("port ", 0) != 0 || (port_ = std::atoi(line.c_str() + 5)) <= 0) {
+        *why = "gate_proxy.py said \"" + line + "\" instead of its port";
+        Stop();
+        return false;
+    }
+    return true;
+}
+
+void GateProxy::Stop()
+{
+    if (io_ >= 0) {
+        std::string ignored;
+        Send("quit", &ignored);
+        shutdown(io_, SHUT_WR);  // the end of its stdin: it exits too
+    }
+    if (pid_ > 0) {
+        int status = 0;
+        // it exits on "quit"; SIGTERM only if it has not within the hang guard
+        if (!WaitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; })) {
+            kill(pid_, SIGTERM);
+            waitpid(pid_, &status, 0);
+        }
+        pid_ = -1;
+    }
+    if (io_ >= 0) {
+        close(io_);
+        io_ = -1;
+    }
+    port_ = 0;
+}
+
+bool GateProxy::Send(const std::string &line, std::string *why)
+{
+    std::string out = line + "\n";
+    size_t done = 0;
+    while (done < out.size()) {
+        ssize_t n = send(io_, out.data() + done, out.size() - done, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            *why = std::string("writing to gate_proxy.py: ") + std::strerror(errno);
+            return false;
+        }
+        done += static_cast<size_t>(n);
+    }
+    return true;
+}
+
+bool GateProxy::ReadLine(std::string *line, int timeout_ms, std::string *why)
+{
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        size_t nl = buf_.find('\n');
+        if (nl != std::string::npos) {
+            *line = buf_.substr(0, nl);
+            buf_.erase(0, nl + 1);
+            return true;
+        }
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            *why = "no answer from gate_proxy.py within " + std::to_string(timeout_ms / 1000) + " s";
+            return false;
+        }
+        pollfd p{io_, POLLIN, 0};
+        int r = poll(&p, 1, static_cast<int>(left.count()));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            continue;
+        char chunk[512];
+        ssize_t n = recv(io_, chunk, sizeof(chunk), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            *why = "gate_proxy.py exited (is python3 on the PATH?)";
+            return false;
+        }
+        buf_.append(chunk, static_cast<size_t>(n));
+    }
+}
+
+bool GateProxy::Hold(int n, int seconds, std::string *why)
+{
+    if (!Send("hold " + std::to_string(n) + " " + std::to_string(seconds), why))
+        return false;
+    std::string line;
+    if (!ReadLine(&line, kHangGuardMs, why))
+        return false;
+    if (line != "holding") {
+        *why = "gate_proxy.py answered \"" + line + "\" to hold";
+        return false;
+    }
+    return true;
+}
+
+int GateProxy::WaitReleased(std::string *why, int timeout_ms)
+{
+    std::string line;
+    if (!ReadLine(&line, timeout_ms, why))
+        return -1;
+    if (line.rfind("released ", 0) != 0) {
+        *why = "gate_proxy.py said \"" + line + "\" instead of released";
+        return -1;
+    }
+    return std::atoi(line.c_str() + 9);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// redis-server processes
 
 RedisServer::RedisServer(std::string name, std::vector<std::string> extra_args, std::string password)
     : name_(std::move(name)), extra_(std::move(extra_args)), password_(std::move(password))
@@ -150,7 +367,8 @@ bool RedisServer::Start(std::string *why)
     }
     pid_ = pid;
 
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    // a hang guard, not a verdict: a loaded machine may take its time to start a process
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kHangGuardMs);
     while (std::chrono::steady_clock::now() < deadline) {
         int status = 0;
         if (waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -170,7 +388,8 @@ bool RedisServer::Start(std::string *why)
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    *why = name_ + ": redis-server did not answer PING within 5 s; its log:\n" + Log();
+    *why = name_ + ": redis-server did not answer PING within " + std::to_string(kHangGuardMs / 1000) +
+           " s; its log:\n" + Log();
     Stop();
     return false;
 }

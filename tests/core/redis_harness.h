@@ -8,9 +8,11 @@
 #include <jansson.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -70,6 +72,55 @@ public:
 
 // A TCP port on 127.0.0.1 that nothing listens on right now (bound to port 0, then released).
 int FreePort();
+
+// ---------------------------------------------------------------------------------------------------------------
+// Waiting for events, never for a guessed amount of time
+
+// The generous bound of every wait below: it only stops a test that would otherwise hang, it never decides
+// whether a test passes on a slow or loaded machine.
+constexpr int kHangGuardMs = 60 * 1000;
+
+// Checks cond every millisecond or so until it holds or timeout_ms passes; returns whether it held.
+bool WaitFor(const std::function<bool()> &cond, int timeout_ms = kHangGuardMs);
+
+// The file descriptors of this process that are sockets (from /proc/self/fd): the ones a call opened are those
+// in the set after it and not before.
+std::set<int> SocketFds();
+// Waits until every one of fds is readable or hung up (the peer closed it), timeout_ms at most; true if so.
+bool WaitReadable(const std::set<int> &fds, int timeout_ms = kHangGuardMs);
+
+// ---------------------------------------------------------------------------------------------------------------
+// tests/tools/gate_proxy.py: a TCP proxy in front of a server that proves calls overlap by counting them (see its
+// docstring). Run by python3 from the PATH; its stdin and stdout are a socket pair of this process.
+
+class GateProxy {
+public:
+    GateProxy() = default;
+    ~GateProxy();
+    GateProxy(const GateProxy &) = delete;
+    GateProxy &operator=(const GateProxy &) = delete;
+
+    // Starts it in front of 127.0.0.1:upstream_port and reads its "port N".
+    bool Start(int upstream_port, std::string *why);
+    // "quit"; then SIGTERM to its pid if it is still there, and waitpid.
+    void Stop();
+    int port() const { return port_; }
+    pid_t pid() const { return pid_; }
+    // "hold n seconds": from now on it holds back what clients send until n connections have something held
+    // (or the seconds pass). True once it answered "holding".
+    bool Hold(int n, int seconds, std::string *why);
+    // Reads its "released K": K is the most connections that had something held at once, -1 on failure.
+    int WaitReleased(std::string *why, int timeout_ms = 2 * kHangGuardMs);
+
+private:
+    bool Send(const std::string &line, std::string *why);
+    bool ReadLine(std::string *line, int timeout_ms, std::string *why);
+
+    pid_t pid_ = -1;
+    int io_ = -1;  // our end of the socket pair that is its stdin and stdout
+    int port_ = 0;
+    std::string buf_;
+};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Raw Redis, for assertions about stored bytes and keys

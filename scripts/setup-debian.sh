@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what kvorm needs to build and test on Debian 12 (bookworm): a C/C++ toolchain, CMake, Ninja,
-# pkg-config, hiredis, msgpack-c, jansson, GoogleTest, redis-server, Python (venv) for the header check and the
-# Python package, and Node.js with npm for the Node package (Debian's nodejs and npm, only when the machine has
-# no node and npm of its own: Node-API needs Node >= 18).
+# pkg-config, hiredis, msgpack-c, jansson, GoogleTest, redis-server, clang 14 with its sanitizer and libFuzzer
+# runtimes (libclang-rt-14-dev) and llvm-symbolizer (llvm-14) for scripts/fuzz.sh, Python (venv) for the header
+# check and the Python package, and Node.js with npm for the Node package (Debian's nodejs and npm, only when the
+# machine has no node and npm of its own: Node-API needs Node >= 18).
 #
 # Runs as root, or through sudo when not root. Non-interactive (no stdin needed). When every package is already
 # installed it does nothing, so scripts/test.sh and scripts/demo.sh can call it on every run; set
@@ -16,6 +17,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libhiredis-dev libmsgpack-dev libjansson-dev libgtest-dev
   redis-server python3 python3-venv
+  clang-14 libclang-rt-14-dev llvm-14
 )
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   packages+=(nodejs npm)

@@ -2,19 +2,22 @@
 # Every test of kvorm, in the order a failure is cheapest to find:
 #   1. build/       Ninja build, then the GoogleTest suite (ctest; the tests start their own redis-server)
 #   2. build-asan/  the same with AddressSanitizer + UndefinedBehaviorSanitizer (Debug), leaks checked
-#   3. header       kvorm.h read as is by cffi's cdef and by SWIG -javascript -napi (pinned, in a venv from PyPI),
+#   3. fuzz         scripts/fuzz.sh: every libFuzzer target of tests/fuzz built with clang into build-fuzz/ and run
+#                   for KVORM_FUZZ_SECONDS (default 10) each on a copy of its seed corpus (the request targets
+#                   against a redis-server that script starts and stops)
+#   4. header       kvorm.h read as is by cffi's cdef and by SWIG -javascript -napi (pinned, in a venv from PyPI),
 #                   every declared function exported by libkvorm.so
-#   4. install      `cmake --install` into a temporary prefix; examples/hello.c and the README example built
+#   5. install      `cmake --install` into a temporary prefix; examples/hello.c and the README example built
 #                   against it with pkg-config and with find_package(kvorm), then run against a redis-server
 #                   this script starts on a free port (and stops by its pid)
-#   5. python       scripts/test-python.sh: sdist built and installed in a fresh venv, pytest against it
-#   6. node         scripts/test-node.sh: SWIG wrapper up to date, addon built, node --test, npm pack installed in
+#   6. python       scripts/test-python.sh: sdist built and installed in a fresh venv, pytest against it
+#   7. node         scripts/test-node.sh: SWIG wrapper up to date, addon built, node --test, npm pack installed in
 #                   a fresh directory, tsc on the typed example
 # Exits non-zero on the first failure and prints one summary line either way.
 #
 # Environment: KVORM_SKIP_SETUP=1 skips scripts/setup-debian.sh; KVORM_JOBS (default 2) sets build parallelism;
 # KVORM_BUILD_DIR (default build; the sanitizer build goes to <it>-asan) moves the build directories;
-# CTEST_PARALLEL_LEVEL is passed through to ctest.
+# CTEST_PARALLEL_LEVEL is passed through to ctest; KVORM_FUZZ_SECONDS to scripts/fuzz.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
@@ -36,9 +39,9 @@ cleanup() {
     rm -rf "$tmp"
   fi
   if [ "$rc" -eq 0 ]; then
-    echo "test.sh: PASS (build+ctest, asan+ctest, header for cffi+SWIG, install+consumers, python, node) in $((SECONDS - started))s"
-    # One line with every test case: the GoogleTest cases behind ctest's single entry (both builds), the header
-    # checks, and the Python and Node suites.
+    echo "test.sh: PASS (build+ctest, asan+ctest, fuzz, header for cffi+SWIG, install+consumers, python, node) in $((SECONDS - started))s"
+    # One line with every test case: the GoogleTest cases behind ctest's single entry (both builds), the fuzz
+    # targets, the header checks, and the Python and Node suites.
     echo "tests: $((passed_cases)) passed, 0 failed"
   else
     echo "test.sh: FAIL during '$step' (exit $rc) after $((SECONDS - started))s" >&2
@@ -112,28 +115,33 @@ fi
 
 # The options are given even where they are the defaults: a build directory configured by hand keeps its own.
 # 1. Build and the test suite.
-banner "1/6 build ($build/)"
+banner "1/7 build ($build/)"
 configure "$build" -DKVORM_BUILD_TESTS=ON -DKVORM_BUILD_BENCHMARKS=ON -DKVORM_BUILD_EXAMPLES=ON \
   -DKVORM_BUILD_SHARED=ON -DKVORM_SANITIZE=OFF
 cmake --build "$build" -j "$jobs"
-banner "1/6 ctest ($build/)"
+banner "1/7 ctest ($build/)"
 (cd "$build" && ctest --output-on-failure --no-tests=error)
 count_cases "$build"
 
 # 2. Sanitizers.
-banner "2/6 build ($asan/, ASan+UBSan)"
+banner "2/7 build ($asan/, ASan+UBSan)"
 # Debug (-O0, asserts on): compiles in about half the time of -O2 on 2 cores and gives exact ASan stacks.
 configure "$asan" -DKVORM_SANITIZE=ON -DKVORM_BUILD_BENCHMARKS=OFF -DKVORM_BUILD_TESTS=ON -DKVORM_BUILD_EXAMPLES=ON \
   -DKVORM_BUILD_SHARED=ON -DCMAKE_BUILD_TYPE=Debug
 cmake --build "$asan" -j "$jobs"
-banner "2/6 ctest ($asan/)"
+banner "2/7 ctest ($asan/)"
 (cd "$asan" &&
   ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --output-on-failure --no-tests=error)
 count_cases "$asan"
 
-# 3. The header as the bindings will read it: cffi's cdef and SWIG's Node-API generator (pinned, from PyPI).
-banner "3/6 kvorm.h read by cffi and SWIG"
+# 3. The fuzz targets. run_suite keeps its log in $tmp, so the temporary directory is made here.
+banner "3/7 fuzz"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvorm-test.XXXXXX")
+run_suite scripts/fuzz.sh
+
+# 4. The header as the bindings will read it: cffi's cdef and SWIG's Node-API generator (pinned, from PyPI).
+banner "4/7 kvorm.h read by cffi and SWIG"
 venv="$build/header-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check "cffi==2.1.1" "swig==4.5.1"
@@ -142,13 +150,12 @@ mkdir -p "$build/header-check"
   "$build/header-check" "$venv/bin/swig"
 passed_cases=$((passed_cases + 2))
 
-# 4. Install, then build consumers against the installed library only.
-banner "4/6 install"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvorm-test.XXXXXX")
+# 5. Install, then build consumers against the installed library only.
+banner "5/7 install"
 prefix="$tmp/prefix"
 cmake --install "$build" --prefix "$prefix"
 
-banner "4/6 consumer via pkg-config"
+banner "5/7 consumer via pkg-config"
 pc=$(find "$prefix" -name kvorm.pc -print -quit)
 if [ -z "$pc" ]; then
   echo "test.sh: the install has no kvorm.pc" >&2
@@ -184,7 +191,7 @@ if ! ldd "$tmp/hello-pkgconfig" | grep "libkvorm.*$prefix" >/dev/null; then
   exit 1
 fi
 
-banner "4/6 consumer via find_package(kvorm)"
+banner "5/7 consumer via find_package(kvorm)"
 cmake -S examples/consumer -B "$tmp/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$prefix"
 kvorm_dir=$(sed -n 's/^kvorm_DIR:[A-Z]*=//p' "$tmp/consumer/CMakeCache.txt")
 case "$kvorm_dir" in
@@ -196,7 +203,7 @@ case "$kvorm_dir" in
 esac
 cmake --build "$tmp/consumer" -j "$jobs"
 
-banner "4/6 run the consumers against a redis-server of our own"
+banner "5/7 run the consumers against a redis-server of our own"
 mkdir -p "$tmp/redis"
 kvorm_start_redis "$tmp/redis"
 echo "redis-server pid $redis_pid on port $redis_port"
@@ -214,10 +221,10 @@ fi
 
 kvorm_stop_redis
 
-# 5 and 6. The language packages, each built from source the way a user installs it.
-banner "5/6 python"
+# 6 and 7. The language packages, each built from source the way a user installs it.
+banner "6/7 python"
 run_suite scripts/test-python.sh
-banner "6/6 node"
+banner "7/7 node"
 run_suite scripts/test-node.sh
 
 step="done"

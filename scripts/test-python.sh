@@ -3,9 +3,11 @@
 #   1. sdist      `python -m build --sdist python/` (the sdist carries a copy of the C core and the cffi builder)
 #   2. from sdist the sdist installed into a fresh venv, which proves it builds on its own; the whole pytest
 #                 suite (tests/python) runs against that installation, with a redis-server the fixtures start
-#   3. in-tree    `pip install ./python` into another fresh venv (compile flags checked), then the package,
-#                 CRUD and close tests against it
-# Every venv and build output goes to a temp dir (setuptools' own build/ stays in python/build, git-ignored).
+#   3. README     the install lines of README.md's "## Python" section run as they are (venv, activate,
+#                 `pip install ./python`) in a copy of the checkout (compile flags checked), the package, CRUD and
+#                 close tests against that installation, then the section's Python example as it is
+# Every venv and build output goes to a temp dir (the README's .venv and setuptools' build/ into a copy of the
+# checkout there): nothing is written into the checkout.
 # Needs the Debian packages of scripts/setup-debian.sh (cmake, ninja, pkg-config, lib{hiredis,msgpack,jansson}-dev,
 # redis-server) and PyPI. Prints `python: N passed, 0 failed` last; exits non-zero on any failure.
 #
@@ -32,7 +34,7 @@ cleanup() {
     rm -rf "$tmp"
   fi
   if [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]; then
-    echo "test-python.sh: PASS (sdist, install from sdist + pytest, pip install ./python + pytest) in $((SECONDS - started))s"
+    echo "test-python.sh: PASS (sdist, install from sdist + pytest, README install + pytest + example) in $((SECONDS - started))s"
   else
     echo "test-python.sh: FAIL during '$step' (exit $rc) after $((SECONDS - started))s" >&2
     [ "$rc" -ne 0 ] || rc=1
@@ -123,28 +125,60 @@ new_venv "$tmp/sdist-venv"
 banner "2/3 pytest against the sdist installation"
 run_pytest "$tmp/sdist-venv" sdist "$root/tests/python"
 
-banner "3/3 pip install ./python into a fresh venv"
-new_venv "$tmp/tree-venv"
-KVORM_CMAKE_BUILD_DIR="$tmp/tree-cmake" "$tmp/tree-venv/bin/pip" install -v "$root/python" "${test_deps[@]}" \
+# A code block of README.md's "## Python" section (the first one of the given language), as it is.
+readme_block() {
+  awk -v lang="$1" '
+    /^## / { in_section = ($0 == "## Python"); next }
+    in_section && !on && $0 == "```" lang { on = 1; next }
+    on && /^```$/ { exit }
+    on { print }' README.md
+}
+
+banner "3/3 the README's install lines, as they are, in a copy of the checkout"
+# A copy, so that the README's .venv is not made in the checkout; the files as they are now, built or not.
+copy="$tmp/checkout"
+mkdir -p "$copy"
+git ls-files -z --cached --others --exclude-standard |
+  while IFS= read -r -d '' f; do if [ -f "$f" ]; then printf '%s\0' "$f"; fi; done |
+  tar --null -T - -cf - | tar -xf - -C "$copy"
+readme_block sh >"$tmp/readme_install.sh"
+if ! grep -q 'pip install ./python' "$tmp/readme_install.sh"; then
+  echo "test-python.sh: README.md's Python section has no 'pip install ./python' line" >&2
+  exit 1
+fi
+cat "$tmp/readme_install.sh"
+# PIP_VERBOSE shows the compiler lines; the CMake build goes to the temp dir like the rest.
+(cd "$copy" && PIP_VERBOSE=1 KVORM_CMAKE_BUILD_DIR="$tmp/tree-cmake" bash -euo pipefail "$tmp/readme_install.sh") \
   >"$tmp/tree-install.log" 2>&1 || {
   tail -n 40 "$tmp/tree-install.log" >&2
   exit 1
 }
+readme_venv="$copy/.venv"
+if [ ! -x "$readme_venv/bin/python" ]; then
+  echo "test-python.sh: README.md's install lines made no .venv" >&2
+  exit 1
+fi
+"$readme_venv/bin/pip" install --quiet "${test_deps[@]}"
 # The extension is compiled with the strict flags that turn a cdef/header mismatch into a build error.
 if ! grep -q -- "-Werror=incompatible-pointer-types" "$tmp/tree-install.log"; then
   echo "test-python.sh: the extension was not compiled with the strict flags" >&2
   exit 1
 fi
-banner "3/3 pytest against the ./python installation"
-run_pytest "$tmp/tree-venv" tree "$root/tests/python/test_package.py" "$root/tests/python/test_crud.py" \
+banner "3/3 pytest against the README's installation"
+run_pytest "$readme_venv" tree "$root/tests/python/test_package.py" "$root/tests/python/test_crud.py" \
   "$root/tests/python/test_close.py"
-banner "3/3 the README's Python example against the ./python installation"
-# Taken from README.md as is, so it cannot drift; only the server address changes.
+banner "3/3 the README's Python example, as it is, against that installation"
+# The block exactly as a user copies it, run as a file from the checkout's root (its schema path is relative to
+# it); only the server address is ours, so it must be the README's one, once.
+readme_block python >"$tmp/readme_example.py"
+if [ "$(grep -c 'redis://127.0.0.1:6379/0' "$tmp/readme_example.py")" != 1 ]; then
+  echo "test-python.sh: README.md's Python example does not name redis://127.0.0.1:6379/0 once" >&2
+  exit 1
+fi
 mkdir -p "$tmp/redis"
 kvorm_start_redis "$tmp/redis"
-awk '/^```python$/ {on = 1; next} on && /^```$/ {exit} on {print}' README.md |
-  sed "s|redis://127.0.0.1:6379/0|redis://127.0.0.1:$redis_port/0|" >"$tmp/readme_example.py"
-readme_out=$("$tmp/tree-venv/bin/python" "$tmp/readme_example.py")
+sed -i "s|redis://127.0.0.1:6379/0|redis://127.0.0.1:$redis_port/0|" "$tmp/readme_example.py"
+readme_out=$(cd "$copy" && "$readme_venv/bin/python" "$tmp/readme_example.py")
 echo "$readme_out"
 if ! grep -q "'email': 'ann@example.com'" <<<"$readme_out" || ! grep -q "'age': 32" <<<"$readme_out"; then
   echo "test-python.sh: the README example did not print the updated record" >&2

@@ -7,11 +7,12 @@ from . import aio
 from ._native import core_version
 from .db import Db, open
 from .errors import (BadRequest, Conflict, ConnectionError, Error, InternalError, MisuseError, NotFound,
-                     SchemaError, SchemaMismatch, TimeoutError, UniqueViolation, Unsupported, ValidationError)
+                     SchemaError, SchemaMismatch, TimeoutError, Unavailable, UniqueViolation, Unsupported,
+                     ValidationError)
 from .model import Model, Record
 
 __version__ = "0.1.0"
 
 __all__ = ["open", "aio", "Db", "Model", "Record", "core_version", "Error", "ValidationError", "NotFound",
            "UniqueViolation", "Conflict", "SchemaError", "SchemaMismatch", "BadRequest", "ConnectionError",
-           "TimeoutError", "Unsupported", "InternalError", "MisuseError"]
+           "TimeoutError", "Unavailable", "Unsupported", "InternalError", "MisuseError"]

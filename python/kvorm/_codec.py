@@ -78,7 +78,11 @@ _local = threading.local()  # a msgpack Packer is not thread-safe: one per threa
 def _packer() -> msgpack.Packer:
     packer = getattr(_local, "packer", None)
     if packer is None:
-        packer = _local.packer = msgpack.Packer(default=_default, use_bin_type=True, datetime=False)
+        # surrogatepass: a str holding a lone surrogate ("\ud800") goes out as the bytes Python has for it, which
+        # are not UTF-8, so the core answers VALIDATION naming the field (or the unknown field) like for any
+        # text that is not UTF-8, instead of the binding failing to encode the request.
+        packer = _local.packer = msgpack.Packer(default=_default, use_bin_type=True, datetime=False,
+                                                unicode_errors="surrogatepass")
     return packer
 
 
@@ -108,3 +112,8 @@ def _located(request: dict, bad: Callable[[Any], bool], message: str) -> Validat
 
 def unpack(buffer: Any) -> Any:
     return msgpack.unpackb(buffer, raw=False, timestamp=3, strict_map_key=False)
+
+
+def unpack_error(buffer: Any) -> Any:
+    """An error document with its strings as bytes: errors.from_document decodes each without ever failing."""
+    return msgpack.unpackb(buffer, raw=True, timestamp=3, strict_map_key=False)

@@ -11,9 +11,10 @@ from .errors import Error, error_class
 def last_error() -> Error:
     """The calling thread's last core error (for calls that return no error document: schema, open)."""
     code = lib.kvorm_last_error_code()
-    name = ffi.string(lib.kvorm_error_name(code)).decode()
+    name = ffi.string(lib.kvorm_error_name(code)).decode("utf-8", "replace")
     message = ffi.string(lib.kvorm_last_error_message()).decode("utf-8", "replace")
-    return error_class(name)(message or "kvorm call failed", code=name)
+    retryable = bool(lib.kvorm_last_error_retryable())
+    return error_class(name)(message or "kvorm call failed", code=name, retryable=retryable)
 
 
 def core_version() -> str:

@@ -7,6 +7,7 @@ the event loop keeps running while the store answers and many awaits in flight c
 """
 import asyncio
 import concurrent.futures
+import copy
 import functools
 from typing import Any, Awaitable, Callable, Dict, FrozenSet, Generator, List, Optional, Tuple
 
@@ -55,9 +56,15 @@ class _Batcher:
 
     @staticmethod
     def _fail(chunk: List[Tuple[bytes, "asyncio.Future[Any]", FrozenSet[str]]], error: BaseException) -> None:
+        """Fails every request of the chunk (the batch did not run), each with its own copy of the exception, so
+        that one awaiter's traceback never shows up in another's."""
         for _, future, _ in chunk:
             if not future.done():
-                future.set_exception(error)
+                try:
+                    own = copy.copy(error)
+                except Exception:  # noqa: BLE001  (an exception that cannot be copied is shared)
+                    own = error
+                future.set_exception(own)
 
     def _deliver(self, chunk: List[Tuple[bytes, "asyncio.Future[Any]", FrozenSet[str]]],
                  done: "asyncio.Future[List[Tuple[int, Any]]]") -> None:
@@ -66,16 +73,20 @@ class _Batcher:
                 future.cancel()
             return
         error = done.exception()
-        if error is not None:  # MisuseError once the db is closed
+        if error is not None:  # the batch did not run: MisuseError once the db is closed
             self._fail(chunk, error)
             return
+        # One outcome per request: _exec_batch turns a response it cannot read into that request's error, and
+        # whatever goes wrong turning one response into a result fails that await alone.
         for (status, document), (_, future, decimal_fields) in zip(done.result(), chunk):
             if future.done():  # cancelled by its caller
                 continue
             try:
-                future.set_result(_db.result_of(status, document, decimal_fields))
-            except Exception as failure:  # the request's own error document
+                outcome = _db.result_of(status, document, decimal_fields)
+            except Exception as failure:  # noqa: BLE001  (the request's own error)
                 future.set_exception(failure)
+            else:
+                future.set_result(outcome)
 
 
 class AsyncModel:

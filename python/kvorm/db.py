@@ -3,7 +3,7 @@ import decimal
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 from . import _schema
-from ._codec import pack_request, unpack
+from ._codec import pack_request, unpack, unpack_error
 from ._guard import CallGuard
 from ._names import camel
 from ._native import ffi, last_error, lib
@@ -51,12 +51,34 @@ def encode_request(model: Optional[str], op: str, args: Mapping[str, Any]) -> by
 def result_of(status: int, document: Any, decimal_fields: FrozenSet[str]) -> Any:
     """The result of a response, or its error document raised as an exception."""
     if status != 0:
-        raise from_document(document)
+        raise from_document(document, _status_name(status))
     return _with_decimals(document, decimal_fields)
 
 
+def _status_name(status: int) -> str:
+    return ffi.string(lib.kvorm_error_name(status)).decode("utf-8", "replace")
+
+
+def _decode(status: int, buffer: Any, length: int) -> Tuple[int, Any]:
+    """A response of the core as (status, document), without freeing it. Never raises: an error document is
+    read with its strings as bytes (errors.from_document decodes them, replacing invalid UTF-8), and a response
+    that cannot be read becomes an error document itself, so a bad response fails its own request only."""
+    if buffer == ffi.NULL:
+        return (status or lib.KVORM_EINTERNAL), {"code": _status_name(status or lib.KVORM_EINTERNAL),
+                                                 "message": "the core returned no response document"}
+    try:
+        if status != 0:
+            return status, unpack_error(ffi.buffer(buffer, length))
+        return status, unpack(ffi.buffer(buffer, length))
+    except Exception as e:  # noqa: BLE001  (any decoding failure is this request's error, not the caller's crash)
+        failed = status or lib.KVORM_EINTERNAL
+        what = "error document" if status else "response"
+        return failed, {"code": _status_name(failed), "message": "kvorm: cannot read the %s of the core: %s: %s"
+                        % (what, type(e).__name__, e)}
+
+
 def _take(buffer: Any, length: int) -> Any:
-    """Unpacks a response buffer of the core and frees it."""
+    """Unpacks a result buffer of the core (status OK) and frees it."""
     try:
         return unpack(ffi.buffer(buffer, length))
     finally:
@@ -106,16 +128,20 @@ class Db(ModelsByName[Model]):
             self._guard.leave()
         if out[0] == ffi.NULL:
             raise last_error()
-        return status, _take(out[0], out_len[0])
+        try:
+            return _decode(status, out[0], out_len[0])
+        finally:
+            lib.kvorm_free(out[0])
 
     def _exec_batch(self, requests: List[bytes]) -> List[Tuple[int, Any]]:
         """Runs the requests with kvorm_exec_batch (in order, their store work in one round trip): each one's
-        status and response document."""
+        status and response document. One response that cannot be read is that request's error only; every
+        response buffer is freed whatever happens."""
         n = len(requests)
         buffers = [ffi.from_buffer(r) for r in requests]  # kept alive for the call
         pointers = ffi.new("const void *[]", buffers)
         lens = ffi.new("size_t[]", [len(r) for r in requests])
-        outs = ffi.new("unsigned char *[]", n)
+        outs = ffi.new("unsigned char *[]", n)  # zeroed: kvorm_free(NULL) is a no-op for what the core leaves unset
         out_lens = ffi.new("size_t[]", n)
         statuses = ffi.new("int[]", n)
         self._guard.enter()
@@ -123,12 +149,13 @@ class Db(ModelsByName[Model]):
             status = lib.kvorm_exec_batch(outs, out_lens, statuses, self._handle, pointers, lens, n)
         finally:
             self._guard.leave()
-        if status != 0:
-            raise last_error()
-        results = []
-        for i in range(n):
-            results.append((statuses[i], _take(outs[i], out_lens[i])))
-        return results
+        try:
+            if status != 0:
+                raise last_error()
+            return [_decode(statuses[i], outs[i], out_lens[i]) for i in range(n)]
+        finally:
+            for i in range(n):
+                lib.kvorm_free(outs[i])
 
     def close(self) -> None:
         """Waits for the calls in flight, then closes the store. Idempotent; later calls raise MisuseError."""
@@ -153,7 +180,8 @@ def open(url: str, schema: "_schema.SchemaSource", *, connect_timeout_ms: Option
     native_schema, decimal_fields = _schema.load(schema)
     opts = _options(connect_timeout_ms, command_timeout_ms, pool_size)
     out = ffi.new("kvorm_db **")
-    status = lib.kvorm_open(out, url.encode(), native_schema, opts)
+    # surrogatepass: a URL holding a lone surrogate reaches the core as invalid text, which it refuses (MISUSE)
+    status = lib.kvorm_open(out, url.encode("utf-8", "surrogatepass"), native_schema, opts)
     ffi.release(native_schema)  # the db keeps its own reference
     if status != 0:
         raise last_error()

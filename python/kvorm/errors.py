@@ -5,12 +5,13 @@ from typing import Any, Dict, List, Mapping, Optional, Type
 
 class Error(Exception):
     """A kvorm failure. `code` is the stable name of the core's code ("UNIQUE_VIOLATION", ...); match on it or on
-    the subclass, not on the message."""
+    the subclass, not on the message. `retryable` is True when the same request may succeed if sent again later
+    (the store was busy or unreachable and nothing was written), False when it would fail the same way."""
 
     code: str = "UNKNOWN"
 
     def __init__(self, message: str, *, code: Optional[str] = None, model: Optional[str] = None,
-                 op: Optional[str] = None, fields: Optional[List[str]] = None) -> None:
+                 op: Optional[str] = None, fields: Optional[List[str]] = None, retryable: bool = False) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
@@ -18,6 +19,7 @@ class Error(Exception):
         self.model = model
         self.op = op
         self.fields: List[str] = list(fields or [])
+        self.retryable = bool(retryable)
 
     def __str__(self) -> str:
         return "%s: %s" % (self.code, self.message)
@@ -83,9 +85,15 @@ class MisuseError(Error):
     code = "MISUSE"
 
 
+class Unavailable(Error):
+    """The store is up but cannot serve now (Redis loading its dataset, busy with a script, a read-only replica,
+    out of memory, ...); nothing was written: retry later (`retryable` is True)."""
+    code = "UNAVAILABLE"
+
+
 _BY_CODE: Dict[str, Type[Error]] = {cls.code: cls for cls in (
     ValidationError, NotFound, UniqueViolation, Conflict, SchemaError, SchemaMismatch, BadRequest,
-    ConnectionError, TimeoutError, Unsupported, InternalError, MisuseError)}
+    ConnectionError, TimeoutError, Unsupported, InternalError, MisuseError, Unavailable)}
 
 
 def error_class(code: str) -> Type[Error]:
@@ -93,8 +101,25 @@ def error_class(code: str) -> Type[Error]:
     return _BY_CODE.get(code, Error)
 
 
-def from_document(document: Mapping[str, Any]) -> Error:
-    """The exception for an error document ({code, message, model, op, fields})."""
-    code = str(document.get("code", "UNKNOWN"))
-    return error_class(code)(str(document.get("message", "")), code=code, model=document.get("model"),
-                             op=document.get("op"), fields=document.get("fields") or [])
+def text(value: Any) -> Optional[str]:
+    """A string of an error document as str: bytes are decoded as UTF-8, invalid bytes replaced by U+FFFD, so this
+    never fails; None stays None."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+def from_document(document: Any, status_name: str = "UNKNOWN") -> Error:
+    """The exception for an error document ({code, message, model, op, fields, retryable}). Never fails: its
+    strings may be bytes (decoded as UTF-8, invalid bytes replaced) and a document that is not a map gives an
+    error of status_name (the name of the call's status)."""
+    if not isinstance(document, Mapping):
+        return error_class(status_name)("the error document could not be read: %r" % (document,), code=status_name)
+    doc = {text(k): v for k, v in document.items()}
+    code = text(doc.get("code")) or status_name
+    fields = doc.get("fields")
+    fields = [text(f) for f in fields] if isinstance(fields, (list, tuple)) else []
+    return error_class(code)(text(doc.get("message")) or "", code=code, model=text(doc.get("model")),
+                             op=text(doc.get("op")), fields=fields, retryable=doc.get("retryable") is True)

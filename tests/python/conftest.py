@@ -1,9 +1,13 @@
 """Fixtures: one real redis-server for the session (a free loopback port and a unix socket in a temp dir, no
-persistence, stopped by its pid), and per test a fresh namespace so tests never see each other's keys."""
+persistence, stopped by its pid), and per test a fresh namespace so tests never see each other's keys; a redis-server
+of a test's own for tests that put the server in a state others must not see; the gate proxy (tests/tools), which
+proves calls overlap by a count instead of a clock."""
 import itertools
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 
@@ -71,6 +75,81 @@ def server(tmp_path_factory):
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path_factory):
+    """A redis-server for this test alone (say, one made to refuse writes), stopped by its pid afterwards."""
+    srv = RedisServer(str(tmp_path_factory.mktemp("own")))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def wait_until(condition, what, tries=10000):
+    """Waits for a state of the server or of other threads (a client blocked in Redis, a db marked closed), checked
+    again and again: the verdict is the state, never how long it took. The short pause between checks only spares
+    the CPU, and the bound only keeps a broken test from hanging."""
+    for _ in range(tries):
+        if condition():
+            return
+        time.sleep(0.002)
+    raise AssertionError("never happened: %s" % what)
+
+
+def clients_blocked_in_redis(client):
+    """The connections whose command Redis holds back (CLIENT PAUSE), from CLIENT LIST: flag b."""
+    return [c for c in client.client_list() if "b" in c["flags"]]
+
+
+class GateProxy:
+    """tests/tools/gate_proxy.py in front of a server: hold(n, seconds) holds back what clients send until n
+    connections have something held; released() is the most that were held at once (n when n calls overlapped,
+    1 for calls made one after another)."""
+
+    SCRIPT = os.path.join(REPO, "tests", "tools", "gate_proxy.py")
+
+    def __init__(self, upstream_port):
+        self.process = subprocess.Popen([sys.executable, self.SCRIPT, "--upstream", "127.0.0.1:%d" % upstream_port],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.port = int(self._expect("port"))
+
+    def _expect(self, word):
+        line = self.process.stdout.readline()
+        if line.split()[:1] != [word]:
+            raise RuntimeError("gate proxy: expected %r, got %r" % (word, line))
+        return line.split(None, 1)[1].strip() if " " in line.strip() else ""
+
+    def _send(self, line):
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.port
+
+    def hold(self, connections, seconds=30):
+        self._send("hold %d %s" % (connections, seconds))
+        self._expect("holding")
+
+    def released(self):
+        """Blocks until the gate lets go (at the latest `seconds` after hold): the peak count of held connections."""
+        return int(self._expect("released"))
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=10)
+        self.process.stdin.close()
+        self.process.stdout.close()
+
+
+@pytest.fixture
+def gate(server):
+    """The gate proxy in front of the session's server, stopped by its pid afterwards."""
+    proxy = GateProxy(server.port)
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture

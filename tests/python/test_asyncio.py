@@ -1,7 +1,6 @@
 """kvorm.aio: awaitable methods that run off the event loop."""
 import asyncio
 import decimal
-import time
 
 import pytest
 
@@ -49,45 +48,101 @@ def test_async_errors_are_kvorm_errors(server, schema):
     run(main())
 
 
-def test_the_loop_keeps_running_while_calls_wait_for_the_server(server, schema, raw):
+def test_the_loop_keeps_running_while_calls_wait_for_the_server(gate, server, schema):
+    # Each await starts in a turn of its own, so each is a batch of its own on a thread of its own. The gate proxy
+    # holds the first batch's call in front of Redis until 8 connections have one held: the loop can only have
+    # sent the other 7 if it kept running while the first waited, and the executor's threads run them in
+    # parallel. A blocked loop (or batches run one at a time) gets "released 1" when the hold times out.
     async def main():
-        async with kvorm.aio.open(server.url, schema=schema) as db:
+        async with kvorm.aio.open(gate.url, schema=schema, pool_size=8, connect_timeout_ms=60000,
+                                  command_timeout_ms=60000) as db:
             await db.User.count()  # connects
-            ticks = 0
-
-            async def ticker():
-                nonlocal ticks
-                while True:
-                    await asyncio.sleep(0.005)
-                    ticks += 1
-            task = asyncio.create_task(ticker())
-            await asyncio.sleep(0)
-            raw.execute_command("CLIENT", "PAUSE", "400", "ALL")  # every call now waits ~0.4 s for Redis
-            started = time.monotonic()
-            results = await asyncio.gather(*(db.User.count() for _ in range(50)))
-            elapsed = time.monotonic() - started
-            task.cancel()
-            return results, elapsed, ticks
-    results, elapsed, ticks = run(main())
-    assert results == [0] * 50
-    assert elapsed > 0.2  # the calls really were held up by the server...
-    assert ticks >= 20  # ...and the loop ticked all along (a blocked loop would not tick at all)
+            gate.hold(8, 30)
+            pending = []
+            for _ in range(8):
+                pending.append(asyncio.ensure_future(db.User.count()))
+                for _ in range(3):  # the task runs and its batch goes to the executor before the next starts
+                    await asyncio.sleep(0)
+            overlapped = await asyncio.get_running_loop().run_in_executor(None, gate.released)
+            return await asyncio.gather(*pending), overlapped
+    results, overlapped = run(main())
+    assert results == [0] * 8
+    assert overlapped == 8
 
 
-def test_the_awaits_of_one_turn_travel_together(server, schema, raw):
+def commands(raw, name):
+    """How many times the server ran a command (INFO commandstats)."""
+    return raw.info("commandstats").get("cmdstat_%s" % name, {}).get("calls", 0)
+
+
+def test_the_awaits_of_one_turn_travel_together(server, schema, raw, monkeypatch):
     async def main():
         async with kvorm.aio.open(server.url, schema=schema) as db:
+            batches = []
+            exec_batch = db.sync._exec_batch
+
+            def counted(requests):
+                batches.append(len(requests))
+                return exec_batch(requests)
+            monkeypatch.setattr(db.sync, "_exec_batch", counted)  # a spy: the real call still runs
+            before = commands(raw, "exec")
             users = await asyncio.gather(*(db.User.create(data={"email": "u%d@example.com" % i, "name": "U"})
                                            for i in range(100)))
-            before = raw.info("stats")["total_reads_processed"]
+            transactions = commands(raw, "exec") - before
+            writes = list(batches)
+            del batches[:]
             found = await asyncio.gather(*(db.User.find_unique(where={"id": u["id"]}) for u in users))
-            after = raw.info("stats")["total_reads_processed"]
-            return users, found, after - before
-    users, found, reads = run(main())
+            return users, found, writes, transactions, list(batches)
+    users, found, writes, transactions, reads = run(main())
     assert len({u["id"] for u in users}) == 100
     assert found == users
-    # One call each would be 100 socket reads on the server; one batch is a few (plus this test's own INFO).
-    assert reads < 12
+    # One kvorm_exec_batch each, and the 100 creates in one MULTI/EXEC (one call each would be 100 batches and
+    # no EXEC at all: a lone write is one EVALSHA).
+    assert writes == [100] and reads == [100]
+    assert transactions == 1
+
+
+def test_a_failed_request_does_not_fail_its_neighbours_in_a_batch(server, schema):
+    async def main():
+        async with kvorm.aio.open(server.url, schema=schema) as db:
+            await db.User.create(data={"email": "taken@example.com", "name": "First"})
+            gathered = await asyncio.gather(
+                db.User.create(data={"email": "ok1@example.com", "name": "Ok 1"}),
+                db.User.create(data={"email": "taken@example.com", "name": "Duplicate"}),
+                db.User.create(data={"email": "ok2@example.com", "name": "Ok 2"}),
+                return_exceptions=True)
+            # The same batch again, each await on its own: the duplicate raises, its neighbours return.
+            one, two, three = (asyncio.ensure_future(db.User.create(data={"email": e, "name": "N"}))
+                               for e in ("ok3@example.com", "taken@example.com", "ok4@example.com"))
+            first = await one
+            with pytest.raises(kvorm.UniqueViolation) as e:
+                await two
+            third = await three
+            return gathered, first, e.value, third, await db.User.count()
+    (ok1, dup, ok2), first, dup_alone, third, count = run(main())
+    assert isinstance(dup, kvorm.UniqueViolation) and dup.fields == ["email"]
+    assert ok1["email"] == "ok1@example.com" and ok2["email"] == "ok2@example.com"
+    assert first["email"] == "ok3@example.com" and third["email"] == "ok4@example.com"
+    assert dup_alone.fields == ["email"] and dup_alone is not dup
+    assert count == 5
+
+
+def test_an_error_document_with_non_ascii_text_fails_only_its_own_await(server, schema):
+    # The message quotes the taken email, cut after 60 bytes: here in the middle of a two-byte character.
+    email = "a" + "\u00e9" * 40 + "@example.com"
+
+    async def main():
+        async with kvorm.aio.open(server.url, schema=schema) as db:
+            await db.User.create(data={"email": email, "name": "First"})
+            return await asyncio.gather(
+                db.User.create(data={"email": "ok1@example.com", "name": "Ok 1"}),
+                db.User.create(data={"email": email, "name": "Duplicate"}),
+                db.User.create(data={"email": "ok2@example.com", "name": "Ok 2"}),
+                return_exceptions=True)
+    ok1, dup, ok2 = run(main())
+    assert isinstance(dup, kvorm.UniqueViolation), repr(dup)
+    assert isinstance(dup.message, str) and dup.fields == ["email"] and "User" in dup.message
+    assert ok1["email"] == "ok1@example.com" and ok2["email"] == "ok2@example.com"
 
 
 def test_each_await_of_a_batch_gets_its_own_outcome(server, schema):

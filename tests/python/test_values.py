@@ -203,3 +203,31 @@ def test_unknown_field_is_a_validation_error(vdb):
     with pytest.raises(kvorm.ValidationError) as e:
         vdb.V.create(data={"id": "x", "nope": 1})
     assert "nope" in e.value.message
+
+
+@pytest.mark.parametrize("kind,value", [("string", "\ud800"), ("string", "ok \udfff then"), ("enum", "\udc80"),
+                                        ("json", {"k": "\ud83d"}), ("datetime", "2024-01-01T00:00:00\ud800Z")])
+def test_a_lone_surrogate_in_a_value_is_a_validation_error_naming_the_field(vdb, raw, namespace, kind, value):
+    # A str with a lone surrogate is not text: the core sees bytes that are not UTF-8 and says so, like for C or
+    # Node callers, instead of the binding failing to encode the request (BAD_REQUEST, UnicodeEncodeError).
+    with pytest.raises(kvorm.ValidationError) as e:
+        vdb.V.create(data={"id": "s", kind: value})
+    assert (e.value.model, e.value.op, e.value.fields) == ("V", "create", [kind])
+    str(e.value).encode("utf-8")  # the message is printable
+    assert raw.exists("%s:{V}:r:s" % namespace) == 0
+
+
+def test_a_lone_surrogate_in_a_field_name_is_an_unknown_field(vdb, raw, namespace):
+    with pytest.raises(kvorm.ValidationError) as e:
+        vdb.V.create(data={"id": "s", "string": "fine", "bad\ud800": 1})
+    assert (e.value.model, e.value.op) == ("V", "create")
+    assert len(e.value.fields) == 1 and e.value.fields[0].startswith("bad")  # named, its invalid bytes shown
+    assert "bad" in e.value.message and "not a field" in e.value.message
+    str(e.value).encode("utf-8")
+    assert raw.exists("%s:{V}:r:s" % namespace) == 0
+
+
+def test_a_lone_surrogate_in_a_where_value_is_a_validation_error(vdb):
+    with pytest.raises(kvorm.ValidationError) as e:
+        vdb.V.find_unique(where={"id": "\ud800"})
+    assert (e.value.model, e.value.fields) == ("V", ["id"])

@@ -4,8 +4,11 @@
  * kvorm_close. Upstream SWIG's Node-API backend makes synchronous wrappers only, and kvorm_open and kvorm_exec do
  * network I/O, so two hand-written natives below run them on libuv's threadpool (Napi::AsyncWorker):
  *
- *   openAsync(url, schemaJson, connectTimeoutMs, commandTimeoutMs, poolSize, callback)
- *       -> callback(status, db | null, message)
+ *   openAsync(url, schema, schemaIsPath, connectTimeoutMs, commandTimeoutMs, poolSize, callback)
+ *       -> callback(status, db | null, message, retryable, schemaJson)
+ *                                             schema: JSON text (kvorm_schema_from_json), or with schemaIsPath
+ *                                             a path the core reads (kvorm_schema_from_file, so a missing file
+ *                                             is its SCHEMA error); schemaJson is the text that was loaded
  *   execAsync(db, requests, callback)         requests: Uint8Arrays, each one MessagePack request document, run
  *                                             by kvorm_exec_batch
  *       -> callback(statuses, responses)      responses: Buffers holding each result or error document (or null)
@@ -16,6 +19,10 @@
 %module kvorm_native
 
 %{
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 #include "kvorm.h"
@@ -39,6 +46,7 @@
 %ignore kvorm_schema_free;
 %ignore kvorm_last_error_code;
 %ignore kvorm_last_error_message;
+%ignore kvorm_last_error_retryable;
 
 %include "kvorm.h"
 
@@ -49,21 +57,37 @@
 namespace {
 
 /* kvorm_open (and the schema load before it) on a worker thread. The last error is thread-local, so it is read
- * in Execute, on the thread that made the calls. */
+ * in Execute, on the thread that made the calls. A schema given as a path is loaded by the core
+ * (kvorm_schema_from_file: its messages for a missing or invalid file), then read here too, for the JavaScript
+ * side's model names and field types. */
 class OpenWorker : public Napi::AsyncWorker {
 public:
-    OpenWorker(const Napi::Function &callback, std::string url, std::string schema_json,
+    OpenWorker(const Napi::Function &callback, std::string url, std::string schema, bool schema_is_path,
                const kvorm_open_options &opts)
-        : Napi::AsyncWorker(callback, "kvorm.open"), url_(std::move(url)), schema_json_(std::move(schema_json)),
-          opts_(opts) {}
+        : Napi::AsyncWorker(callback, "kvorm.open"), url_(std::move(url)), schema_(std::move(schema)),
+          schema_is_path_(schema_is_path), opts_(opts) {}
 
     void Execute() override {
         kvorm_schema *schema = NULL;
-        status_ = kvorm_schema_from_json(&schema, schema_json_.data(), schema_json_.size());
+        if (schema_is_path_) {
+            status_ = kvorm_schema_from_file(&schema, schema_.c_str());
+            if (status_ == KVORM_OK && !read_file(schema_, &schema_json_)) {
+                /* gone since the core read it: said as the core says it */
+                kvorm_schema_free(schema);
+                message_ = "schema: cannot open " + schema_ + ": " + std::strerror(errno);
+                status_ = KVORM_ESCHEMA;
+                return;
+            }
+        } else {
+            schema_json_ = schema_;
+            status_ = kvorm_schema_from_json(&schema, schema_json_.data(), schema_json_.size());
+        }
         if (status_ == KVORM_OK)
             status_ = kvorm_open(&db_, url_.c_str(), schema, &opts_);
-        if (status_ != KVORM_OK)
+        if (status_ != KVORM_OK) {
             message_ = kvorm_last_error_message();
+            retryable_ = kvorm_last_error_retryable() != 0;
+        }
         kvorm_schema_free(schema); /* the db keeps its own reference */
     }
 
@@ -72,14 +96,25 @@ public:
         Napi::Value db = env.Null();
         if (status_ == KVORM_OK)
             db = SWIG_NewPointerObj(db_, SWIGTYPE_p_kvorm_db, 0);
-        Callback().Call({Napi::Number::New(env, status_), db, Napi::String::New(env, message_)});
+        Callback().Call({Napi::Number::New(env, status_), db, Napi::String::New(env, message_),
+                         Napi::Boolean::New(env, retryable_), Napi::String::New(env, schema_json_)});
     }
 
 private:
-    std::string url_, schema_json_, message_;
+    static bool read_file(const std::string &path, std::string *out) {
+        std::ifstream in(path, std::ios::binary);
+        if (!in)
+            return false;
+        out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        return !in.bad();
+    }
+
+    std::string url_, schema_, schema_json_, message_;
+    bool schema_is_path_;
     kvorm_open_options opts_;
     kvorm_db *db_ = NULL;
     int status_ = KVORM_OK;
+    bool retryable_ = false;
 };
 
 /* kvorm_exec_batch of a batch of requests on one worker thread: the core runs them in order and sends their reads
@@ -152,17 +187,18 @@ Napi::Value kvorm_node_throw(Napi::Env env, const char *message) {
 
 static Napi::Value kvorm_node_open_async(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 6 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber() ||
-        !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsFunction())
-        return kvorm_node_throw(env, "openAsync(url, schemaJson, connectTimeoutMs, commandTimeoutMs, poolSize, "
-                                     "callback)");
+    if (info.Length() != 7 || !info[0].IsString() || !info[1].IsString() || !info[2].IsBoolean() ||
+        !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsFunction())
+        return kvorm_node_throw(env, "openAsync(url, schema, schemaIsPath, connectTimeoutMs, commandTimeoutMs, "
+                                     "poolSize, callback)");
     kvorm_open_options opts;
     kvorm_open_options_init(&opts, KVORM_OPEN_OPTIONS_VERSION);
-    opts.connect_timeout_ms = info[2].As<Napi::Number>().Int32Value();
-    opts.command_timeout_ms = info[3].As<Napi::Number>().Int32Value();
-    opts.pool_size = info[4].As<Napi::Number>().Int32Value();
-    auto *worker = new OpenWorker(info[5].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(),
-                                  info[1].As<Napi::String>().Utf8Value(), opts);
+    opts.connect_timeout_ms = info[3].As<Napi::Number>().Int32Value();
+    opts.command_timeout_ms = info[4].As<Napi::Number>().Int32Value();
+    opts.pool_size = info[5].As<Napi::Number>().Int32Value();
+    auto *worker = new OpenWorker(info[6].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(),
+                                  info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Boolean>().Value(),
+                                  opts);
     worker->Queue(); /* deletes itself after OnOK */
     return env.Undefined();
 }

@@ -118,16 +118,21 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'UNSUPPORTED'
   | 'INTERNAL'
-  | 'MISUSE';
+  | 'MISUSE'
+  | 'UNAVAILABLE';
 
 export class KvormError extends Error {
   /** The stable name of the code, e.g. 'UNIQUE_VIOLATION' (a newer core may add codes). */
   readonly code: ErrorCode | string;
-  /** The core's status number (-1 ... -12), or null when the error was raised in JavaScript. */
+  /** The core's status number (-1 ... -13), or null when the error was raised in JavaScript. */
   readonly status: number | null;
   readonly model: string | null;
   readonly op: string | null;
   readonly fields: string[];
+  /** True when the same call may succeed if made again later, nothing having been written meanwhile (UNAVAILABLE;
+   * CONNECTION and TIMEOUT except a write whose outcome is unknown and a failed authentication): the error
+   * document's `retryable`. False otherwise, and for errors raised in JavaScript. */
+  readonly retryable: boolean;
 }
 export class ValidationError extends KvormError {}
 export class NotFoundError extends KvormError {}
@@ -141,6 +146,9 @@ export class TimeoutError extends KvormError {}
 export class UnsupportedError extends KvormError {}
 export class InternalError extends KvormError {}
 export class MisuseError extends KvormError {}
+/** The store is up but cannot serve the request now (Redis loading, busy, read-only, out of memory); nothing was
+ * written; `retryable` is true. */
+export class UnavailableError extends KvormError {}
 
 declare const kvorm: {
   open: typeof open;
@@ -159,5 +167,6 @@ declare const kvorm: {
   UnsupportedError: typeof UnsupportedError;
   InternalError: typeof InternalError;
   MisuseError: typeof MisuseError;
+  UnavailableError: typeof UnavailableError;
 };
 export default kvorm;

@@ -24,4 +24,5 @@ module.exports = {
   UnsupportedError: errors.UnsupportedError,
   InternalError: errors.InternalError,
   MisuseError: errors.MisuseError,
+  UnavailableError: errors.UnavailableError,
 };

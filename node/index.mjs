@@ -19,4 +19,5 @@ export const {
   UnsupportedError,
   InternalError,
   MisuseError,
+  UnavailableError,
 } = kvorm;

@@ -1437,6 +1437,10 @@ template <typename T> T SwigValueInit() {
 #include <assert.h>
 
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 #include "kvorm.h"
@@ -1729,6 +1733,21 @@ fail:
 
 
 // js_global_getter
+Napi::Value exports_KVORM_EUNAVAILABLE_get(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Value jsresult;
+  
+  jsresult = SWIG_From_int  SWIG_NAPI_FROM_CALL_ARGS(static_cast< int >(KVORM_EUNAVAILABLE));
+  
+  return jsresult;
+  
+  goto fail;
+fail:
+  return Napi::Value();
+}
+
+
+// js_global_getter
 Napi::Value exports_KVORM_OPEN_OPTIONS_VERSION_get(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Value jsresult;
@@ -1824,21 +1843,37 @@ fail:
 namespace {
 
 /* kvorm_open (and the schema load before it) on a worker thread. The last error is thread-local, so it is read
- * in Execute, on the thread that made the calls. */
+ * in Execute, on the thread that made the calls. A schema given as a path is loaded by the core
+ * (kvorm_schema_from_file: its messages for a missing or invalid file), then read here too, for the JavaScript
+ * side's model names and field types. */
 class OpenWorker : public Napi::AsyncWorker {
 public:
-    OpenWorker(const Napi::Function &callback, std::string url, std::string schema_json,
+    OpenWorker(const Napi::Function &callback, std::string url, std::string schema, bool schema_is_path,
                const kvorm_open_options &opts)
-        : Napi::AsyncWorker(callback, "kvorm.open"), url_(std::move(url)), schema_json_(std::move(schema_json)),
-          opts_(opts) {}
+        : Napi::AsyncWorker(callback, "kvorm.open"), url_(std::move(url)), schema_(std::move(schema)),
+          schema_is_path_(schema_is_path), opts_(opts) {}
 
     void Execute() override {
         kvorm_schema *schema = NULL;
-        status_ = kvorm_schema_from_json(&schema, schema_json_.data(), schema_json_.size());
+        if (schema_is_path_) {
+            status_ = kvorm_schema_from_file(&schema, schema_.c_str());
+            if (status_ == KVORM_OK && !read_file(schema_, &schema_json_)) {
+                /* gone since the core read it: said as the core says it */
+                kvorm_schema_free(schema);
+                message_ = "schema: cannot open " + schema_ + ": " + std::strerror(errno);
+                status_ = KVORM_ESCHEMA;
+                return;
+            }
+        } else {
+            schema_json_ = schema_;
+            status_ = kvorm_schema_from_json(&schema, schema_json_.data(), schema_json_.size());
+        }
         if (status_ == KVORM_OK)
             status_ = kvorm_open(&db_, url_.c_str(), schema, &opts_);
-        if (status_ != KVORM_OK)
+        if (status_ != KVORM_OK) {
             message_ = kvorm_last_error_message();
+            retryable_ = kvorm_last_error_retryable() != 0;
+        }
         kvorm_schema_free(schema); /* the db keeps its own reference */
     }
 
@@ -1847,14 +1882,25 @@ public:
         Napi::Value db = env.Null();
         if (status_ == KVORM_OK)
             db = SWIG_NewPointerObj(db_, SWIGTYPE_p_kvorm_db, 0);
-        Callback().Call({Napi::Number::New(env, status_), db, Napi::String::New(env, message_)});
+        Callback().Call({Napi::Number::New(env, status_), db, Napi::String::New(env, message_),
+                         Napi::Boolean::New(env, retryable_), Napi::String::New(env, schema_json_)});
     }
 
 private:
-    std::string url_, schema_json_, message_;
+    static bool read_file(const std::string &path, std::string *out) {
+        std::ifstream in(path, std::ios::binary);
+        if (!in)
+            return false;
+        out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        return !in.bad();
+    }
+
+    std::string url_, schema_, schema_json_, message_;
+    bool schema_is_path_;
     kvorm_open_options opts_;
     kvorm_db *db_ = NULL;
     int status_ = KVORM_OK;
+    bool retryable_ = false;
 };
 
 /* kvorm_exec_batch of a batch of requests on one worker thread: the core runs them in order and sends their reads
@@ -1927,17 +1973,18 @@ Napi::Value kvorm_node_throw(Napi::Env env, const char *message) {
 
 static Napi::Value kvorm_node_open_async(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 6 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber() ||
-        !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsFunction())
-        return kvorm_node_throw(env, "openAsync(url, schemaJson, connectTimeoutMs, commandTimeoutMs, poolSize, "
-                                     "callback)");
+    if (info.Length() != 7 || !info[0].IsString() || !info[1].IsString() || !info[2].IsBoolean() ||
+        !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsFunction())
+        return kvorm_node_throw(env, "openAsync(url, schema, schemaIsPath, connectTimeoutMs, commandTimeoutMs, "
+                                     "poolSize, callback)");
     kvorm_open_options opts;
     kvorm_open_options_init(&opts, KVORM_OPEN_OPTIONS_VERSION);
-    opts.connect_timeout_ms = info[2].As<Napi::Number>().Int32Value();
-    opts.command_timeout_ms = info[3].As<Napi::Number>().Int32Value();
-    opts.pool_size = info[4].As<Napi::Number>().Int32Value();
-    auto *worker = new OpenWorker(info[5].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(),
-                                  info[1].As<Napi::String>().Utf8Value(), opts);
+    opts.connect_timeout_ms = info[3].As<Napi::Number>().Int32Value();
+    opts.command_timeout_ms = info[4].As<Napi::Number>().Int32Value();
+    opts.pool_size = info[5].As<Napi::Number>().Int32Value();
+    auto *worker = new OpenWorker(info[6].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(),
+                                  info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Boolean>().Value(),
+                                  opts);
     worker->Queue(); /* deletes itself after OnOK */
     return env.Undefined();
 }
@@ -2568,6 +2615,13 @@ do {
 // jsnapi_register_global_variable
 do {
   Napi::PropertyDescriptor pd = Napi::PropertyDescriptor::Accessor<exports_KVORM_EMISUSE_get, JS_veto_set_variable>("KVORM_EMISUSE");
+  NAPI_CHECK_MAYBE(exports.DefineProperties({
+    pd
+  }));
+} while (0);
+// jsnapi_register_global_variable
+do {
+  Napi::PropertyDescriptor pd = Napi::PropertyDescriptor::Accessor<exports_KVORM_EUNAVAILABLE_get, JS_veto_set_variable>("KVORM_EUNAVAILABLE");
   NAPI_CHECK_MAYBE(exports.DefineProperties({
     pd
   }));

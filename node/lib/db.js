@@ -8,7 +8,7 @@ const native = require('./native');
 const { encodeRequest, decodeResponse } = require('./codec');
 const { makeError, errorFromDocument, codeOfStatus } = require('./errors');
 const { prepareArgs, integersToBigInt } = require('./values');
-const { schemaText, describeModels } = require('./schema');
+const { schemaSource, describeModels } = require('./schema');
 const { modelAccessor } = require('./model');
 const { Dispatcher } = require('./dispatcher');
 
@@ -157,12 +157,13 @@ async function open(url, options = {}) {
   const connectTimeoutMs = checkTimeout('connectTimeoutMs', options.connectTimeoutMs);
   const commandTimeoutMs = checkTimeout('commandTimeoutMs', options.commandTimeoutMs);
   const poolSize = checkTimeout('poolSize', options.poolSize);
-  const text = await schemaText(options.schema);
-  const handle = await new Promise((resolve, reject) => {
-    native.openAsync(url, text, connectTimeoutMs, commandTimeoutMs, poolSize, (status, db, message) => {
-      if (status === 0) resolve(db);
-      else reject(makeError(codeOfStatus(status), message, { status }));
-    });
+  const source = schemaSource(options.schema);
+  const { handle, text } = await new Promise((resolve, reject) => {
+    native.openAsync(url, source.path ?? source.text, source.path !== undefined, connectTimeoutMs, commandTimeoutMs,
+      poolSize, (status, db, message, retryable, schemaJson) => {
+        if (status === 0) resolve({ handle: db, text: schemaJson });
+        else reject(makeError(codeOfStatus(status), message, { status, retryable }));
+      });
   });
   return publicDb(new Database(handle, describeModels(text), integers));
 }

@@ -1,15 +1,20 @@
 'use strict';
 // The error classes: one per kvorm status (docs/errors.md), all extending KvormError. Codes are matched by their
 // stable name ('UNIQUE_VIOLATION'), as the error document carries it; numbers are kept as `.status`.
+// `retryable` is the error document's: true when the same call may succeed if made again later (nothing was
+// written, or the write is known not to have happened); false when the core says nothing.
 
 class KvormError extends Error {
-  constructor(message, { code = 'UNKNOWN', status = null, model = null, op = null, fields = [] } = {}) {
+  constructor(message, {
+    code = 'UNKNOWN', status = null, model = null, op = null, fields = [], retryable = false,
+  } = {}) {
     super(message);
     this.code = code;
     this.status = status;
     this.model = model;
     this.op = op;
     this.fields = fields;
+    this.retryable = retryable;
   }
 
   get name() {
@@ -31,6 +36,7 @@ const CODES = [
   [-10, 'UNSUPPORTED', 'UnsupportedError'],
   [-11, 'INTERNAL', 'InternalError'],
   [-12, 'MISUSE', 'MisuseError'],
+  [-13, 'UNAVAILABLE', 'UnavailableError'],
 ];
 
 const classes = { KvormError };
@@ -54,7 +60,7 @@ function makeError(code, message, details = {}) {
   return new cls(message, { ...details, code });
 }
 
-// The error of a failed request, from the core's error document {code, message, model, op, fields}.
+// The error of a failed request, from the core's error document {code, message, model, op, fields, retryable}.
 function errorFromDocument(doc, status) {
   if (doc === null || typeof doc !== 'object') {
     const code = codeOfStatus(status);
@@ -65,6 +71,7 @@ function errorFromDocument(doc, status) {
     model: doc.model ?? null,
     op: doc.op ?? null,
     fields: Array.isArray(doc.fields) ? doc.fields : [],
+    retryable: doc.retryable === true,
   });
 }
 

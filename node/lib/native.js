@@ -4,13 +4,23 @@
 
 const path = require('node:path');
 
-const addon = path.join(__dirname, '..', 'build', 'Release', 'kvorm_native.node');
+const packageRoot = path.join(__dirname, '..');
+const addon = path.join(packageRoot, 'build', 'Release', 'kvorm_native.node');
+
+// Why the addon can be missing, and what builds it: npm did not run the install script (scripts/install.js).
+function notBuiltMessage() {
+  return `kvorm: the native addon ${addon} is not built: npm did not run kvorm's install script, which compiles ` +
+    'it (npm was run with --ignore-scripts or ignore-scripts=true, or the project\'s "allowScripts" denies ' +
+    'kvorm). Build it from your project with `npm rebuild kvorm --ignore-scripts=false` (where "allowScripts" ' +
+    'denies kvorm, run `npm install-scripts approve kvorm` first), or directly with ' +
+    `\`node ${path.join(packageRoot, 'scripts', 'install.js')}\`. The build needs cmake, a C and C++ compiler, ` +
+    'pkg-config and the development packages of hiredis, msgpack-c and jansson (Debian: cmake g++ pkg-config ' +
+    'libhiredis-dev libmsgpack-dev libjansson-dev), and prints the compiler\'s errors when it fails.';
+}
+
 try {
   module.exports = require(addon);
 } catch (err) {
   if (err.code !== 'MODULE_NOT_FOUND') throw err;
-  // The install script did not run (npm set to run approved install scripts only) or failed.
-  throw new Error(`kvorm: the native addon ${addon} is not built: run \`npm rebuild kvorm\` (approve its install ` +
-    'script first if npm asks: `npm install-scripts approve kvorm`); building needs cmake, a C++ compiler and ' +
-    'libhiredis-dev libmsgpack-dev libjansson-dev', { cause: err });
+  throw new Error(notBuiltMessage(), { cause: err });
 }

@@ -1,16 +1,19 @@
 'use strict';
 // The schema given to open(): a path, an object or JSON text. The core loads and checks it (SCHEMA errors come
-// from there); this side only reads the model names and field types, to build the accessors and to know which
-// fields are integers.
+// from there, a missing or unreadable file included: a path is read by the core, kvorm_schema_from_file); this
+// side only reads the model names and field types of the text the core loaded, to build the accessors and to know
+// which fields are integers.
 
-const fs = require('node:fs/promises');
-
-// Returns the JSON text for the core.
-async function schemaText(schema) {
+// What open() hands to the core: { text } (JSON) or { path } (a file the core reads).
+function schemaSource(schema) {
   if (typeof schema === 'string') {
-    return schema.trimStart().startsWith('{') ? schema : fs.readFile(schema, 'utf8');
+    if (schema.trimStart().startsWith('{')) return { text: schema };
+    if (schema.includes('\0')) throw new TypeError('kvorm.open: options.schema: a path cannot hold a NUL character');
+    return { path: schema };
   }
-  if (schema !== null && typeof schema === 'object' && !ArrayBuffer.isView(schema)) return JSON.stringify(schema);
+  if (schema !== null && typeof schema === 'object' && !ArrayBuffer.isView(schema)) {
+    return { text: JSON.stringify(schema) };
+  }
   throw new TypeError('kvorm.open: options.schema must be a path, a schema object or JSON text');
 }
 
@@ -37,4 +40,4 @@ function describeModels(text) {
   return models;
 }
 
-module.exports = { schemaText, describeModels };
+module.exports = { schemaSource, describeModels };

@@ -2,7 +2,10 @@
 // JavaScript values on their way into a request, and integer fields on their way out. The core validates every
 // value against the schema; this layer only stops what MessagePack would change on the way: a number that is not
 // exactly an integer given for an integer field (2^53 + 1 would arrive rounded), a BigInt outside int64 (it
-// would wrap), an invalid Date. Everything else passes through to the core's own checks.
+// would wrap), an invalid Date, and any object that is not a plain object, an array, a Date or bytes (a Map, a
+// Set, a class instance, a boxed primitive: MessagePack would send its own enumerable properties, {} for a Map),
+// a function or a symbol. Those are ValidationErrors naming the model and the field, worded like the core's
+// ("User.tags: cannot send a Set (...)"); everything else passes through to the core's own checks.
 
 const { makeError } = require('./errors');
 
@@ -15,16 +18,34 @@ function isPlainObject(value) {
   return proto === Object.prototype || proto === null;
 }
 
+// field: the schema field the value is for (the error names it), or null for another argument of the request.
 function validationError(ctx, field, message) {
-  return makeError('VALIDATION', `${ctx.model}.${field}: ${message}`, {
+  const where = field === null ? `${ctx.model ?? 'request'}.${ctx.op}` : `${ctx.model}.${field}`;
+  return makeError('VALIDATION', `${where}: ${message}`, {
     model: ctx.model,
     op: ctx.op,
-    fields: [field],
+    fields: field === null ? [] : [field],
   });
 }
 
+const SENDABLE = 'plain objects, arrays, strings, numbers, bigints, booleans, null, Dates and Uint8Arrays';
+
+// What a value that cannot be sent is, for the error: "a Map", "a Set", "an Order" (a class instance), "a
+// function".
+function describeUnsendable(value) {
+  if (typeof value !== 'object') return `a ${typeof value}`;
+  const name = value.constructor?.name;
+  if (typeof name !== 'string' || name === '' || name === 'Object') return 'an object with a prototype of its own';
+  return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
+}
+
+function unsendable(value, ctx, field) {
+  const hint = value instanceof Promise ? ' (a request value was not awaited?)' : '';
+  return validationError(ctx, field, `cannot send ${describeUnsendable(value)}${hint}: values are ${SENDABLE}`);
+}
+
 // Any value: BigInts must fit int64, Dates must be valid; arrays and plain objects are walked (json fields,
-// compound selectors).
+// compound selectors); other objects, functions and symbols are refused.
 function prepareGeneric(value, ctx, field) {
   switch (typeof value) {
     case 'bigint':
@@ -44,7 +65,11 @@ function prepareGeneric(value, ctx, field) {
         for (const key of Object.keys(value)) out[key] = prepareGeneric(value[key], ctx, field);
         return out;
       }
-      return value; // Uint8Array, Buffer and the like go as they are
+      if (ArrayBuffer.isView(value)) return value; // Uint8Array, Buffer and the other views go as their bytes
+      throw unsendable(value, ctx, field);
+    case 'function':
+    case 'symbol':
+      throw unsendable(value, ctx, field);
     default:
       return value;
   }
@@ -68,7 +93,7 @@ function prepareField(model, field, value, ctx) {
 
 // A map of field -> value (data, create, update) or a where: a compound selector's value is such a map too.
 function prepareFields(model, values, ctx) {
-  if (!isPlainObject(values)) return prepareGeneric(values, ctx, '(args)');
+  if (!isPlainObject(values)) return prepareGeneric(values, ctx, null);
   const out = {};
   for (const key of Object.keys(values)) {
     const value = values[key];
@@ -87,8 +112,9 @@ function prepareArgs(model, args, ctx) {
   if (!isPlainObject(args)) return args; // not a map: the core says BAD_REQUEST
   const out = {};
   for (const key of Object.keys(args)) {
-    out[key] =
-      model !== null && FIELD_ARGS.has(key) ? prepareFields(model, args[key], ctx) : prepareGeneric(args[key], ctx, key);
+    out[key] = model !== null && FIELD_ARGS.has(key)
+      ? prepareFields(model, args[key], ctx)
+      : prepareGeneric(args[key], ctx, null);
   }
   return out;
 }

@@ -3,8 +3,12 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { kvorm } = require('./helpers/env');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { kvorm, Redis } = require('./helpers/env');
 const { startRedis, freePort } = require('./helpers/redis');
+const { startGate } = require('./helpers/gate');
 
 let redis;
 let raw;
@@ -24,14 +28,18 @@ function schema(namespace, ageType = 'integer') {
   };
 }
 
-// Runs fn, expects it to reject with cls and the given code; returns the error for further checks.
-async function expectError(promise, cls, code) {
+// Runs fn, expects it to reject with cls and the given code; returns the error for further checks. Every error
+// says whether the call may succeed if made again (`retryable`, a boolean): false unless told otherwise (null:
+// either, as the core judges).
+async function expectError(promise, cls, code, { retryable = false } = {}) {
   const err = await promise.then(() => null, (e) => e);
   assert.ok(err instanceof cls, `expected ${cls.name}, got ${err}`);
   assert.ok(err instanceof kvorm.KvormError && err instanceof Error);
   assert.equal(err.code, code);
   assert.equal(err.name, cls.name);
   assert.ok(err.message.length > 0);
+  if (retryable === null) assert.equal(typeof err.retryable, 'boolean');
+  else assert.equal(err.retryable, retryable, `${code}: retryable`);
   return err;
 }
 
@@ -40,6 +48,15 @@ test('ValidationError: a value of the wrong type, with model, op and field', asy
   const err = await expectError(db.User.create({ data: { email: 'a@x.io', age: 'thirty' } }), kvorm.ValidationError,
     'VALIDATION');
   assert.deepEqual([err.model, err.op, err.fields, err.status], ['User', 'create', ['age'], -1]);
+  await db.close();
+});
+
+test('ValidationError: an enum value that is not allowed, the message listing the allowed ones', async () => {
+  const role = { type: 'enum', values: ['admin', 'member'] };
+  const db = await kvorm.open(redis.url(), { schema: { namespace: 'venum', models: { User: { fields: { role } } } } });
+  const err = await expectError(db.User.create({ data: { role: 'boss' } }), kvorm.ValidationError, 'VALIDATION');
+  assert.deepEqual(err.fields, ['role']);
+  assert.match(err.message, /^User\.role: "boss" is not one of the enum values .*admin.*member/);
   await db.close();
 });
 
@@ -74,6 +91,24 @@ test('SchemaError: an invalid schema is rejected by open', async () => {
   await expectError(kvorm.open(redis.url(), { schema: '{not json' }), kvorm.SchemaError, 'SCHEMA');
 });
 
+test('SchemaError: a schema file that does not exist, in the core\'s words (as Python says it)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvorm-node-schema-'));
+  try {
+    const missing = path.join(dir, 'nope.json');
+    const err = await expectError(kvorm.open(redis.url(), { schema: missing }), kvorm.SchemaError, 'SCHEMA');
+    assert.equal(err.message, `schema: cannot open ${missing}: No such file or directory`);
+    assert.equal(err.status, -5);
+    // A file the core reads is checked as the same text given inline would be.
+    const file = path.join(dir, 'bad.json');
+    const bad = JSON.stringify({ namespace: 'schf', models: { User: { fields: { age: { type: 'integr' } } } } });
+    fs.writeFileSync(file, bad);
+    const fromFile = await expectError(kvorm.open(redis.url(), { schema: file }), kvorm.SchemaError, 'SCHEMA');
+    assert.match(fromFile.message, /integr/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('SchemaMismatchError: the store was written with an incompatible schema', async () => {
   const db = await kvorm.open(redis.url(), { schema: schema('mis') });
   await db.close();
@@ -92,21 +127,71 @@ test('BadRequestError: an unknown op, an unknown argument, an unknown model', as
   await db.close();
 });
 
-test('ConnectionError: nothing listens at the address', async () => {
+test('ConnectionError: nothing listens at the address, which open may try again', async () => {
   const port = await freePort();
   await expectError(kvorm.open(`redis://127.0.0.1:${port}/0`, { schema: schema('conn'), connectTimeoutMs: 1000 }),
-    kvorm.ConnectionError, 'CONNECTION');
+    kvorm.ConnectionError, 'CONNECTION', { retryable: true });
+});
+
+test('ConnectionError: the connection dropped during a read, which may be retried', async () => {
+  const db = await kvorm.open(redis.url(), { schema: schema('drop'), poolSize: 1 });
+  const rec = await db.User.create({ data: { email: 'a@x.io' } });
+  // Every client but this one: the db's one connection goes.
+  assert.ok((await raw.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')) >= 1);
+  const err = await expectError(db.User.findUnique({ where: { id: rec.id } }), kvorm.ConnectionError, 'CONNECTION',
+    { retryable: true });
+  assert.equal(err.op, 'findUnique');
+  // And retrying it does succeed: the pool reconnects.
+  assert.equal((await db.User.findUnique({ where: { id: rec.id } })).email, 'a@x.io');
+  await db.close();
 });
 
 test('TimeoutError: the server does not answer within commandTimeoutMs', async () => {
-  const db = await kvorm.open(redis.url(), { schema: schema('tmo'), commandTimeoutMs: 200 });
-  await raw.call('CLIENT', 'PAUSE', '1500', 'ALL');
-  const err = await expectError(db.User.count(), kvorm.TimeoutError, 'TIMEOUT');
-  assert.equal(err.op, 'count');
-  await new Promise((resolve) => setTimeout(resolve, 1600));
-  assert.equal(await db.User.count(), 0, 'the pool reconnects after a timeout');
-  await db.close();
+  // The gate proxy holds the request for as long as the test wants (not a pause that ends on a clock: Redis 7.0
+  // also holds back CLIENT UNPAUSE during CLIENT PAUSE ALL).
+  const gate = await startGate(redis.port);
+  try {
+    const db = await kvorm.open(gate.url(), { schema: schema('tmo'), commandTimeoutMs: 200 });
+    const { released } = await gate.hold(2, 60);
+    const err = await expectError(db.User.count(), kvorm.TimeoutError, 'TIMEOUT', { retryable: null });
+    assert.equal(err.op, 'count');
+    // The core dropped the timed-out connection (so the gate holds nothing now): two other connections sending
+    // through the gate open it again, and the same db, its pool reconnected, answers.
+    const others = [0, 1].map(() => new Redis({ port: gate.port, host: '127.0.0.1' }));
+    assert.deepEqual(await Promise.all(others.map((client) => client.ping())), ['PONG', 'PONG']);
+    for (const client of others) client.disconnect();
+    assert.equal(await released, 2);
+    assert.equal(await db.User.count(), 0, 'the pool reconnects after a timeout');
+    await db.close();
+  } finally {
+    await gate.stop();
+  }
 });
+
+test('UnavailableError: Redis refuses writes when out of memory; nothing is written, and a retry later works',
+  async () => {
+    const own = await startRedis(); // CONFIG SET maxmemory on a server of this test's own
+    const admin = own.client();
+    try {
+      const db = await kvorm.open(own.url(), { schema: schema('oom') });
+      const ann = await db.User.create({ data: { email: 'ann@x.io' } });
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', '1');
+      const err = await expectError(db.User.create({ data: { email: 'bob@x.io' } }), kvorm.UnavailableError,
+        'UNAVAILABLE', { retryable: true });
+      assert.equal(err.status, -13);
+      assert.equal(err.op, 'create');
+      assert.equal((await db.User.findUnique({ where: { id: ann.id } })).email, 'ann@x.io', 'reads still answer');
+      await admin.config('SET', 'maxmemory', '0');
+      assert.equal(await db.User.findUnique({ where: { email: 'bob@x.io' } }), null, 'nothing was written');
+      assert.equal((await db.User.create({ data: { email: 'bob@x.io' } })).email, 'bob@x.io');
+      assert.equal(await db.User.count(), 2);
+      await db.close();
+    } finally {
+      admin.disconnect();
+      await own.stop();
+    }
+  });
 
 test('UnsupportedError: count with a where', async () => {
   const db = await kvorm.open(redis.url(), { schema: schema('uns') });

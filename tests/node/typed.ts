@@ -1,6 +1,6 @@
 // Type-checked by `tsc --noEmit` (scripts/test-node.sh): the declarations of index.d.ts used as an application
 // would. Not run.
-import kvorm, { open, UniqueViolationError, Timestamp, type Db } from 'kvorm';
+import kvorm, { open, UniqueViolationError, UnavailableError, Timestamp, type Db } from 'kvorm';
 
 interface User {
   email: string;
@@ -25,6 +25,10 @@ async function main(url: string): Promise<unknown[]> {
     await db.User.create({ data: { email, name: 'Ann again' } });
   } catch (err) {
     if (err instanceof UniqueViolationError) seen.push(err.code, err.fields.join(','), err.model);
+    if (err instanceof UnavailableError || (err instanceof kvorm.KvormError && err.code === 'UNAVAILABLE')) {
+      const retryable: boolean = err.retryable;
+      seen.push(retryable);
+    }
   }
   const exact: bigint = Timestamp.fromEpochNanoseconds(1n).epochNanoseconds;
   const caps = await db.capabilities();

@@ -203,3 +203,45 @@ test('undefined means "not given"; null clears an optional field', async () => {
   const cleared = await db.V.update({ where: { id: rec.id }, data: { s: null } });
   assert.equal(cleared.s, null);
 });
+
+test('json: a Map, a Set, a class instance, a function, a symbol are ValidationErrors naming the field', async () => {
+  class Money {
+    constructor(cents) {
+      this.cents = cents;
+    }
+  }
+  const before = await db.V.count();
+  const cases = [
+    [new Map([['a', 1]]), /V\.j: cannot send a Map/],
+    [new Set([1, 2]), /V\.j: cannot send a Set/],
+    [new Money(5), /V\.j: cannot send a Money/],
+    [{ nested: [new Set([1])] }, /V\.j: cannot send a Set/],
+    [() => 1, /V\.j: cannot send a function/],
+    [Symbol('s'), /V\.j: cannot send a symbol/],
+    [Object(1), /V\.j: cannot send a Number/],
+    [Promise.resolve({}), /V\.j: cannot send a Promise/],
+    // The core's own refusals: json holds no bytes and no datetimes.
+    [Buffer.from('ab'), /V\.j: json values hold no bytes/],
+    [new Date(0), /V\.j: json values hold no timestamp/],
+  ];
+  for (const [value, message] of cases) {
+    for (const write of [() => db.V.create({ data: { j: value } }),
+      () => db.V.upsert({ where: { id: 'nope' }, create: { j: value }, update: { j: value } })]) {
+      const err = await write().catch((e) => e);
+      assert.ok(err instanceof kvorm.ValidationError, `${String(message)}: ${err}`);
+      assert.equal(err.code, 'VALIDATION');
+      assert.equal(err.model, 'V');
+      assert.deepEqual(err.fields, ['j']);
+      assert.match(err.message, message);
+      assert.equal(err.retryable, false);
+    }
+  }
+  // The same values in another field are refused the same way, and nothing was written.
+  const other = await db.V.create({ data: { s: new Map() } }).catch((e) => e);
+  assert.ok(other instanceof kvorm.ValidationError && /V\.s: cannot send a Map/.test(other.message), String(other));
+  assert.equal(await db.V.count(), before);
+  // Plain objects (also without a prototype), arrays, and BigInts in int64 still go.
+  const bare = Object.assign(Object.create(null), { c: 'd' });
+  const ok = await db.V.create({ data: { j: { a: [1, 2n ** 60n, null], b: bare } } });
+  assert.deepEqual(ok.j, { a: [1, 2n ** 60n, null], b: { c: 'd' } });
+});

@@ -1,6 +1,7 @@
 'use strict';
 // A redis-server of the test's own: a free loopback port and a unix socket in a temp directory, no persistence,
-// stopped by its pid. Nothing else is touched. REDIS_SERVER names another server binary.
+// stopped by its pid. Nothing else is touched. REDIS_SERVER names another server binary. Ready when the server
+// says so in its log (no polling on a clock).
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -21,8 +22,6 @@ function freePort() {
   });
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 // Our server answers with our pid, not some other server that won a race for the port.
 async function answersAs(port, pid) {
   const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0,
@@ -39,39 +38,68 @@ async function answersAs(port, pid) {
   }
 }
 
-async function startRedis() {
+// Resolves true once the server logs that it accepts connections, false if it exits first (the port was taken).
+// Its log goes to stdout, and on into redis.log.
+function ready(child, logPath) {
+  const log = fs.createWriteStream(logPath);
+  return new Promise((resolve) => {
+    let seen = '';
+    let done = false;
+    child.stdout.on('data', (chunk) => {
+      log.write(chunk);
+      if (done) return;
+      seen = (seen + chunk.toString('latin1')).slice(-4096);
+      if (/Ready to accept connections/.test(seen)) {
+        done = true;
+        resolve(true);
+      }
+    });
+    child.on('exit', () => {
+      log.end();
+      if (!done) {
+        done = true;
+        resolve(false);
+      }
+    });
+  });
+}
+
+// extra: more redis-server arguments (e.g. ['--maxmemory', '1mb']).
+async function startRedis(extra = []) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvorm-node-test-'));
   const socket = path.join(dir, 'redis.sock');
   for (let attempt = 0; attempt < 10; attempt++) {
     const port = await freePort();
     const child = spawn(process.env.REDIS_SERVER || 'redis-server', ['--port', String(port), '--bind', '127.0.0.1',
       '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--save', '', '--appendonly', 'no',
-      '--logfile', path.join(dir, 'redis.log')], { stdio: 'ignore' });
+      '--logfile', '', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
     let exited = false;
     child.on('exit', () => (exited = true));
-    for (let i = 0; i < 100 && !exited; i++) {
-      if (await answersAs(port, child.pid)) {
-        return {
-          port,
-          socket,
-          url: (db = 0) => `redis://127.0.0.1:${port}/${db}`,
-          unixUrl: (db = 0) => `unix://${socket}?db=${db}`,
-          client: (db = 0) => new Redis({ port, host: '127.0.0.1', db }),
-          async stop() {
-            if (!exited) {
-              const gone = new Promise((resolve) => child.once('exit', resolve));
-              child.kill('SIGTERM');
-              await gone;
-            }
-            fs.rmSync(dir, { recursive: true, force: true });
-          },
-        };
-      }
-      await sleep(50);
+    if ((await ready(child, path.join(dir, 'redis.log'))) && (await answersAs(port, child.pid))) {
+      return {
+        port,
+        socket,
+        pid: child.pid,
+        url: (db = 0) => `redis://127.0.0.1:${port}/${db}`,
+        unixUrl: (db = 0) => `unix://${socket}?db=${db}`,
+        client: (db = 0) => new Redis({ port, host: '127.0.0.1', db }),
+        async stop() {
+          if (!exited) {
+            const gone = new Promise((resolve) => child.once('exit', resolve));
+            child.kill('SIGTERM');
+            await gone;
+          }
+          fs.rmSync(dir, { recursive: true, force: true });
+        },
+      };
     }
-    if (!exited) child.kill('SIGKILL');
+    if (!exited) {
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await gone;
+    }
   }
-  throw new Error('could not start redis-server on a free port');
+  throw new Error(`could not start redis-server on a free port (log: ${path.join(dir, 'redis.log')})`);
 }
 
 module.exports = { startRedis, freePort };

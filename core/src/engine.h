@@ -1,12 +1,22 @@
-/* The internal engine interface: what a store must do for the layer above it (request parsing, validation,
- * encoding), which is written once. Redis is the first engine; LMDB will be the second. */
+/* The internal engine interface, version 2: what a store must do for the layer above it (request parsing,
+ * validation, encoding, planning, filtering, ordering, pagination), which is written once. Redis is the first
+ * engine; LMDB, Upstash REST, Cloudflare KV and Redis Cluster implement the same primitives.
+ *
+ * The primitives: run (atomic writes of one record with its unique and index entries; reads by id or unique,
+ * many per round trip), scan (an ordered range of an index or of the id collection, forward or reverse, limited,
+ * resumable), count (over the same ranges), and the index lifecycle (state, online build). Keys handed across
+ * are the order-preserving encoding of keycode.h: an engine compares them as bytes and never decodes values. */
 #ifndef KVORM_ENGINE_H
 #define KVORM_ENGINE_H
 
 #include "schema.h"
 
+#include "kvorm.h"
+
 #include <stdbool.h>
 #include <stdint.h>
+
+#define KV_ENGINE_INTERFACE_VERSION 2
 
 /* How a write or read reaches its record: by id text, or by a unique constraint's key. */
 typedef struct kv_locator {
@@ -27,7 +37,7 @@ typedef struct kv_field_value {
 typedef enum kv_write_op { KV_WRITE_CREATE, KV_WRITE_UPDATE, KV_WRITE_UPSERT, KV_WRITE_DELETE } kv_write_op;
 
 /* One atomic write, validated and encoded. The engine checks existence, uniques and the version, then writes
- * the record and moves its unique entries, all or nothing. */
+ * the record and moves its unique and index entries, all or nothing. */
 typedef struct kv_write {
     kv_write_op op;
     const kv_model *model;
@@ -42,6 +52,7 @@ typedef struct kv_write {
     int nunset;
     bool has_if_version;
     int64_t if_version;
+    bool skip_duplicate;        /* create: a taken id or unique value is no error; the step reports found=false */
 } kv_write;
 
 /* A record as stored: values are canonical bytes per field index (NULL when null). */
@@ -54,6 +65,7 @@ typedef struct kv_record {
     size_t *lens;
     void *owner;            /* engine storage behind the pointers, freed by release */
     void (*release)(void *owner);
+    char *id_copy;          /* id text owned by the record (freed by kv_record_free), when the engine made it */
 } kv_record;
 
 void kv_record_free(kv_record *r);
@@ -64,28 +76,79 @@ typedef struct kv_step {
     const kv_model *model; /* read: the model and how to reach the record */
     const kv_locator *loc;
     kv_record out;         /* the record read or written (for delete: as it was); empty when none */
-    bool found;            /* read: a record matched */
+    bool found;            /* read: a record matched; create with skip_duplicate: false when skipped */
     int rc;                /* 0, or the error code, described in *err */
     kv_error *err;
 } kv_step;
 
+/* A range of keys of one index (or of the model's id collection): encoded keys compared as bytes. A bound with
+ * data NULL is open (no limit on that side). */
+typedef struct kv_bound {
+    const char *data;
+    size_t len;
+    bool inclusive;
+} kv_bound;
+
+typedef struct kv_range {
+    const kv_index *index; /* NULL: the id collection, whose keys are the encoded ids (keycode.h) */
+    kv_bound lo, hi;
+} kv_range;
+
+/* Keys returned by a scan: n keys, each at data + off[i], len[i] bytes. */
+typedef struct kv_keys {
+    char *data;
+    size_t *off, *len;
+    size_t n, cap, size, data_cap;
+} kv_keys;
+
+void kv_keys_clear(kv_keys *k);
+void kv_keys_free(kv_keys *k);
+/* Appends one key; returns false when out of memory. */
+bool kv_keys_add(kv_keys *k, const char *data, size_t len);
+
+/* The state of a secondary index in the store. An index that is not ready is kept up to date by every write
+ * but may miss records written before it existed: the planner does not use it. */
+typedef enum kv_index_state { KV_INDEX_READY, KV_INDEX_BUILDING } kv_index_state;
+
 typedef struct kv_engine kv_engine;
 
 typedef struct kv_engine_ops {
+    unsigned version; /* KV_ENGINE_INTERFACE_VERSION */
     const char *name;
-    /* Runs n steps in order, each with its own outcome, as if one by one; an engine may send them together
-     * (Redis: one round trip). A read that matches nothing has found false and out empty. */
+    /* Runs n steps in order, each with its own outcome, as if one by one; the engine decides how they are grouped
+     * into round trips. A read that matches nothing has found false and out empty. */
     void (*run)(kv_engine *e, kv_step **steps, size_t n);
-    int (*count)(kv_engine *e, const kv_model *m, int64_t *out, kv_error *err);
-    /* Compares the schema with the one stored (docs/schema.md) and stores compatible changes. */
+    /* Up to limit keys of range r in order (reverse: from hi down), appended to out. Resume after the last key by
+     * passing it as the exclusive bound. */
+    int (*scan)(kv_engine *e, const kv_model *m, const kv_range *r, bool reverse, size_t limit, kv_keys *out,
+                kv_error *err);
+    /* The number of keys in range r; r NULL counts the records of the model. */
+    int (*count)(kv_engine *e, const kv_model *m, const kv_range *r, int64_t *out, kv_error *err);
+    /* Compares the schema with the one stored (docs/schema.md) and stores compatible changes; a new index on a
+     * model that has records is stored as building. */
     int (*sync_schema)(kv_engine *e, const kvorm_schema *s, kv_error *err);
-    /* Packs the capabilities map. */
-    void (*capabilities)(kv_engine *e, msgpack_packer *pk);
+    /* The state of every index of m, read from the store (states: m->nindexes entries). */
+    int (*index_states)(kv_engine *e, const kv_model *m, kv_index_state *states, kv_error *err);
+    /* One bounded chunk of the online build of index x: adds the entries of up to chunk records; *done when the
+     * index is complete (and marked ready). Writers may run meanwhile. */
+    int (*build_index)(kv_engine *e, const kv_model *m, const kv_index *x, size_t chunk, bool *done, kv_error *err);
+    /* Packs the engine's facts into the capabilities map: n pairs (the core packs the rest). */
+    int (*facts)(kv_engine *e, msgpack_packer *pk);
+    size_t nfacts;
     void (*close)(kv_engine *e);
 } kv_engine_ops;
 
 struct kv_engine {
     const kv_engine_ops *ops;
 };
+
+/* An engine's entry in the registry: the URL schemes it serves and how to open it. */
+typedef struct kv_engine_entry {
+    const char *const *schemes; /* NULL-terminated, e.g. "redis", "rediss", "unix" */
+    int (*open)(kv_engine **out, const char *url, const kvorm_open_options *opts, kv_error *err);
+} kv_engine_entry;
+
+/* Opens the engine that serves url's scheme, or fails with BAD_REQUEST listing the schemes known. */
+int kv_engine_open(kv_engine **out, const char *url, const kvorm_open_options *opts, kv_error *err);
 
 #endif

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #define KV_MAX_NAME 64
-#define KV_FORMAT_VERSION 1
+#define KV_FORMAT_VERSION 2
 
 typedef enum kv_type {
     KV_T_STRING, KV_T_INTEGER, KV_T_FLOAT, KV_T_BOOLEAN, KV_T_DATETIME, KV_T_DECIMAL, KV_T_ENUM, KV_T_JSON, KV_T_BYTES
@@ -38,8 +38,21 @@ typedef struct kv_unique {
     const char *name;   /* constraint name: the field, the given name, or fields joined by '_' */
     int *fields;        /* field indexes, in declaration order */
     int nfields;
-    const char *key;    /* "<ns>:{<Model>}:u:<name>" */
 } kv_unique;
+
+/* One part of an index key: a field and its direction. */
+typedef struct kv_index_part {
+    int field; /* index into model->fields */
+    bool desc;
+} kv_index_part;
+
+/* A secondary index (docs/schema.md): an ordered list of fields. Each record has exactly one entry in it,
+ * nulls included (docs/format.md, index keys). */
+typedef struct kv_index {
+    const char *name;   /* the field for `"index": true`, the given name, or the fields joined by '_' */
+    kv_index_part *parts;
+    int nparts;
+} kv_index;
 
 typedef struct kv_model {
     const char *name;
@@ -48,7 +61,9 @@ typedef struct kv_model {
     int nfields;
     kv_unique *uniques;
     int nuniques;
-    const char *prefix;     /* "<ns>:{<Model>}:" */
+    kv_index *indexes;
+    int nindexes;
+    int position;           /* index into schema->models */
     const char *layout;     /* stored layout, canonical MessagePack (docs/schema.md) */
     size_t layout_len;
 } kv_model;
@@ -67,6 +82,7 @@ void kv_schema_unref(kvorm_schema *s);
 
 const kv_model *kv_schema_model(const kvorm_schema *s, const char *name, size_t len);
 int kv_model_field(const kv_model *m, const char *name, size_t len); /* index or -1 */
+int kv_model_index(const kv_model *m, const char *name, size_t len); /* index into m->indexes or -1 */
 const char *kv_type_name(kv_type t);
 bool kv_id_is_integer(const kv_model *m);
 

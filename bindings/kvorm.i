@@ -4,11 +4,12 @@
  * kvorm_close. Upstream SWIG's Node-API backend makes synchronous wrappers only, and kvorm_open and kvorm_exec do
  * network I/O, so two hand-written natives below run them on libuv's threadpool (Napi::AsyncWorker):
  *
- *   openAsync(url, schema, schemaIsPath, connectTimeoutMs, commandTimeoutMs, poolSize, callback)
+ *   openAsync(url, schema, schemaIsPath, connectTimeoutMs, commandTimeoutMs, poolSize, refuseScans, callback)
  *       -> callback(status, db | null, message, retryable, schemaJson)
  *                                             schema: JSON text (kvorm_schema_from_json), or with schemaIsPath
  *                                             a path the core reads (kvorm_schema_from_file, so a missing file
- *                                             is its SCHEMA error); schemaJson is the text that was loaded
+ *                                             is its SCHEMA error); schemaJson is the text that was loaded;
+ *                                             refuseScans (boolean): kvorm_open_options.refuse_scans
  *   execAsync(db, requests, callback)         requests: Uint8Arrays, each one MessagePack request document, run
  *                                             by kvorm_exec_batch
  *       -> callback(statuses, responses)      responses: Buffers holding each result or error document (or null)
@@ -187,16 +188,18 @@ Napi::Value kvorm_node_throw(Napi::Env env, const char *message) {
 
 static Napi::Value kvorm_node_open_async(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 7 || !info[0].IsString() || !info[1].IsString() || !info[2].IsBoolean() ||
-        !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsFunction())
+    if (info.Length() != 8 || !info[0].IsString() || !info[1].IsString() || !info[2].IsBoolean() ||
+        !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsBoolean() ||
+        !info[7].IsFunction())
         return kvorm_node_throw(env, "openAsync(url, schema, schemaIsPath, connectTimeoutMs, commandTimeoutMs, "
-                                     "poolSize, callback)");
+                                     "poolSize, refuseScans, callback)");
     kvorm_open_options opts;
     kvorm_open_options_init(&opts, KVORM_OPEN_OPTIONS_VERSION);
     opts.connect_timeout_ms = info[3].As<Napi::Number>().Int32Value();
     opts.command_timeout_ms = info[4].As<Napi::Number>().Int32Value();
     opts.pool_size = info[5].As<Napi::Number>().Int32Value();
-    auto *worker = new OpenWorker(info[6].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(),
+    opts.refuse_scans = info[6].As<Napi::Boolean>().Value() ? 1 : 0;
+    auto *worker = new OpenWorker(info[7].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(),
                                   info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Boolean>().Value(),
                                   opts);
     worker->Queue(); /* deletes itself after OnOK */

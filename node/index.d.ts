@@ -34,8 +34,156 @@ export interface DeleteArgs<T> {
   select?: Select<T>;
   ifVersion?: number | null;
 }
-export interface CountArgs<T> {
-  where?: Where<T>;
+/** 'asc' or 'desc'. */
+export type SortOrder = 'asc' | 'desc';
+
+/** The operators of one field in a where (docs/queries.md); every given operator must hold. */
+export interface FieldFilter<V> {
+  equals?: V | null;
+  not?: V | null | FieldFilter<V>;
+  in?: V[];
+  notIn?: V[];
+  lt?: V;
+  lte?: V;
+  gt?: V;
+  gte?: V;
+  /** String fields (and a string id). */
+  startsWith?: string;
+  endsWith?: string;
+  contains?: string;
+}
+
+/** What a where may give for a field: a value (equality), null (the field is null), or an operator map. */
+export type FieldCondition<V> = V | null | FieldFilter<V>;
+
+/** `where` of the query ops: conditions on any field (indexed or not), ANDed, with AND / OR / NOT to any depth. */
+export type WhereInput<T> = { [K in keyof T]?: FieldCondition<Exclude<T[K], null | undefined>> } & {
+  id?: FieldCondition<string | number | bigint>;
+  AND?: WhereInput<T> | WhereInput<T>[];
+  OR?: WhereInput<T>[];
+  NOT?: WhereInput<T> | WhereInput<T>[];
+};
+
+/** One sort key: `{ age: 'desc' }` or `{ age: { sort: 'desc', nulls: 'first' } }`. */
+export type OrderByInput<T> = {
+  [K in keyof T | 'id']?: SortOrder | { sort: SortOrder; nulls?: 'first' | 'last' };
+};
+export type OrderBy<T> = OrderByInput<T> | OrderByInput<T>[];
+
+/** The page arguments shared by the query ops. */
+export interface PageArgs<T> {
+  where?: WhereInput<T>;
+  orderBy?: OrderBy<T>;
+  /** Negative: |take| rows from the end, still in the query's order. */
+  take?: number;
+  skip?: number;
+  /** Where the rows start (inclusive): the id (or a unique selector) and optionally the orderBy fields' values. */
+  cursor?: Partial<T> & { id?: string | number | bigint } & Record<string, unknown>;
+  /** true: fail with RefusedError rather than scan every record; false: allow the scan on a db opened with
+   * refuseScans: true. */
+  refuseScans?: boolean;
+}
+
+export interface FindManyArgs<T> extends PageArgs<T> {
+  select?: Select<T>;
+}
+export type CountArgs<T> = PageArgs<T>;
+
+/** Which fields an aggregate applies to. */
+export type AggregateFields<T> = { [K in keyof T]?: boolean };
+export interface AggregateSpec<T> {
+  /** true: the rows; or `{ _all: true, field: true }`: rows and non-null values per field. */
+  _count?: true | ({ _all?: boolean } & AggregateFields<T>);
+  _min?: AggregateFields<T>;
+  _max?: AggregateFields<T>;
+  _sum?: AggregateFields<T>;
+  _avg?: AggregateFields<T>;
+}
+export interface AggregateArgs<T> extends PageArgs<T>, AggregateSpec<T> {}
+
+/** An aggregate's value: a number (a BigInt beyond 2^53), a decimal's text, a Date, ...; null over no rows. */
+export type AggregateValue = number | bigint | string | Date | boolean | Uint8Array | null;
+/** The result of aggregate (and the aggregates of a group): only the asked keys. */
+export interface AggregateResult {
+  _count?: number | bigint | { [field: string]: number | bigint };
+  _min?: { [field: string]: AggregateValue };
+  _max?: { [field: string]: AggregateValue };
+  _sum?: { [field: string]: AggregateValue };
+  _avg?: { [field: string]: AggregateValue };
+}
+
+export interface GroupByArgs<T> extends AggregateSpec<T> {
+  by: (keyof T & string)[] | (keyof T & string);
+  where?: WhereInput<T>;
+  /** A where over the by fields and the aggregates: `{ _count: { _all: { gte: 2 } } }`. */
+  having?: Record<string, unknown>;
+  /** By fields or aggregates: `{ _count: { _all: 'desc' } }`, `{ _sum: { field: 'asc' } }`. */
+  orderBy?: Record<string, unknown> | Record<string, unknown>[];
+  take?: number;
+  skip?: number;
+  refuseScans?: boolean;
+}
+/** One group: its by fields' values and the asked aggregates. */
+export type GroupByResult<T> = Partial<T> & AggregateResult & Record<string, unknown>;
+
+export interface CreateManyArgs<T> {
+  data: (Partial<T> & Record<string, unknown>)[];
+  /** Skip (and do not count) a record whose id or unique value is taken, instead of failing. */
+  skipDuplicates?: boolean;
+}
+export interface UpdateManyArgs<T> {
+  where?: WhereInput<T>;
+  data: Partial<{ [K in keyof T]: T[K] | null }>;
+}
+export interface DeleteManyArgs<T> {
+  where?: WhereInput<T>;
+}
+/** What createMany, updateMany and deleteMany return. */
+export interface BatchPayload {
+  count: number;
+}
+
+export type QueryOp = 'findMany' | 'findFirst' | 'findFirstOrThrow' | 'count' | 'aggregate' | 'groupBy';
+export interface ExplainArgs {
+  /** The query op to plan, by its name. */
+  op: QueryOp | 'updateMany' | 'deleteMany';
+  /** Its args, as that op takes them. */
+  args?: Record<string, unknown>;
+}
+/** The plan of a query (docs/queries.md, "Plans and explain"). */
+export interface Plan {
+  op: string;
+  model: string;
+  plan: 'get' | 'unique' | 'index' | 'union' | 'scan';
+  index: string | null;
+  ranges: unknown[];
+  ordered: boolean;
+  sort: boolean;
+  residual: boolean;
+  estimatedRows: number | null;
+  roundTrips: number | null;
+  skippedIndexes: { index: string; why: string }[];
+  refused: boolean;
+  [key: string]: unknown;
+}
+/** The integrity report of check. */
+export interface CheckReport {
+  model: string;
+  records: number;
+  indexes: { [name: string]: { entries: number; ready: boolean } };
+  uniques: { [name: string]: number };
+  ok: boolean;
+  problems: { kind: 'missing' | 'extra' | 'stale' | 'unique'; index: string; id: string | number | bigint }[];
+}
+export interface ReindexArgs {
+  /** An index name; default: every index that is not ready. */
+  index?: string;
+  /** Records per chunk; default 500. */
+  chunk?: number;
+}
+export interface ReindexResult {
+  built: string[];
+  records: number;
 }
 
 /** The accessor of one model: each op of the request protocol is a method taking that op's args. */
@@ -46,7 +194,19 @@ export interface ModelAccessor<T = Record<string, unknown>> {
   update(args: UpdateArgs<T>): Promise<RecordOf<T>>;
   upsert(args: UpsertArgs<T>): Promise<RecordOf<T>>;
   delete(args: DeleteArgs<T>): Promise<RecordOf<T>>;
+  findMany(args?: FindManyArgs<T>): Promise<RecordOf<T>[]>;
+  findFirst(args?: FindManyArgs<T>): Promise<RecordOf<T> | null>;
+  findFirstOrThrow(args?: FindManyArgs<T>): Promise<RecordOf<T>>;
+  /** A number (a BigInt with `integers: 'bigint'`). */
   count(args?: CountArgs<T>): Promise<number>;
+  aggregate(args: AggregateArgs<T>): Promise<AggregateResult>;
+  groupBy(args: GroupByArgs<T>): Promise<GroupByResult<T>[]>;
+  createMany(args: CreateManyArgs<T>): Promise<BatchPayload>;
+  updateMany(args: UpdateManyArgs<T>): Promise<BatchPayload>;
+  deleteMany(args?: DeleteManyArgs<T>): Promise<BatchPayload>;
+  explain(args: ExplainArgs): Promise<Plan>;
+  check(): Promise<CheckReport>;
+  reindex(args?: ReindexArgs): Promise<ReindexResult>;
   /** Any other op of the protocol (ops added by later cores). */
   [op: string]: (args?: any) => Promise<any>;
 }
@@ -87,8 +247,12 @@ export interface OpenOptions {
   commandTimeoutMs?: number;
   /** Connections kept for parallel requests; default 8. */
   poolSize?: number;
-  /** 'auto' (default): integers as number when safe, else BigInt. 'bigint': integer fields always as BigInt. */
+  /** 'auto' (default): integers as number when safe, else BigInt. 'bigint': every integer of a result (fields,
+   * counts, aggregates, json contents) as a BigInt. */
   integers?: 'auto' | 'bigint';
+  /** true: a query no index serves fails with RefusedError instead of scanning (unless it passes
+   * refuseScans: false). Default false. */
+  refuseScans?: boolean;
 }
 
 export function open<Models extends object = Record<string, Record<string, unknown>>>(
@@ -119,12 +283,13 @@ export type ErrorCode =
   | 'UNSUPPORTED'
   | 'INTERNAL'
   | 'MISUSE'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'REFUSED';
 
 export class KvormError extends Error {
   /** The stable name of the code, e.g. 'UNIQUE_VIOLATION' (a newer core may add codes). */
   readonly code: ErrorCode | string;
-  /** The core's status number (-1 ... -13), or null when the error was raised in JavaScript. */
+  /** The core's status number (-1 ... -14), or null when the error was raised in JavaScript. */
   readonly status: number | null;
   readonly model: string | null;
   readonly op: string | null;
@@ -149,6 +314,8 @@ export class MisuseError extends KvormError {}
 /** The store is up but cannot serve the request now (Redis loading, busy, read-only, out of memory); nothing was
  * written; `retryable` is true. */
 export class UnavailableError extends KvormError {}
+/** A query no index serves would scan every record, and scans are refused (refuseScans); nothing was read. */
+export class RefusedError extends KvormError {}
 
 declare const kvorm: {
   open: typeof open;
@@ -168,5 +335,6 @@ declare const kvorm: {
   InternalError: typeof InternalError;
   MisuseError: typeof MisuseError;
   UnavailableError: typeof UnavailableError;
+  RefusedError: typeof RefusedError;
 };
 export default kvorm;

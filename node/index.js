@@ -25,4 +25,5 @@ module.exports = {
   InternalError: errors.InternalError,
   MisuseError: errors.MisuseError,
   UnavailableError: errors.UnavailableError,
+  RefusedError: errors.RefusedError,
 };

@@ -20,4 +20,5 @@ export const {
   InternalError,
   MisuseError,
   UnavailableError,
+  RefusedError,
 } = kvorm;

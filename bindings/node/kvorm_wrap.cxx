@@ -1748,11 +1748,26 @@ fail:
 
 
 // js_global_getter
+Napi::Value exports_KVORM_EREFUSED_get(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Value jsresult;
+  
+  jsresult = SWIG_From_int  SWIG_NAPI_FROM_CALL_ARGS(static_cast< int >(KVORM_EREFUSED));
+  
+  return jsresult;
+  
+  goto fail;
+fail:
+  return Napi::Value();
+}
+
+
+// js_global_getter
 Napi::Value exports_KVORM_OPEN_OPTIONS_VERSION_get(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Value jsresult;
   
-  jsresult = SWIG_From_int  SWIG_NAPI_FROM_CALL_ARGS(static_cast< int >(1));
+  jsresult = SWIG_From_int  SWIG_NAPI_FROM_CALL_ARGS(static_cast< int >(2));
   
   return jsresult;
   
@@ -1973,16 +1988,18 @@ Napi::Value kvorm_node_throw(Napi::Env env, const char *message) {
 
 static Napi::Value kvorm_node_open_async(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 7 || !info[0].IsString() || !info[1].IsString() || !info[2].IsBoolean() ||
-        !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsFunction())
+    if (info.Length() != 8 || !info[0].IsString() || !info[1].IsString() || !info[2].IsBoolean() ||
+        !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsBoolean() ||
+        !info[7].IsFunction())
         return kvorm_node_throw(env, "openAsync(url, schema, schemaIsPath, connectTimeoutMs, commandTimeoutMs, "
-                                     "poolSize, callback)");
+                                     "poolSize, refuseScans, callback)");
     kvorm_open_options opts;
     kvorm_open_options_init(&opts, KVORM_OPEN_OPTIONS_VERSION);
     opts.connect_timeout_ms = info[3].As<Napi::Number>().Int32Value();
     opts.command_timeout_ms = info[4].As<Napi::Number>().Int32Value();
     opts.pool_size = info[5].As<Napi::Number>().Int32Value();
-    auto *worker = new OpenWorker(info[6].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(),
+    opts.refuse_scans = info[6].As<Napi::Boolean>().Value() ? 1 : 0;
+    auto *worker = new OpenWorker(info[7].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(),
                                   info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Boolean>().Value(),
                                   opts);
     worker->Queue(); /* deletes itself after OnOK */
@@ -2622,6 +2639,13 @@ do {
 // jsnapi_register_global_variable
 do {
   Napi::PropertyDescriptor pd = Napi::PropertyDescriptor::Accessor<exports_KVORM_EUNAVAILABLE_get, JS_veto_set_variable>("KVORM_EUNAVAILABLE");
+  NAPI_CHECK_MAYBE(exports.DefineProperties({
+    pd
+  }));
+} while (0);
+// jsnapi_register_global_variable
+do {
+  Napi::PropertyDescriptor pd = Napi::PropertyDescriptor::Accessor<exports_KVORM_EREFUSED_get, JS_veto_set_variable>("KVORM_EREFUSED");
   NAPI_CHECK_MAYBE(exports.DefineProperties({
     pd
   }));

@@ -55,21 +55,26 @@ typedef enum kvorm_status {
     KVORM_EUNSUPPORTED = -10,     /* UNSUPPORTED: valid, but this engine or version cannot do it */
     KVORM_EINTERNAL = -11,        /* INTERNAL: a bug, corrupt stored data, or out of memory */
     KVORM_EMISUSE = -12,          /* MISUSE: the C API was called wrongly (NULL handle, bad options version) */
-    KVORM_EUNAVAILABLE = -13      /* UNAVAILABLE: the store is up but cannot serve the request now: loading, busy,
+    KVORM_EUNAVAILABLE = -13,     /* UNAVAILABLE: the store is up but cannot serve the request now: loading, busy,
                                      read-only, out of memory; nothing was written; retry later */
+    KVORM_EREFUSED = -14          /* REFUSED: the query would scan every record, and scans were refused
+                                     (refuse_scans, refuseScans) */
 } kvorm_status;
 
 typedef struct kvorm_schema kvorm_schema;
 typedef struct kvorm_db kvorm_db;
 
 /* Options for kvorm_open. Initialize with kvorm_open_options_init(&opts, KVORM_OPEN_OPTIONS_VERSION). A zero
- * field means "the default" (or the value given in the URL). */
-#define KVORM_OPEN_OPTIONS_VERSION 1
+ * field means "the default" (or the value given in the URL). Version 1 ends after pool_size: a caller built
+ * against it passes the shorter struct, which stays valid. */
+#define KVORM_OPEN_OPTIONS_VERSION 2
 typedef struct kvorm_open_options {
     unsigned int version;
     int connect_timeout_ms;   /* default 2000 */
     int command_timeout_ms;   /* default 5000 */
     int pool_size;            /* connections kept for parallel calls; default 8 */
+    int refuse_scans;         /* version 2: non-zero makes a query that would scan every record fail with
+                                 KVORM_EREFUSED unless it passes refuseScans: false */
 } kvorm_open_options;
 
 /* Library version as "MAJOR.MINOR.PATCH". */

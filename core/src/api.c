@@ -3,10 +3,11 @@
 
 #include "db.h"
 #include "json_bridge.h"
-#include "redis_engine.h"
+#include "request.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,9 +92,10 @@ int kvorm_open_options_init(kvorm_open_options *opts, unsigned int version)
 {
     if (!opts)
         return misuse("kvorm_open_options_init: opts is NULL");
-    if (version != KVORM_OPEN_OPTIONS_VERSION)
+    if (version < 1 || version > KVORM_OPEN_OPTIONS_VERSION)
         return kv_fail(NULL, KVORM_EMISUSE, "kvorm_open_options_init: unknown options version %u", version);
-    memset(opts, 0, sizeof(*opts));
+    /* a version 1 caller's struct ends after pool_size */
+    memset(opts, 0, version == 1 ? offsetof(kvorm_open_options, refuse_scans) : sizeof(*opts));
     opts->version = version;
     return 0;
 }
@@ -108,13 +110,19 @@ int kvorm_open(kvorm_db **out, const char *url, const kvorm_schema *schema, cons
     *out = NULL;
     if (!url || !schema)
         return misuse("kvorm_open: url and schema are required");
-    if (opts && opts->version != KVORM_OPEN_OPTIONS_VERSION)
-        return kv_fail(NULL, KVORM_EMISUSE, "kvorm_open: options version %u is not %d (use kvorm_open_options_init)",
+    if (opts && (opts->version < 1 || opts->version > KVORM_OPEN_OPTIONS_VERSION))
+        return kv_fail(NULL, KVORM_EMISUSE, "kvorm_open: options version %u is not 1 to %d (use kvorm_open_options_init)",
                        opts->version, KVORM_OPEN_OPTIONS_VERSION);
     if (!(db = calloc(1, sizeof(*db))))
         return kv_fail(NULL, KVORM_EINTERNAL, "out of memory");
     db->schema = kv_schema_ref(schema);
-    if ((rc = kv_redis_engine_open(&db->engine, url, opts, &err)) != 0 ||
+    db->refuse_scans = opts && opts->version >= 2 && opts->refuse_scans;
+    db->indexes_ready = calloc((size_t)db->schema->nmodels + 1, sizeof(*db->indexes_ready));
+    if (!db->indexes_ready) {
+        kvorm_close(db);
+        return kv_fail(NULL, KVORM_EINTERNAL, "out of memory");
+    }
+    if ((rc = kv_engine_open(&db->engine, url, opts, &err)) != 0 ||
         (rc = db->engine->ops->sync_schema(db->engine, db->schema, &err)) != 0) {
         kv_error_publish(&err);
         kvorm_close(db);
@@ -132,6 +140,7 @@ void kvorm_close(kvorm_db *db)
     if (db->engine)
         db->engine->ops->close(db->engine);
     kv_schema_unref(db->schema);
+    free((void *)db->indexes_ready);
     free(db);
 }
 
@@ -241,8 +250,23 @@ int kvorm_capabilities(unsigned char **out, size_t *out_len, kvorm_db *db)
         return misuse("kvorm_capabilities: out, out_len and db are required");
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    db->engine->ops->capabilities(db->engine, &pk);
+    kv_pack_capabilities(db, &pk);
     take(&sb, out, out_len);
     kv_error_clear();
     return *out ? 0 : kv_fail(NULL, KVORM_EINTERNAL, "out of memory");
+}
+
+/* The capabilities map (docs/protocol.md): the engine's facts, then what the core adds, the format version and
+ * every op of the table. */
+void kv_pack_capabilities(kvorm_db *db, msgpack_packer *pk)
+{
+    const kv_engine_ops *ops = db->engine->ops;
+    msgpack_pack_map(pk, ops->nfacts + 2);
+    ops->facts(db->engine, pk);
+    kv_pack_cstr(pk, "formatVersion");
+    msgpack_pack_int(pk, KV_FORMAT_VERSION);
+    kv_pack_cstr(pk, "ops");
+    msgpack_pack_array(pk, kv_nops);
+    for (size_t i = 0; i < kv_nops; i++)
+        kv_pack_cstr(pk, kv_ops[i].name);
 }

@@ -8,7 +8,16 @@
 struct kvorm_db {
     kvorm_schema *schema;
     kv_engine *engine;
+    bool refuse_scans; /* kvorm_open_options.refuse_scans: the default of a query's refuseScans */
+    /* per model (schema order): 1 once every index is known ready, so queries stop asking the store */
+    _Atomic int *indexes_ready;
 };
+
+/* Packs the capabilities map: the engine's facts, the format version and the ops (api.c). */
+void kv_pack_capabilities(kvorm_db *db, msgpack_packer *pk);
+
+/* The state of every index of m (m->nindexes entries), from the store until all are ready. */
+int kv_db_index_states(kvorm_db *db, const kv_model *m, kv_index_state *states, kv_error *err);
 
 /* Runs one request document. On success the result is in resp; on failure resp holds the error document and
  * the error code is returned. */

@@ -92,3 +92,172 @@ size_t kv_decimal_normalize(char *out, const char *s, size_t len)
     out[o] = '\0';
     return o;
 }
+
+/* ---- arithmetic for aggregates (_sum, _avg): digits as text, most significant first ---- */
+
+typedef struct dec {
+    bool neg;
+    char *d;      /* digits, no point */
+    size_t n;
+    size_t scale; /* digits after the point */
+} dec;
+
+static bool dec_parse(dec *x, const char *s, size_t len)
+{
+    size_t i = 0;
+    x->neg = len > 0 && s[0] == '-';
+    i = x->neg ? 1 : 0;
+    x->d = malloc(len + 1);
+    x->n = x->scale = 0;
+    if (!x->d)
+        return false;
+    bool frac = false;
+    for (; i < len; i++) {
+        if (s[i] == '.') {
+            frac = true;
+            continue;
+        }
+        x->d[x->n++] = s[i];
+        if (frac)
+            x->scale++;
+    }
+    return true;
+}
+
+/* Writes digits d (n, scale) with their sign as normalized text into out (KV_DECIMAL_TEXT_MAX). */
+static size_t dec_text(char *out, bool neg, const char *d, size_t n, size_t scale)
+{
+    char *t = malloc(n + scale + 4), *p = t;
+    size_t r;
+    if (!t)
+        return 0;
+    if (neg)
+        *p++ = '-';
+    if (n <= scale) {
+        *p++ = '0';
+        *p++ = '.';
+        for (size_t i = n; i < scale; i++)
+            *p++ = '0';
+        memcpy(p, d, n);
+        p += n;
+    } else {
+        memcpy(p, d, n - scale);
+        p += n - scale;
+        if (scale) {
+            *p++ = '.';
+            memcpy(p, d + n - scale, scale);
+            p += scale;
+        }
+    }
+    r = kv_decimal_normalize(out, t, (size_t)(p - t));
+    free(t);
+    return r;
+}
+
+/* The digit of x at position k from the point (k >= 0: 10^k; k < 0: fraction), 0 outside. */
+static int dec_digit(const dec *x, long k)
+{
+    long idx = (long)x->n - 1 - ((long)x->scale + k);
+    return idx >= 0 && idx < (long)x->n ? x->d[idx] - '0' : 0;
+}
+
+/* |a| compared with |b|. */
+static int dec_cmp_abs(const dec *a, const dec *b, long hi, long lo)
+{
+    for (long k = hi; k >= lo; k--) {
+        int c = dec_digit(a, k) - dec_digit(b, k);
+        if (c)
+            return c;
+    }
+    return 0;
+}
+
+size_t kv_decimal_add(char *out, const char *a, size_t alen, const char *b, size_t blen)
+{
+    dec x, y;
+    size_t r = 0;
+    if (!dec_parse(&x, a, alen) || !dec_parse(&y, b, blen)) {
+        free(x.d);
+        return 0;
+    }
+    long lo = -(long)(x.scale > y.scale ? x.scale : y.scale);
+    long hx = (long)x.n - (long)x.scale, hy = (long)y.n - (long)y.scale;
+    long hi = (hx > hy ? hx : hy); /* one more place for a carry */
+    size_t width = (size_t)(hi - lo + 1);
+    char *d = malloc(width + 1);
+    if (d) {
+        bool neg = x.neg;
+        const dec *big = &x, *small = &y;
+        int sub = x.neg != y.neg;
+        if (sub && dec_cmp_abs(&x, &y, hi, lo) < 0) {
+            big = &y;
+            small = &x;
+            neg = y.neg;
+        }
+        int carry = 0;
+        for (long k = lo; k <= hi; k++) {
+            int v = dec_digit(big, k) + (sub ? -(dec_digit(small, k) + carry) : dec_digit(small, k) + carry);
+            carry = 0;
+            if (v < 0) {
+                v += 10;
+                carry = 1;
+            } else if (v > 9) {
+                v -= 10;
+                carry = 1;
+            }
+            d[hi - k] = (char)('0' + v);
+        }
+        r = dec_text(out, neg, d, width, (size_t)-lo);
+        free(d);
+    }
+    free(x.d);
+    free(y.d);
+    return r;
+}
+
+size_t kv_decimal_div(char *out, const char *a, size_t alen, uint64_t n, size_t frac)
+{
+    dec x;
+    size_t r = 0;
+    if (n == 0 || !dec_parse(&x, a, alen)) {
+        if (n == 0)
+            return 0;
+        free(x.d);
+        return 0;
+    }
+    /* long division of the digits, then extra digits until there are frac + 1 after the point */
+    size_t extra = frac + 1 > x.scale ? frac + 1 - x.scale : 0;
+    size_t total = x.n + extra, fdigits = x.scale + extra;
+    char *q = malloc(total + 2);
+    unsigned __int128 rem = 0;
+    if (q) {
+        for (size_t i = 0; i < total; i++) {
+            rem = rem * 10 + (unsigned)(i < x.n ? x.d[i] - '0' : 0);
+            q[i + 1] = (char)('0' + (int)(rem / n));
+            rem %= n;
+        }
+        q[0] = '0'; /* room for a carry */
+        /* keep frac digits after the point; round half to even on the dropped ones and the remainder */
+        size_t keep = 1 + total - (fdigits - frac);
+        bool up = false;
+        if (keep < total + 1) {
+            int first = q[keep] - '0';
+            bool rest = rem != 0;
+            for (size_t i = keep + 1; i < total + 1; i++)
+                rest = rest || q[i] != '0';
+            up = first > 5 || (first == 5 && (rest || ((q[keep - 1] - '0') & 1)));
+        }
+        for (size_t i = keep; up && i-- > 0;) {
+            if (q[i] == '9') {
+                q[i] = '0';
+            } else {
+                q[i]++;
+                up = false;
+            }
+        }
+        r = dec_text(out, x.neg, q, keep, frac);
+        free(q);
+    }
+    free(x.d);
+    return r;
+}

@@ -454,6 +454,10 @@ static int write_json(outbuf *o, const msgpack_object *v)
     case MSGPACK_OBJECT_EXT: {
         kv_time t;
         char text[KV_TIME_TEXT_MAX];
+        if (v->via.ext.type == KV_EXT_DECIMAL) { /* a decimal: its text, as a JSON string */
+            put_string(o, v->via.ext.ptr, v->via.ext.size);
+            return 0;
+        }
         if (v->via.ext.type != -1 || !kv_time_from_ext(&t, v->via.ext.ptr, v->via.ext.size))
             return -1;
         put_string(o, text, kv_time_format(text, t));

@@ -213,3 +213,37 @@ void kv_pack_strn(msgpack_packer *pk, const char *s, size_t len)
 }
 
 void kv_pack_cstr(msgpack_packer *pk, const char *s) { kv_pack_strn(pk, s, strlen(s)); }
+
+void kv_pack_decimal(msgpack_packer *pk, const char *text, size_t len)
+{
+    msgpack_pack_ext(pk, len, KV_EXT_DECIMAL);
+    msgpack_pack_ext_body(pk, text, len);
+}
+
+bool kv_mp_str_payload(const char *data, size_t len, const char **text, size_t *text_len)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    size_t head, n;
+    if (len == 0)
+        return false;
+    if (p[0] >= 0xa0 && p[0] <= 0xbf) {
+        head = 1;
+        n = p[0] & 0x1f;
+    } else if (p[0] == 0xd9 && len >= 2) {
+        head = 2;
+        n = p[1];
+    } else if (p[0] == 0xda && len >= 3) {
+        head = 3;
+        n = (size_t)p[1] << 8 | p[2];
+    } else if (p[0] == 0xdb && len >= 5) {
+        head = 5;
+        n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+    } else {
+        return false;
+    }
+    if (len - head != n)
+        return false;
+    *text = data + head;
+    *text_len = n;
+    return true;
+}

@@ -14,6 +14,10 @@
  * rejects with a precise message (or, for a decimal field, takes as decimal text). JSON requests only. */
 #define KV_EXT_BIG_NUMBER 100
 
+/* The extension type of a decimal in a response (and, optionally, a request): its payload is the normalized
+ * decimal text (docs/queries.md, "Values in responses"), so a binding tells a decimal from a string by type. */
+#define KV_EXT_DECIMAL 1
+
 typedef enum { KV_MP_OK = 0, KV_MP_TRUNCATED = -1, KV_MP_INVALID = -2, KV_MP_TOO_DEEP = -3 } kv_mp_check_result;
 
 /* Walks one MessagePack object at data without allocating: every length must fit in the bytes left and
@@ -36,5 +40,9 @@ size_t kv_utf8_seq(const char *s, size_t len);
 
 void kv_pack_cstr(msgpack_packer *pk, const char *s);
 void kv_pack_strn(msgpack_packer *pk, const char *s, size_t len);
+/* The payload of one well-formed packed str (any header width) filling all of data; false when it is not one. */
+bool kv_mp_str_payload(const char *data, size_t len, const char **text, size_t *text_len);
+/* Packs decimal text as the KV_EXT_DECIMAL extension. */
+void kv_pack_decimal(msgpack_packer *pk, const char *text, size_t len);
 
 #endif

@@ -1,59 +1,111 @@
 #include "redis_scripts.h"
 
-/* KEYS: [1] ids sorted set, [2] id counter, [2+i] hash of unique constraint i.
- * ARGV: op, record key prefix, id kind ('s' string, 'i' manual integer, 'g' generated integer), locator kind
- * ('i' by id, 'u' by unique, '' none), locator value (id text, or the constraint number), locator unique key,
- * create id ('' = generate), expected version ('' = any), then the create data's key for each constraint ('' when
- * it holds a null). A create then gives its pairs (name, value ...) up to the end; the other ops give the create
- * pairs (count; name, value ...), the update pairs (count; ...), the fields to clear (count; names ...), and
- * the constraints the write may move (count; per constraint its number, field count and field names).
- * The create path only runs commands: the caller computed its unique keys, so a create costs the server little
- * more than the writes themselves. Updates and deletes compute keys here, from the stored values.
- * Replies: the new id, a string, after a create (version 1; the caller has the data); {'OK', id, version, fields}
- * where fields is the HGETALL of the record after an update or before a delete; or {'NOTFOUND'},
- * {'UNIQUE', constraint (0 = id)}, {'CONFLICT', current version}. */
-const char kv_script_write[] =
+/* The main script: every write, the lookup by unique and one chunk of an index build. One script, so that the
+ * calls inside one MULTI/EXEC either all find it in Redis' script cache or all miss it.
+ *
+ * Every key a call touches is in KEYS, with one exception: a write or lookup that reaches its record through a
+ * unique constraint learns the record's id only here, and builds that record key from the prefix in ARGV
+ * (docs/format.md). It is in the model's hash slot like every other key.
+ *
+ * ARGV[1] is the op.
+ *
+ * 'get': KEYS[1] the unique hash. ARGV: op, record key prefix, unique key. Reply: {id, HGETALL} or nil.
+ *
+ * 'build': KEYS[1] the index zset, KEYS[2] the index states hash, KEYS[3..] record keys. ARGV: op, index name,
+ * the cursor to store ('' = the build is complete), then per record key its version and its entry. Adds the
+ * entry of each record still at that version (a record deleted or changed since it was read is left to its
+ * writer, who maintains the index too). Reply: -1 when the index is no longer being built, else the entries
+ * added.
+ *
+ * Writes ('create', 'update', 'upsert', 'delete'):
+ * KEYS: [1] ids, [2] seq, [3] index states, then nu unique hashes, nx index zsets, and the record key of the id
+ * ARGV[13] names when that is not ''.
+ * ARGV: op, record key prefix, id kind ('s' string, 'i' manual integer, 'g' increment with the id given, 'G'
+ * increment with the id the caller took from the counter: given back when the create does not happen), nu, nx, locator
+ * kind ('i' by id, 'u' by unique, '' none), locator value (id text, or the constraint number), locator unique
+ * key, create id, expected version from ifVersion ('' = any), expected state ('' = no check, '0' = the locator
+ * finds no record, else the version the caller read), the id's entry in ids (added by a create, removed by a
+ * delete), the id of the record key in KEYS, then the create data's key for each constraint ('' when it holds a
+ * null), then counted sections: create pairs (name, value), update pairs, fields to clear, the constraints the
+ * write may move (number, field count, field names), the index entries of a create (index number, entry), and
+ * the index moves of an update or delete (index number, index name, old entry or '', new entry or '').
+ * Index entries are computed by the caller from the record it read; an expected state that no longer holds, or
+ * an old entry that is not there (while its index is not being built), replies STALE: the caller reads again.
+ * Replies: the new id after a create (version 1; the caller has the data); {'OK', id, version, fields} where
+ * fields is the HGETALL of the record after an update or before a delete; or {'NOTFOUND'}, {'UNIQUE',
+ * constraint (0 = id)}, {'CONFLICT', current version}, {'STALE'}. */
+const char kv_script_main[] =
     "local a = ARGV\n"
-    "local op, prefix, idkind = a[1], a[2], a[3]\n"
-    "local lockind, locval, lockey, newid, ifver = a[4], a[5], a[6], a[7], a[8]\n"
-    "-- from 9: the create data's key for each constraint ('' when a field is null); a create then has its pairs up to\n"
-    "-- the end; other ops have counted sections: create pairs at cs, update pairs at ss, fields to clear at ds, then\n"
-    "-- each constraint's fields from us\n"
-    "local nu = #KEYS - 2\n"
-    "local ks = 9\n"
+    "local op = a[1]\n"
+    "if op == 'get' then\n"
+    "  local id = redis.call('HGET', KEYS[1], a[3])\n"
+    "  if not id then return false end\n"
+    "  return {id, redis.call('HGETALL', a[2] .. id)}\n"
+    "end\n"
+    "if op == 'build' then\n"
+    "  if redis.call('HEXISTS', KEYS[2], a[2]) == 0 then return -1 end\n"
+    "  local added = 0\n"
+    "  for k = 3, #KEYS do\n"
+    "    local q = 4 + 2 * (k - 3)\n"
+    "    if redis.call('HGET', KEYS[k], '$v') == a[q] then\n"
+    "      added = added + redis.call('ZADD', KEYS[1], 0, a[q + 1])\n"
+    "    end\n"
+    "  end\n"
+    "  if a[3] == '' then redis.call('HDEL', KEYS[2], a[2]) else redis.call('HSET', KEYS[2], a[2], a[3]) end\n"
+    "  return added\n"
+    "end\n"
+    "local prefix, idkind = a[2], a[3]\n"
+    "local nu, nx = tonumber(a[4]), tonumber(a[5])\n"
+    "local lockind, locval, lockey, newid, ifver, expect, identry, rkid = a[6], a[7], a[8], a[9], a[10], a[11],\n"
+    "  a[12], a[13]\n"
+    "local ks = 14\n"
     "local p = ks + nu\n"
-    "local nc, cs, ns, ss, nd, ds, us\n"
-    "if op == 'create' then\n"
-    "  cs = p; nc = (#a - p + 1) / 2\n"
-    "else\n"
-    "  nc = tonumber(a[p]); cs = p + 1; p = cs + 2 * nc\n"
-    "  ns = tonumber(a[p]); ss = p + 1; p = ss + 2 * ns\n"
-    "  nd = tonumber(a[p]); ds = p + 1; us = ds + nd\n"
+    "local nc = tonumber(a[p]); local cs = p + 1; p = cs + 2 * nc\n"
+    "local ns = tonumber(a[p]); local ss = p + 1; p = ss + 2 * ns\n"
+    "local nd = tonumber(a[p]); local ds = p + 1; p = ds + nd\n"
+    "local us = p\n"
+    "local X = 3 + nu\n"
+    "local function rkey(id)\n"
+    "  if id == rkid then return KEYS[X + nx + 1] end\n"
+    "  return prefix .. id\n"
+    "end\n"
+    "-- the index sections come after the constraints': found by walking those\n"
+    "local function index_sections()\n"
+    "  local q = us + 1\n"
+    "  for j = 1, tonumber(a[us]) do q = q + tonumber(a[q + 1]) + 2 end\n"
+    "  local xc = q\n"
+    "  local xm = xc + 1 + 2 * tonumber(a[xc])\n"
+    "  return xc, xm\n"
     "end\n"
     "\n"
-    "local function do_create(cid)\n"
-    "  if cid ~= '' and redis.call('EXISTS', prefix .. cid) == 1 then return {'UNIQUE', 0} end\n"
+    "-- an id the caller took from the counter for a create that does not happen goes back, if still the last\n"
+    "local function give_back()\n"
+    "  if idkind == 'G' and redis.call('GET', KEYS[2]) == newid then redis.call('DECR', KEYS[2]) end\n"
+    "end\n"
+    "local function do_create(cid, xc)\n"
+    "  local key = rkey(cid)\n"
+    "  if redis.call('EXISTS', key) == 1 then return {'UNIQUE', 0} end\n"
     "  for i = 1, nu do\n"
     "    local k = a[ks + i - 1]\n"
-    "    if k ~= '' and redis.call('HEXISTS', KEYS[2 + i], k) == 1 then return {'UNIQUE', i} end\n"
+    "    if k ~= '' and redis.call('HEXISTS', KEYS[3 + i], k) == 1 then give_back(); return {'UNIQUE', i} end\n"
     "  end\n"
-    "  if cid == '' then\n"
-    "    cid = tostring(redis.call('INCR', KEYS[2]))\n"
-    "    while redis.call('EXISTS', prefix .. cid) == 1 do cid = tostring(redis.call('INCR', KEYS[2])) end\n"
-    "  elseif idkind == 'g' then\n"
+    "  if idkind == 'g' then\n"
     "    local cur = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
     "    if tonumber(cid) > cur then redis.call('SET', KEYS[2], cid) end\n"
     "  end\n"
-    "  redis.call('HSET', prefix .. cid, '$v', '1', unpack(a, cs, cs + 2 * nc - 1))\n"
+    "  if nc > 0 then redis.call('HSET', key, '$v', '1', unpack(a, cs, cs + 2 * nc - 1))\n"
+    "  else redis.call('HSET', key, '$v', '1') end\n"
     "  for i = 1, nu do\n"
     "    local k = a[ks + i - 1]\n"
-    "    if k ~= '' then redis.call('HSET', KEYS[2 + i], k, cid) end\n"
+    "    if k ~= '' then redis.call('HSET', KEYS[3 + i], k, cid) end\n"
     "  end\n"
-    "  redis.call('ZADD', KEYS[1], idkind == 's' and 0 or tonumber(cid), cid)\n"
+    "  redis.call('ZADD', KEYS[1], 0, identry)\n"
+    "  for q = xc + 1, xc + 2 * tonumber(a[xc]), 2 do\n"
+    "    redis.call('ZADD', KEYS[X + tonumber(a[q])], 0, a[q + 1])\n"
+    "  end\n"
     "  return cid\n"
     "end\n"
-    "-- creates return before the rest is even defined: every closure made costs each call\n"
-    "if op == 'create' then return do_create(newid) end\n"
+    "if op == 'create' then return do_create(newid, index_sections()) end\n"
     "\n"
     "-- the constraints a write may move (for an update, those with a field it sets or clears; for a delete, all):\n"
     "-- each as {number, {fields}}\n"
@@ -86,6 +138,26 @@ const char kv_script_write[] =
     "  return nil\n"
     "end\n"
     "\n"
+    "-- the index moves {zset, old, new}; nil when an old entry is missing (the record changed since it was read)\n"
+    "local function index_moves(xm)\n"
+    "  local moves = {}\n"
+    "  for q = xm + 1, xm + 4 * tonumber(a[xm]), 4 do\n"
+    "    local z, old = KEYS[X + tonumber(a[q])], a[q + 2]\n"
+    "    if old ~= '' and not redis.call('ZSCORE', z, old) and redis.call('HEXISTS', KEYS[3], a[q + 1]) == 0 then\n"
+    "      return nil\n"
+    "    end\n"
+    "    moves[#moves + 1] = {z, old, a[q + 3]}\n"
+    "  end\n"
+    "  return moves\n"
+    "end\n"
+    "\n"
+    "local function apply_moves(moves)\n"
+    "  for _, mv in ipairs(moves) do\n"
+    "    if mv[2] ~= '' then redis.call('ZREM', mv[1], mv[2]) end\n"
+    "    if mv[3] ~= '' then redis.call('ZADD', mv[1], 0, mv[3]) end\n"
+    "  end\n"
+    "end\n"
+    "\n"
     "-- the moves of unique entries an update makes, {number, old key, new key}, or a UNIQUE reply\n"
     "local function unique_moves(uid, key, uniques)\n"
     "  local set, removed = {}, {}\n"
@@ -111,7 +183,7 @@ const char kv_script_write[] =
     "    local was, now = ukey(c[2], oldval), ukey(c[2], newval)\n"
     "    if was ~= now then\n"
     "      if now then\n"
-    "        local owner = redis.call('HGET', KEYS[2 + i], now)\n"
+    "        local owner = redis.call('HGET', KEYS[3 + i], now)\n"
     "        if owner and owner ~= uid then return nil, {'UNIQUE', i} end\n"
     "      end\n"
     "      moves[#moves + 1] = {i, was, now}\n"
@@ -121,7 +193,7 @@ const char kv_script_write[] =
     "end\n"
     "\n"
     "local function do_update(uid)\n"
-    "  local key = prefix .. uid\n"
+    "  local key = rkey(uid)\n"
     "  local conflict = check_version(key)\n"
     "  if conflict then return conflict end\n"
     "  local moves = {}\n"
@@ -130,58 +202,79 @@ const char kv_script_write[] =
     "    moves, taken = unique_moves(uid, key, constraints())\n"
     "    if taken then return taken end\n"
     "  end\n"
+    "  local _, xm = index_sections()\n"
+    "  local xmoves = index_moves(xm)\n"
+    "  if not xmoves then return {'STALE'} end\n"
     "  if ns > 0 then redis.call('HSET', key, unpack(a, ss, ss + 2 * ns - 1)) end\n"
     "  if nd > 0 then redis.call('HDEL', key, unpack(a, ds, ds + nd - 1)) end\n"
     "  local ver = redis.call('HINCRBY', key, '$v', 1)\n"
     "  for _, mv in ipairs(moves) do\n"
-    "    local h = KEYS[2 + mv[1]]\n"
+    "    local h = KEYS[3 + mv[1]]\n"
     "    if mv[2] and redis.call('HGET', h, mv[2]) == uid then redis.call('HDEL', h, mv[2]) end\n"
     "    if mv[3] then redis.call('HSET', h, mv[3], uid) end\n"
     "  end\n"
+    "  apply_moves(xmoves)\n"
     "  return {'OK', uid, tostring(ver), redis.call('HGETALL', key)}\n"
     "end\n"
     "\n"
     "local function do_delete(did)\n"
-    "  local key = prefix .. did\n"
+    "  local key = rkey(did)\n"
     "  local conflict = check_version(key)\n"
     "  if conflict then return conflict end\n"
+    "  local _, xm = index_sections()\n"
+    "  local xmoves = index_moves(xm)\n"
+    "  if not xmoves then return {'STALE'} end\n"
     "  local all = redis.call('HGETALL', key)\n"
     "  local rec = {}\n"
     "  for k = 1, #all, 2 do rec[all[k]] = all[k + 1] end\n"
     "  local function recval(f) return rec[f] end\n"
     "  for _, c in ipairs(constraints()) do\n"
-    "    local h, k = KEYS[2 + c[1]], ukey(c[2], recval)\n"
+    "    local h, k = KEYS[3 + c[1]], ukey(c[2], recval)\n"
     "    if k and redis.call('HGET', h, k) == did then redis.call('HDEL', h, k) end\n"
     "  end\n"
     "  redis.call('DEL', key)\n"
-    "  redis.call('ZREM', KEYS[1], did)\n"
+    "  redis.call('ZREM', KEYS[1], identry)\n"
+    "  apply_moves(xmoves)\n"
     "  return {'OK', did, rec['$v'] or '0', all}\n"
     "end\n"
     "\n"
     "local id = nil\n"
     "if lockind == 'i' then id = locval\n"
-    "elseif lockind == 'u' then id = redis.call('HGET', KEYS[2 + tonumber(locval)], lockey) or nil end\n"
-    "local exists = id ~= nil and redis.call('EXISTS', prefix .. id) == 1\n"
+    "elseif lockind == 'u' then id = redis.call('HGET', KEYS[3 + tonumber(locval)], lockey) or nil end\n"
+    "local exists = id ~= nil and redis.call('EXISTS', rkey(id)) == 1\n"
+    "if expect == '0' then\n"
+    "  if exists then return {'STALE'} end\n"
+    "elseif expect ~= '' then\n"
+    "  if not exists or redis.call('HGET', rkey(id), '$v') ~= expect then return {'STALE'} end\n"
+    "end\n"
     "if op == 'upsert' then\n"
-    "  if exists then return do_update(id) end\n"
-    "  if lockind == 'i' then return do_create(id) end\n"
-    "  return do_create(newid)\n"
+    "  if exists then give_back(); return do_update(id) end\n"
+    "  local xc = index_sections()\n"
+    "  if lockind == 'i' then return do_create(id, xc) end\n"
+    "  return do_create(newid, xc)\n"
     "end\n"
     "if not exists then return {'NOTFOUND'} end\n"
     "if op == 'update' then return do_update(id) end\n"
     "if op == 'delete' then return do_delete(id) end\n"
     "return redis.error_reply('kvorm: unknown op ' .. op)\n";
 
-/* KEYS[1]: unique hash. ARGV: record key prefix, unique key. Reply: {id, HGETALL} or nil. */
-const char kv_script_get_by_unique[] =
-    "local id = redis.call('HGET', KEYS[1], ARGV[2])\n"
-    "if not id then return false end\n"
-    "return {id, redis.call('HGETALL', ARGV[1] .. id)}\n";
-
-/* KEYS[1]: the schema hash. ARGV: model, layout last read ('' = none), new layout. Stores the new layout only
- * if nobody changed it since it was read. Reply: 1 stored, 0 changed meanwhile. */
+/* KEYS: [1] the schema hash, [2] the model's ids, [3] its index states, then the zsets of the indexes removed
+ * (or redefined). ARGV: model, layout last read ('' = none), new layout, then the new indexes (count; names) and
+ * the removed ones (count; names). Stores the new layout only if nobody changed it since it was read; a new
+ * index on a model that has records is marked building, a removed one loses its entries and its state.
+ * Reply: 1 stored, 0 changed meanwhile. */
 const char kv_script_schema_cas[] =
-    "local cur = redis.call('HGET', KEYS[1], ARGV[1]) or ''\n"
-    "if cur ~= ARGV[2] then return 0 end\n"
-    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])\n"
+    "local a = ARGV\n"
+    "local cur = redis.call('HGET', KEYS[1], a[1]) or ''\n"
+    "if cur ~= a[2] then return 0 end\n"
+    "redis.call('HSET', KEYS[1], a[1], a[3])\n"
+    "local nn = tonumber(a[4])\n"
+    "local r = 5 + nn\n"
+    "for k = 1, tonumber(a[r]) do\n"
+    "  redis.call('UNLINK', KEYS[3 + k])\n"
+    "  redis.call('HDEL', KEYS[3], a[r + k])\n"
+    "end\n"
+    "if nn > 0 and redis.call('ZCARD', KEYS[2]) > 0 then\n"
+    "  for k = 5, 4 + nn do redis.call('HSET', KEYS[3], a[k], 'building') end\n"
+    "end\n"
     "return 1\n";

@@ -1,10 +1,9 @@
-/* The Lua scripts of the Redis engine. Each write is one EVALSHA of the write script: it checks everything
- * first and writes only when every check passed, so a failed write leaves nothing behind. */
+/* The Lua scripts of the Redis engine. Each write is one EVALSHA of the main script: it checks everything first
+ * and writes only when every check passed, so a failed write leaves nothing behind. */
 #ifndef KVORM_REDIS_SCRIPTS_H
 #define KVORM_REDIS_SCRIPTS_H
 
-extern const char kv_script_write[];
-extern const char kv_script_get_by_unique[];
+extern const char kv_script_main[];
 extern const char kv_script_schema_cas[];
 
 #endif

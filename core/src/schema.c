@@ -17,7 +17,6 @@ bool kv_id_is_integer(const kv_model *m) { return m->id_kind == KV_ID_INCREMENT 
 typedef struct loader {
     msgpack_zone *zone;
     kv_error *err;
-    const char *ns;
 } loader;
 
 static char *zstrn(loader *ld, const char *s, size_t n)
@@ -28,15 +27,6 @@ static char *zstrn(loader *ld, const char *s, size_t n)
             memcpy(p, s, n);
         p[n] = '\0';
     }
-    return p;
-}
-
-static char *zprintf(loader *ld, const char *fmt, const char *a, const char *b, const char *c)
-{
-    int n = snprintf(NULL, 0, fmt, a, b, c);
-    char *p = msgpack_zone_malloc(ld->zone, (size_t)n + 1);
-    if (p)
-        snprintf(p, (size_t)n + 1, fmt, a, b, c);
     return p;
 }
 
@@ -205,9 +195,11 @@ static int parse_default(loader *ld, kv_model *m, kv_field *f, const msgpack_obj
     return f->default_bytes ? 0 : oom(ld);
 }
 
-static int parse_field(loader *ld, kv_model *m, kv_field *f, const msgpack_object *name, const msgpack_object *o)
+/* *index: whether the field asks for a one-field index ("index": true), added once all fields are known. */
+static int parse_field(loader *ld, kv_model *m, kv_field *f, const msgpack_object *name, const msgpack_object *o,
+                       bool *index)
 {
-    static const char *const keys[] = {"type", "optional", "nullable", "default", "unique", "values", NULL};
+    static const char *const keys[] = {"type", "optional", "nullable", "default", "unique", "values", "index", NULL};
     char where[160];
     if (!is_identifier(name))
         return bad_name(ld, "field", m->name, name);
@@ -243,7 +235,8 @@ static int parse_field(loader *ld, kv_model *m, kv_field *f, const msgpack_objec
     bool nullable = false;
     if (parse_bool(ld, kv_mp_map_get(o, "optional"), &f->optional, m->name, f->name, "optional") != 0 ||
         parse_bool(ld, kv_mp_map_get(o, "nullable"), &nullable, m->name, f->name, "nullable") != 0 ||
-        parse_bool(ld, kv_mp_map_get(o, "unique"), &f->unique, m->name, f->name, "unique") != 0)
+        parse_bool(ld, kv_mp_map_get(o, "unique"), &f->unique, m->name, f->name, "unique") != 0 ||
+        parse_bool(ld, kv_mp_map_get(o, "index"), index, m->name, f->name, "index") != 0)
         return ld->err->code;
     f->optional = f->optional || nullable;
     const msgpack_object *vals = kv_mp_map_get(o, "values");
@@ -324,8 +317,6 @@ static int add_unique(loader *ld, kv_model *m, const msgpack_object *fields, con
     if (kv_model_field(m, u->name, strlen(u->name)) >= 0 && u->nfields > 1)
         return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, u->name,
                           "schema: %s: compound unique %s has the name of a field", m->name, u->name);
-    if (!(u->key = zprintf(ld, "%su:%s%s", m->prefix, u->name, "")))
-        return oom(ld);
     m->nuniques++;
     return 0;
 }
@@ -370,6 +361,187 @@ static int parse_uniques(loader *ld, kv_model *m, const msgpack_object *list)
     return 0;
 }
 
+/* ---- secondary indexes ---- */
+
+static const char *part_dir(const kv_index_part *p) { return p->desc ? "desc" : "asc"; }
+
+static bool same_parts(const kv_index *a, const kv_index *b)
+{
+    if (a->nparts != b->nparts)
+        return false;
+    for (int i = 0; i < a->nparts; i++)
+        if (a->parts[i].field != b->parts[i].field || a->parts[i].desc != b->parts[i].desc)
+            return false;
+    return true;
+}
+
+/* Reads one part of an index: a field name or {"field": name, "order": "asc"|"desc"}. */
+static int parse_part(loader *ld, kv_model *m, const char *what, const msgpack_object *po, kv_index_part *part)
+{
+    static const char *const keys[] = {"field", "order", NULL};
+    const msgpack_object *fo = po, *order = NULL;
+    char q[96] = "(not a string)", where[KV_MAX_NAME * 2 + 160];
+    if (po->type == MSGPACK_OBJECT_MAP) {
+        snprintf(where, sizeof(where), "%s: a part of %s", m->name, what);
+        if (check_keys(ld, po, keys, m->name, NULL, where) != 0)
+            return ld->err->code;
+        fo = kv_mp_map_get(po, "field");
+        order = kv_mp_map_get(po, "order");
+        if (!fo || fo->type != MSGPACK_OBJECT_STR)
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL,
+                              "schema: %s: a part of %s needs \"field\", a field name", m->name, what);
+    } else if (po->type != MSGPACK_OBJECT_STR) {
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL,
+                          "schema: %s: a part of %s must be a field name or {\"field\": name, \"order\": \"asc\"|"
+                          "\"desc\"}",
+                          m->name, what);
+    }
+    int idx = kv_model_field(m, fo->via.str.ptr, fo->via.str.size);
+    if (idx < 0) {
+        kv_quote(q, sizeof(q), fo->via.str.ptr, fo->via.str.size);
+        if (kv_mp_str_eq(fo, "id"))
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, "id",
+                              "schema: %s: %s names the id, which needs no index (the id collection orders the "
+                              "records by id)",
+                              m->name, what);
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL, "schema: %s: %s names %s, which is not a field of %s",
+                          m->name, what, q, m->name);
+    }
+    if (m->fields[idx].type == KV_T_JSON)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, m->fields[idx].name,
+                          "schema: %s: %s names the json field %s; json fields cannot be indexed", m->name, what,
+                          m->fields[idx].name);
+    part->field = idx;
+    part->desc = false;
+    if (order) {
+        if (kv_mp_str_eq(order, "desc"))
+            part->desc = true;
+        else if (!kv_mp_str_eq(order, "asc"))
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, m->fields[idx].name,
+                              "schema: %s: %s: the order of %s must be \"asc\" or \"desc\"", m->name, what,
+                              m->fields[idx].name);
+    }
+    return 0;
+}
+
+/* Adds an index after checking its parts (real, scalar, distinct fields, at most KV_MAX_INDEX_PARTS), its name
+ * and that it repeats no other index. field_flag: the field of `"index": true`, or NULL for an `indexes` item. */
+static int add_index(loader *ld, kv_model *m, const msgpack_object *parts, const msgpack_object *name,
+                     const char *field_flag, uint32_t item)
+{
+    kv_index *x = &m->indexes[m->nindexes];
+    char what[KV_MAX_NAME + 48];
+    /* how messages call it: by its field, its name, or its place in "indexes" */
+    if (field_flag)
+        snprintf(what, sizeof(what), "the index of field %s", field_flag);
+    else if (name && is_identifier(name))
+        snprintf(what, sizeof(what), "index %.*s", (int)name->via.str.size, name->via.str.ptr);
+    else
+        snprintf(what, sizeof(what), "\"indexes\" item %u", (unsigned)item + 1);
+    if (!parts || parts->type != MSGPACK_OBJECT_ARRAY || parts->via.array.size == 0)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL,
+                          "schema: %s: %s needs a non-empty list of fields", m->name, what);
+    if (parts->via.array.size > KV_MAX_INDEX_PARTS)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL, "schema: %s: %s has %u parts; at most %d are allowed",
+                          m->name, what, (unsigned)parts->via.array.size, KV_MAX_INDEX_PARTS);
+    x->nparts = (int)parts->via.array.size;
+    if (!(x->parts = zalloc(ld, sizeof(kv_index_part) * (size_t)x->nparts)))
+        return oom(ld);
+    size_t joined_len = 0;
+    for (int i = 0; i < x->nparts; i++) {
+        if (parse_part(ld, m, what, &parts->via.array.ptr[i], &x->parts[i]) != 0)
+            return ld->err->code;
+        for (int j = 0; j < i; j++)
+            if (x->parts[j].field == x->parts[i].field)
+                return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, m->fields[x->parts[i].field].name,
+                                  "schema: %s: %s lists %s twice", m->name, what, m->fields[x->parts[i].field].name);
+        joined_len += strlen(m->fields[x->parts[i].field].name) + 1;
+    }
+    if (name) {
+        if (!is_identifier(name))
+            return bad_name(ld, "index", m->name, name);
+        x->name = zstrn(ld, name->via.str.ptr, name->via.str.size);
+    } else {
+        /* the fields joined by '_'; the direction adds nothing, so [a, b] and [a, {b desc}] need names */
+        char *j = zalloc(ld, joined_len);
+        if (!j)
+            return oom(ld);
+        for (int i = 0; i < x->nparts; i++) {
+            if (i)
+                strcat(j, "_");
+            strcat(j, m->fields[x->parts[i].field].name);
+        }
+        if (strlen(j) > KV_MAX_NAME)
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL,
+                              "schema: %s: the default name of %s (its fields joined by '_') is longer than %d "
+                              "characters; give the index a \"name\"",
+                              m->name, what, KV_MAX_NAME);
+        x->name = j;
+    }
+    if (!x->name)
+        return oom(ld);
+    for (int k = 0; k < m->nindexes; k++) {
+        if (same_parts(&m->indexes[k], x))
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, m->fields[x->parts[0].field].name,
+                              "schema: %s: %s has the same fields as index %s", m->name, what,
+                              m->indexes[k].name);
+        if (strcmp(m->indexes[k].name, x->name) == 0)
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL,
+                              name ? "schema: %s: two indexes are named %s"
+                                   : "schema: %s: two indexes are named %s (the fields joined by '_'); give one a "
+                                     "\"name\"",
+                              m->name, x->name);
+    }
+    m->nindexes++;
+    return 0;
+}
+
+/* The one-field indexes of `"index": true` (in field order), then the `indexes` list. */
+static int parse_indexes(loader *ld, kv_model *m, const bool *flags, const msgpack_object *list)
+{
+    size_t cap = (size_t)m->nfields + (list && list->type == MSGPACK_OBJECT_ARRAY ? list->via.array.size : 0);
+    if (!(m->indexes = zalloc(ld, sizeof(kv_index) * cap)))
+        return oom(ld);
+    for (int i = 0; i < m->nfields; i++) {
+        if (!flags[i])
+            continue;
+        msgpack_object one, arr;
+        one.type = MSGPACK_OBJECT_STR;
+        one.via.str.ptr = m->fields[i].name;
+        one.via.str.size = (uint32_t)strlen(m->fields[i].name);
+        arr.type = MSGPACK_OBJECT_ARRAY;
+        arr.via.array.size = 1;
+        arr.via.array.ptr = &one;
+        if (add_index(ld, m, &arr, NULL, m->fields[i].name, 0) != 0)
+            return ld->err->code;
+    }
+    if (!list)
+        return 0;
+    if (list->type != MSGPACK_OBJECT_ARRAY)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL,
+                          "schema: %s: \"indexes\" must be a list of indexes", m->name);
+    for (uint32_t i = 0; i < list->via.array.size; i++) {
+        const msgpack_object *c = &list->via.array.ptr[i];
+        if (c->type == MSGPACK_OBJECT_MAP) {
+            static const char *const keys[] = {"fields", "name", NULL};
+            char where[KV_MAX_NAME + 32];
+            snprintf(where, sizeof(where), "%s: an index", m->name);
+            if (check_keys(ld, c, keys, m->name, NULL, where) != 0)
+                return ld->err->code;
+            if (add_index(ld, m, kv_mp_map_get(c, "fields"), kv_mp_map_get(c, "name"), NULL, i) != 0)
+                return ld->err->code;
+        } else if (c->type == MSGPACK_OBJECT_ARRAY) {
+            if (add_index(ld, m, c, NULL, NULL, i) != 0)
+                return ld->err->code;
+        } else {
+            return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL,
+                              "schema: %s: each index is a list of fields or {\"fields\": [...], \"name\": ...}",
+                              m->name);
+        }
+    }
+    return 0;
+}
+
 static int compare_field_names(const void *a, const void *b)
 {
     return strcmp((*(const kv_field *const *)a)->name, (*(const kv_field *const *)b)->name);
@@ -378,6 +550,11 @@ static int compare_field_names(const void *a, const void *b)
 static int compare_unique_names(const void *a, const void *b)
 {
     return strcmp((*(const kv_unique *const *)a)->name, (*(const kv_unique *const *)b)->name);
+}
+
+static int compare_index_names(const void *a, const void *b)
+{
+    return strcmp((*(const kv_index *const *)a)->name, (*(const kv_index *const *)b)->name);
 }
 
 /* The stored layout: what the data depends on, in a canonical order (names sorted), so that equal layouts are
@@ -389,9 +566,10 @@ static int build_layout(loader *ld, kv_model *m)
     int rc = 0;
     const kv_field **fs = calloc((size_t)m->nfields + 1, sizeof(*fs));
     const kv_unique **us = calloc((size_t)m->nuniques + 1, sizeof(*us));
+    const kv_index **xs = calloc((size_t)m->nindexes + 1, sizeof(*xs));
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    if (!fs || !us) {
+    if (!fs || !us || !xs) {
         rc = oom(ld);
         goto done;
     }
@@ -400,8 +578,11 @@ static int build_layout(loader *ld, kv_model *m)
     for (int i = 0; i < m->nuniques; i++)
         us[i] = &m->uniques[i];
     qsort(fs, (size_t)m->nfields, sizeof(*fs), compare_field_names);
+    for (int i = 0; i < m->nindexes; i++)
+        xs[i] = &m->indexes[i];
     qsort(us, (size_t)m->nuniques, sizeof(*us), compare_unique_names);
-    msgpack_pack_map(&pk, 4);
+    qsort(xs, (size_t)m->nindexes, sizeof(*xs), compare_index_names);
+    msgpack_pack_map(&pk, 5);
     kv_pack_cstr(&pk, "format");
     msgpack_pack_int(&pk, KV_FORMAT_VERSION);
     kv_pack_cstr(&pk, "id");
@@ -432,24 +613,37 @@ static int build_layout(loader *ld, kv_model *m)
         for (int k = 0; k < us[i]->nfields; k++)
             kv_pack_cstr(&pk, m->fields[us[i]->fields[k]].name);
     }
+    /* format 2: [name, [[field, "asc"|"desc"]...]] per index */
+    kv_pack_cstr(&pk, "indexes");
+    msgpack_pack_array(&pk, (size_t)m->nindexes);
+    for (int i = 0; i < m->nindexes; i++) {
+        msgpack_pack_array(&pk, 2);
+        kv_pack_cstr(&pk, xs[i]->name);
+        msgpack_pack_array(&pk, (size_t)xs[i]->nparts);
+        for (int k = 0; k < xs[i]->nparts; k++) {
+            msgpack_pack_array(&pk, 2);
+            kv_pack_cstr(&pk, m->fields[xs[i]->parts[k].field].name);
+            kv_pack_cstr(&pk, part_dir(&xs[i]->parts[k]));
+        }
+    }
     if (!(m->layout = zstrn(ld, sb.data, sb.size)))
         rc = oom(ld);
     m->layout_len = sb.size;
 done:
     free(fs);
     free(us);
+    free(xs);
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }
 
 static int parse_model(loader *ld, kv_model *m, const msgpack_object *name, const msgpack_object *o)
 {
-    static const char *const keys[] = {"id", "fields", "unique", NULL};
+    static const char *const keys[] = {"id", "fields", "unique", "indexes", NULL};
+    bool *index_flags;
     if (!is_identifier(name))
         return bad_name(ld, "model", NULL, name);
     if (!(m->name = zstrn(ld, name->via.str.ptr, name->via.str.size)))
-        return oom(ld);
-    if (!(m->prefix = zprintf(ld, "%s:{%s}:%s", ld->ns, m->name, "")))
         return oom(ld);
     if (o->type != MSGPACK_OBJECT_MAP)
         return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL, "schema: model %s must be a map", m->name);
@@ -458,14 +652,17 @@ static int parse_model(loader *ld, kv_model *m, const msgpack_object *name, cons
     const msgpack_object *fields = kv_mp_map_get(o, "fields");
     if (!fields || fields->type != MSGPACK_OBJECT_MAP)
         return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL, "schema: model %s needs \"fields\", a map", m->name);
-    if (!(m->fields = zalloc(ld, sizeof(kv_field) * fields->via.map.size)))
+    if (!(m->fields = zalloc(ld, sizeof(kv_field) * fields->via.map.size)) ||
+        !(index_flags = zalloc(ld, sizeof(bool) * fields->via.map.size)))
         return oom(ld);
     for (uint32_t i = 0; i < fields->via.map.size; i++) {
-        if (parse_field(ld, m, &m->fields[i], &fields->via.map.ptr[i].key, &fields->via.map.ptr[i].val) != 0)
+        if (parse_field(ld, m, &m->fields[i], &fields->via.map.ptr[i].key, &fields->via.map.ptr[i].val,
+                        &index_flags[i]) != 0)
             return ld->err->code;
         m->nfields++;
     }
-    if (parse_uniques(ld, m, kv_mp_map_get(o, "unique")) != 0)
+    if (parse_uniques(ld, m, kv_mp_map_get(o, "unique")) != 0 ||
+        parse_indexes(ld, m, index_flags, kv_mp_map_get(o, "indexes")) != 0)
         return ld->err->code;
     return build_layout(ld, m);
 }
@@ -475,7 +672,7 @@ int kv_schema_load(kvorm_schema **out, const char *doc, size_t len, kv_error *er
     static const char *const keys[] = {"namespace", "models", NULL};
     msgpack_object root;
     kvorm_schema *s = calloc(1, sizeof(*s));
-    loader ld = {NULL, err, NULL};
+    loader ld = {NULL, err};
     char *copy;
     *out = NULL;
     if (!s || !(s->zone = ld.zone = msgpack_zone_new(8192)) || !(copy = msgpack_zone_malloc(ld.zone, len ? len : 1))) {
@@ -507,7 +704,7 @@ int kv_schema_load(kvorm_schema **out, const char *doc, size_t len, kv_error *er
         kv_fail(err, KVORM_ESCHEMA, "schema: \"models\" must be a map with at least one model");
         goto fail;
     }
-    if (!(s->ns = ld.ns = zstrn(&ld, ns->via.str.ptr, ns->via.str.size)) ||
+    if (!(s->ns = zstrn(&ld, ns->via.str.ptr, ns->via.str.size)) ||
         !(s->models = zalloc(&ld, sizeof(kv_model) * models->via.map.size))) {
         oom(&ld);
         goto fail;
@@ -519,6 +716,7 @@ int kv_schema_load(kvorm_schema **out, const char *doc, size_t len, kv_error *er
                        name->via.str.ptr);
             goto fail;
         }
+        s->models[i].position = (int)i;
         if (parse_model(&ld, &s->models[i], name, &models->via.map.ptr[i].val) != 0)
             goto fail;
         s->nmodels++;
@@ -527,6 +725,9 @@ int kv_schema_load(kvorm_schema **out, const char *doc, size_t len, kv_error *er
     *out = s;
     return 0;
 fail:
+    /* the model and field names of err live in the zone freed here: the message names them */
+    err->model = NULL;
+    err->nfields = 0;
     if (s && s->zone)
         msgpack_zone_free(s->zone);
     free(s);
@@ -564,6 +765,14 @@ int kv_model_field(const kv_model *m, const char *name, size_t len)
     return -1;
 }
 
+int kv_model_index(const kv_model *m, const char *name, size_t len)
+{
+    for (int i = 0; i < m->nindexes; i++)
+        if (strlen(m->indexes[i].name) == len && memcmp(m->indexes[i].name, name, len) == 0)
+            return i;
+    return -1;
+}
+
 /* ---- compatibility of a stored layout with the current one ---- */
 
 static int mismatch(kv_error *err, const kv_model *m, const char *field, const char *what)
@@ -595,17 +804,39 @@ static bool field_readable(const msgpack_object *name, const msgpack_object *des
            (!vals || all_strings(vals));
 }
 
-/* Checks every type of a stored layout (it lives in Redis, where anything may have changed it) before reading
- * it: {format: uint, id: str, fields: {name: field}, unique: [[name, [field...]]...]}. */
+/* An index of a stored layout: [name, [[field, "asc"|"desc"]...]]. The name must be an identifier: the engine
+ * names keys after the indexes it drops. */
+static bool index_readable(const msgpack_object *x)
+{
+    if (x->type != MSGPACK_OBJECT_ARRAY || x->via.array.size != 2 || !is_identifier(&x->via.array.ptr[0]))
+        return false;
+    const msgpack_object *parts = &x->via.array.ptr[1];
+    if (parts->type != MSGPACK_OBJECT_ARRAY || parts->via.array.size == 0 || parts->via.array.size > KV_MAX_INDEX_PARTS)
+        return false;
+    for (uint32_t i = 0; i < parts->via.array.size; i++) {
+        const msgpack_object *p = &parts->via.array.ptr[i];
+        if (p->type != MSGPACK_OBJECT_ARRAY || p->via.array.size != 2 || !all_strings(p))
+            return false;
+    }
+    return true;
+}
+
+/* Checks every type of a stored layout of this format (it lives in Redis, where anything may have changed it)
+ * before reading it: {format: uint, id: str, fields: {name: field}, unique: [[name, [field...]]...],
+ * indexes: [index...]}. */
 static bool layout_readable(const msgpack_object *root)
 {
-    const msgpack_object *format, *id, *fields, *uniques;
+    const msgpack_object *format, *id, *fields, *uniques, *indexes;
     if (root->type != MSGPACK_OBJECT_MAP || !(format = kv_mp_map_get(root, "format")) ||
         format->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !(id = kv_mp_map_get(root, "id")) ||
         id->type != MSGPACK_OBJECT_STR || !(fields = kv_mp_map_get(root, "fields")) ||
         fields->type != MSGPACK_OBJECT_MAP || !(uniques = kv_mp_map_get(root, "unique")) ||
-        uniques->type != MSGPACK_OBJECT_ARRAY)
+        uniques->type != MSGPACK_OBJECT_ARRAY || !(indexes = kv_mp_map_get(root, "indexes")) ||
+        indexes->type != MSGPACK_OBJECT_ARRAY)
         return false;
+    for (uint32_t i = 0; i < indexes->via.array.size; i++)
+        if (!index_readable(&indexes->via.array.ptr[i]))
+            return false;
     for (uint32_t i = 0; i < fields->via.map.size; i++)
         if (!field_readable(&fields->via.map.ptr[i].key, &fields->via.map.ptr[i].val))
             return false;
@@ -647,6 +878,45 @@ static bool field_changed(const kv_field *f, const msgpack_object *desc, char *w
     return false;
 }
 
+/* Whether the parts of stored index sx (checked by index_readable) are those of x. */
+static bool index_same(const kv_model *m, const kv_index *x, const msgpack_object *sx)
+{
+    const msgpack_object *parts = &sx->via.array.ptr[1];
+    if ((int)parts->via.array.size != x->nparts)
+        return false;
+    for (int i = 0; i < x->nparts; i++) {
+        const msgpack_object *p = parts->via.array.ptr[i].via.array.ptr;
+        if (!kv_mp_str_eq(&p[0], m->fields[x->parts[i].field].name) || !kv_mp_str_eq(&p[1], part_dir(&x->parts[i])))
+            return false;
+    }
+    return true;
+}
+
+/* Decodes a stored layout into root (in zone) once its format is this one and every type is checked;
+ * SCHEMA_MISMATCH otherwise. */
+static int read_stored(const kv_model *m, const char *stored, size_t len, msgpack_zone *zone, msgpack_object *root,
+                       kv_error *err)
+{
+    char what[256];
+    const msgpack_object *format;
+    if (kv_mp_unpack(zone, stored, len, root) != KV_MP_OK || !(format = kv_mp_map_get(root, "format")) ||
+        format->type != MSGPACK_OBJECT_POSITIVE_INTEGER || format->via.u64 == 0)
+        return mismatch(err, m, NULL, "the stored layout is unreadable");
+    /* the format is checked before the rest: another format has other keys */
+    if (format->via.u64 == 1)
+        return mismatch(err, m, NULL,
+                        "the dataset was written by kvorm 0.1 (format 1); this version reads format 2 and does not "
+                        "migrate it automatically: export the data with kvorm 0.1 and reimport it");
+    if (format->via.u64 > KV_FORMAT_VERSION) {
+        snprintf(what, sizeof(what), "it was written by a newer kvorm (format %llu; this version reads format %d)",
+                 (unsigned long long)format->via.u64, KV_FORMAT_VERSION);
+        return mismatch(err, m, NULL, what);
+    }
+    if (!layout_readable(root))
+        return mismatch(err, m, NULL, "the stored layout is unreadable");
+    return 0;
+}
+
 int kv_layout_compare(const kv_model *m, const char *stored, size_t stored_len, kv_error *err)
 {
     char what[256], name[96];
@@ -657,16 +927,11 @@ int kv_layout_compare(const kv_model *m, const char *stored, size_t stored_len, 
         return 0;
     if (!(zone = msgpack_zone_new(2048)))
         return kv_fail(err, KVORM_EINTERNAL, "out of memory");
-    if (kv_mp_unpack(zone, stored, stored_len, &root) != KV_MP_OK || !layout_readable(&root)) {
-        rc = mismatch(err, m, NULL, "the stored layout is unreadable");
+    if ((rc = read_stored(m, stored, stored_len, zone, &root, err)) != 0)
         goto done;
-    }
-    const msgpack_object *format = kv_mp_map_get(&root, "format"), *id = kv_mp_map_get(&root, "id");
-    const msgpack_object *fields = kv_mp_map_get(&root, "fields"), *uniques = kv_mp_map_get(&root, "unique");
-    if (format->via.u64 > KV_FORMAT_VERSION) {
-        rc = mismatch(err, m, NULL, "it was written by a newer kvorm (format version above 1)");
-        goto done;
-    }
+    rc = 1;
+    const msgpack_object *id = kv_mp_map_get(&root, "id"), *fields = kv_mp_map_get(&root, "fields");
+    const msgpack_object *uniques = kv_mp_map_get(&root, "unique"), *indexes = kv_mp_map_get(&root, "indexes");
     if (!kv_mp_str_eq(id, id_names[m->id_kind])) {
         stored_name(name, sizeof(name), id);
         snprintf(what, sizeof(what), "the id strategy changed from %s to %s", name, id_names[m->id_kind]);
@@ -710,7 +975,58 @@ int kv_layout_compare(const kv_model *m, const char *stored, size_t stored_len, 
             goto done;
         }
     }
+    /* An added or removed index is compatible (the engine builds or drops it); other parts under the same name
+     * are not: the entries already stored would be in another order. */
+    for (uint32_t i = 0; i < indexes->via.array.size; i++) {
+        const msgpack_object *sx = &indexes->via.array.ptr[i], *sname = &sx->via.array.ptr[0];
+        int k = kv_model_index(m, sname->via.str.ptr, sname->via.str.size);
+        if (k >= 0 && !index_same(m, &m->indexes[k], sx)) {
+            snprintf(what, sizeof(what),
+                     "index %s changed its fields or their order; give the changed index another name (the old one "
+                     "is then dropped and the new one built)",
+                     m->indexes[k].name);
+            rc = mismatch(err, m, NULL, what);
+            goto done;
+        }
+    }
 done:
     msgpack_zone_free(zone);
     return rc;
+}
+
+int kv_layout_index_changes(const kv_model *m, const char *stored, size_t stored_len, bool *is_new,
+                            const char ***removed, int *nremoved, msgpack_zone *zone, kv_error *err)
+{
+    msgpack_object root;
+    *removed = NULL;
+    *nremoved = 0;
+    for (int i = 0; i < m->nindexes; i++)
+        is_new[i] = true;
+    if (!stored || stored_len == 0)
+        return 0;
+    int rc = kv_layout_compare(m, stored, stored_len, err);
+    if (rc < 0)
+        return rc;
+    if (read_stored(m, stored, stored_len, zone, &root, err) != 0)
+        return err->code;
+    const msgpack_object *indexes = kv_mp_map_get(&root, "indexes");
+    const char **gone = msgpack_zone_malloc(zone, sizeof(char *) * (indexes->via.array.size + 1));
+    if (!gone)
+        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    for (uint32_t i = 0; i < indexes->via.array.size; i++) {
+        const msgpack_object *sname = &indexes->via.array.ptr[i].via.array.ptr[0];
+        int k = kv_model_index(m, sname->via.str.ptr, sname->via.str.size);
+        if (k >= 0) {
+            is_new[k] = false; /* same parts: kv_layout_compare said so */
+            continue;
+        }
+        char *copy = msgpack_zone_malloc(zone, sname->via.str.size + 1);
+        if (!copy)
+            return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+        memcpy(copy, sname->via.str.ptr, sname->via.str.size); /* an identifier: never empty */
+        copy[sname->via.str.size] = '\0';
+        gone[(*nremoved)++] = copy;
+    }
+    *removed = gone;
+    return 0;
 }

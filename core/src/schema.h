@@ -10,6 +10,7 @@
 
 #define KV_MAX_NAME 64
 #define KV_FORMAT_VERSION 2
+#define KV_MAX_INDEX_PARTS 8 /* parts of one index */
 
 typedef enum kv_type {
     KV_T_STRING, KV_T_INTEGER, KV_T_FLOAT, KV_T_BOOLEAN, KV_T_DATETIME, KV_T_DECIMAL, KV_T_ENUM, KV_T_JSON, KV_T_BYTES
@@ -89,5 +90,16 @@ bool kv_id_is_integer(const kv_model *m);
 /* Compares the stored layout of a model with the current one. Returns 0 if the same, 1 if the current one
  * is a compatible extension (store it), or KVORM_ESCHEMA_MISMATCH with err naming what changed. */
 int kv_layout_compare(const kv_model *m, const char *stored, size_t stored_len, kv_error *err);
+
+/* Which indexes an open must build or drop, once kv_layout_compare accepted the stored layout (it is called
+ * again here, so a mismatch is returned, never a wrong answer). For a model whose stored layout is `stored`:
+ * - is_new (m->nindexes entries, filled by the call): is_new[i] is true when m->indexes[i] is not in the stored
+ *   layout, so its entries do not exist yet (build it: `reindex`; until then the planner must not use it);
+ * - *removed / *nremoved: the names (NUL-terminated identifiers, allocated in zone) of the stored indexes the
+ *   model no longer has, whose entries the engine drops.
+ * stored == NULL or stored_len == 0 (no layout stored yet: a new model): every index is new, none removed.
+ * Returns 0, SCHEMA_MISMATCH (as kv_layout_compare) or INTERNAL (out of memory). */
+int kv_layout_index_changes(const kv_model *m, const char *stored, size_t stored_len, bool *is_new,
+                            const char ***removed, int *nremoved, msgpack_zone *zone, kv_error *err);
 
 #endif

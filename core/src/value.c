@@ -196,6 +196,10 @@ static int encode_decimal(msgpack_packer *pk, const kv_model *m, const kv_field 
     if (v->type == MSGPACK_OBJECT_STR) {
         src = v->via.str.ptr;
         srclen = v->via.str.size;
+    } else if (v->type == MSGPACK_OBJECT_EXT && v->via.ext.type == KV_EXT_DECIMAL) {
+        /* a decimal as a response carries it: a value read can be written back as is */
+        src = v->via.ext.ptr;
+        srclen = v->via.ext.size;
     } else if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
         srclen = (size_t)snprintf(num, sizeof(num), "%" PRIu64, v->via.u64);
         src = num;
@@ -535,5 +539,15 @@ int kv_value_emit(msgpack_packer *pk, const kv_model *m, const kv_field *f, cons
         return kv_fail_at(err, KVORM_EINTERNAL, m->name, f->name,
                           "%s.%s: the stored value is not a well-formed %s (written outside kvorm?)", m->name,
                           f->name, kv_type_name(f->type));
+    if (f->type == KV_T_DECIMAL) {
+        /* stored as str; answered as the decimal extension, so bindings convert by type */
+        const char *text;
+        size_t tlen;
+        if (!kv_mp_str_payload(stored, len, &text, &tlen))
+            return kv_fail_at(err, KVORM_EINTERNAL, m->name, f->name, "%s.%s: the stored decimal is not text",
+                              m->name, f->name);
+        kv_pack_decimal(pk, text, tlen);
+        return 0;
+    }
     return pk->callback(pk->data, stored, len);
 }

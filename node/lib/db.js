@@ -7,7 +7,7 @@
 const native = require('./native');
 const { encodeRequest, decodeResponse } = require('./codec');
 const { makeError, errorFromDocument, codeOfStatus } = require('./errors');
-const { prepareArgs, integersToBigInt } = require('./values');
+const { prepareArgs } = require('./values');
 const { schemaSource, describeModels } = require('./schema');
 const { modelAccessor } = require('./model');
 const { Dispatcher } = require('./dispatcher');
@@ -80,14 +80,9 @@ class Database {
       this.#dispatcher.submit(request, (status, response) => {
         this.#settled();
         try {
-          const doc = response === null ? null : decodeResponse(response);
-          if (status !== 0) {
-            reject(errorFromDocument(doc, status));
-          } else if (this.#integers === 'bigint' && description !== null) {
-            resolve(integersToBigInt(description, doc));
-          } else {
-            resolve(doc);
-          }
+          // Values are converted by their MessagePack type (codec.js), at any depth: no schema is needed here.
+          if (status !== 0) reject(errorFromDocument(response === null ? null : decodeResponse(response), status));
+          else resolve(response === null ? null : decodeResponse(response, this.#integers));
         } catch (err) {
           reject(makeError('INTERNAL', `kvorm: undecodable response to ${model}.${op}: ${err.message}`,
             { model, op }));
@@ -146,7 +141,7 @@ function checkTimeout(name, value) {
   return value;
 }
 
-// open(url, { schema, connectTimeoutMs, commandTimeoutMs, poolSize, integers })
+// open(url, { schema, connectTimeoutMs, commandTimeoutMs, poolSize, integers, refuseScans })
 async function open(url, options = {}) {
   if (typeof url !== 'string') throw new TypeError('kvorm.open: the url must be a string');
   if (options === null || typeof options !== 'object') throw new TypeError('kvorm.open: options must be an object');
@@ -157,10 +152,12 @@ async function open(url, options = {}) {
   const connectTimeoutMs = checkTimeout('connectTimeoutMs', options.connectTimeoutMs);
   const commandTimeoutMs = checkTimeout('commandTimeoutMs', options.commandTimeoutMs);
   const poolSize = checkTimeout('poolSize', options.poolSize);
+  const refuseScans = options.refuseScans ?? false;
+  if (typeof refuseScans !== 'boolean') throw new TypeError('kvorm.open: options.refuseScans must be a boolean');
   const source = schemaSource(options.schema);
   const { handle, text } = await new Promise((resolve, reject) => {
     native.openAsync(url, source.path ?? source.text, source.path !== undefined, connectTimeoutMs, commandTimeoutMs,
-      poolSize, (status, db, message, retryable, schemaJson) => {
+      poolSize, refuseScans, (status, db, message, retryable, schemaJson) => {
         if (status === 0) resolve({ handle: db, text: schemaJson });
         else reject(makeError(codeOfStatus(status), message, { status, retryable }));
       });

@@ -37,6 +37,7 @@ const CODES = [
   [-11, 'INTERNAL', 'InternalError'],
   [-12, 'MISUSE', 'MisuseError'],
   [-13, 'UNAVAILABLE', 'UnavailableError'],
+  [-14, 'REFUSED', 'RefusedError'],
 ];
 
 const classes = { KvormError };

@@ -1,5 +1,6 @@
 'use strict';
-// JavaScript values on their way into a request, and integer fields on their way out. The core validates every
+// JavaScript values on their way into a request (values on their way out are converted by type in codec.js,
+// without the schema; the schema is read here only to know which fields are integers). The core validates every
 // value against the schema; this layer only stops what MessagePack would change on the way: a number that is not
 // exactly an integer given for an integer field (2^53 + 1 would arrive rounded), a BigInt outside int64 (it
 // would wrap), an invalid Date, and any object that is not a plain object, an array, a Date or bytes (a Map, a
@@ -8,6 +9,7 @@
 // ("User.tags: cannot send a Set (...)"); everything else passes through to the core's own checks.
 
 const { makeError } = require('./errors');
+const { ExtData } = require('./codec');
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -66,6 +68,7 @@ function prepareGeneric(value, ctx, field) {
         return out;
       }
       if (ArrayBuffer.isView(value)) return value; // Uint8Array, Buffer and the other views go as their bytes
+      if (value instanceof ExtData) return value; // e.g. the decimal extension (1), sent as it is
       throw unsendable(value, ctx, field);
     case 'function':
     case 'symbol':
@@ -91,7 +94,8 @@ function prepareField(model, field, value, ctx) {
   return prepareGeneric(value, ctx, field);
 }
 
-// A map of field -> value (data, create, update) or a where: a compound selector's value is such a map too.
+// A map of field -> value (data, create, update, cursor, a record of createMany): a compound selector's value is
+// such a map too.
 function prepareFields(model, values, ctx) {
   if (!isPlainObject(values)) return prepareGeneric(values, ctx, null);
   const out = {};
@@ -105,28 +109,65 @@ function prepareFields(model, values, ctx) {
   return out;
 }
 
-const FIELD_ARGS = new Set(['data', 'create', 'update', 'where']);
+const LOGICAL = new Set(['AND', 'OR', 'NOT']);
+const LIST_OPERATORS = new Set(['in', 'notIn']);
+
+// The operator map of one field in a where ({ gt: 5, in: [1, 2], not: { lt: 0 } }): each operand is a value of
+// the field. Unknown operators go on to the core, which names them (BAD_REQUEST).
+function prepareOperators(model, field, operators, ctx) {
+  const out = {};
+  for (const op of Object.keys(operators)) {
+    const operand = operators[op];
+    if (LIST_OPERATORS.has(op) && Array.isArray(operand)) {
+      out[op] = operand.map((item) => prepareField(model, field, item, ctx));
+    } else if (op === 'not' && isPlainObject(operand)) {
+      out[op] = prepareOperators(model, field, operand, ctx);
+    } else {
+      out[op] = prepareField(model, field, operand, ctx);
+    }
+  }
+  return out;
+}
+
+// A where (docs/queries.md): field -> value or operator map, AND/OR/NOT of wheres at any depth, or a unique
+// selector (a compound one by its name).
+function prepareWhere(model, where, ctx) {
+  if (!isPlainObject(where)) return prepareGeneric(where, ctx, null);
+  const out = {};
+  for (const key of Object.keys(where)) {
+    const value = where[key];
+    const type = key === 'id' ? model.idType : model.fields.get(key);
+    if (LOGICAL.has(key) && type === undefined) {
+      out[key] = Array.isArray(value)
+        ? value.map((w) => prepareWhere(model, w, ctx))
+        : prepareWhere(model, value, ctx);
+    } else if (type === undefined) {
+      out[key] = isPlainObject(value) ? prepareFields(model, value, ctx) : prepareGeneric(value, ctx, null);
+    } else if (isPlainObject(value) && type !== 'json') {
+      out[key] = prepareOperators(model, key, value, ctx);
+    } else {
+      out[key] = prepareField(model, key, value, ctx);
+    }
+  }
+  return out;
+}
+
+const FIELD_ARGS = new Set(['data', 'create', 'update', 'cursor']);
 
 // The args of one request. model is the schema's description of the model, or null (unknown model, no model).
 function prepareArgs(model, args, ctx) {
   if (!isPlainObject(args)) return args; // not a map: the core says BAD_REQUEST
   const out = {};
   for (const key of Object.keys(args)) {
-    out[key] = model !== null && FIELD_ARGS.has(key)
-      ? prepareFields(model, args[key], ctx)
-      : prepareGeneric(args[key], ctx, null);
+    const value = args[key];
+    if (model === null) out[key] = prepareGeneric(value, ctx, null);
+    else if (key === 'where') out[key] = prepareWhere(model, value, ctx);
+    else if (key === 'data' && Array.isArray(value)) out[key] = value.map((r) => prepareFields(model, r, ctx));
+    else if (FIELD_ARGS.has(key)) out[key] = prepareFields(model, value, ctx);
+    else if (key === 'args' && ctx.op === 'explain') out[key] = prepareArgs(model, value, ctx); // the explained op's
+    else out[key] = prepareGeneric(value, ctx, null);
   }
   return out;
 }
 
-// For the `integers: 'bigint'` option: every integer field of a record (and an integer id) as a BigInt.
-function integersToBigInt(model, record) {
-  if (!isPlainObject(record)) return record;
-  if (model.idType === 'integer' && typeof record.id === 'number') record.id = BigInt(record.id);
-  for (const field of model.integerFields) {
-    if (typeof record[field] === 'number') record[field] = BigInt(record[field]);
-  }
-  return record;
-}
-
-module.exports = { prepareArgs, integersToBigInt, isPlainObject };
+module.exports = { prepareArgs, isPlainObject };

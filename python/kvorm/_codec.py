@@ -1,8 +1,10 @@
 """Python values <-> the MessagePack documents of the request protocol (docs/protocol.md, "Values").
 
-Sent: datetime (timezone-aware) -> timestamp ext -1; Decimal -> its decimal text; bytes -> bin; the rest as
-msgpack-python packs it. Received: timestamp -> datetime in UTC (microseconds: Python's datetime cannot hold the
-stored nanoseconds), bin -> bytes; decimal fields are turned into Decimal by the caller, who knows the model.
+Sent: datetime (timezone-aware) -> timestamp ext -1; Decimal -> its decimal text; bytes -> bin; a
+msgpack.ExtType(1, b"1.5") goes as it is (the core's decimal extension); the rest as msgpack-python packs it.
+Received, by MessagePack type at any depth (records, arrays of records, aggregate and groupBy maps): timestamp ext
+-1 -> datetime in UTC (microseconds: Python's datetime cannot hold the stored nanoseconds), decimal ext 1 (its
+payload the normalized decimal text) -> decimal.Decimal, bin -> bytes. No schema is needed to read a response.
 """
 import datetime
 import decimal
@@ -16,6 +18,7 @@ from .errors import BadRequest, ValidationError
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
+DECIMAL_EXT = 1  # the core's decimal extension type (KV_EXT_DECIMAL): payload the normalized decimal text
 
 
 def _timestamp(value: datetime.datetime) -> msgpack.Timestamp:
@@ -110,8 +113,18 @@ def _located(request: dict, bad: Callable[[Any], bool], message: str) -> Validat
     return ValidationError("%s: %s" % (model or "request", message), model=model, op=op)
 
 
+def _ext_hook(code: int, data: bytes) -> Any:
+    """The extensions other than the timestamp (which msgpack turns into a datetime itself)."""
+    if code == DECIMAL_EXT:
+        try:
+            return decimal.Decimal(data.decode("ascii"))
+        except (UnicodeDecodeError, decimal.InvalidOperation):
+            raise ValueError("a decimal extension that is not decimal text: %r" % data[:40]) from None
+    return msgpack.ExtType(code, data)
+
+
 def unpack(buffer: Any) -> Any:
-    return msgpack.unpackb(buffer, raw=False, timestamp=3, strict_map_key=False)
+    return msgpack.unpackb(buffer, raw=False, timestamp=3, strict_map_key=False, ext_hook=_ext_hook)
 
 
 def unpack_error(buffer: Any) -> Any:

@@ -9,14 +9,14 @@ import asyncio
 import concurrent.futures
 import copy
 import functools
-from typing import Any, Awaitable, Callable, Dict, FrozenSet, Generator, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Generator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import db as _db
 from ._schema import SchemaSource
 from ._models import ModelsByName
 from ._names import camel
 from .errors import MisuseError
-from .model import Data, Model, Record, Select, Where
+from .model import Aggregates, Data, Model, OrderBy, Record, Select, Where, explain_args
 
 _DEFAULT_POOL_SIZE = 8  # the core's default
 
@@ -32,15 +32,15 @@ class _Batcher:
     def __init__(self, sync_db: _db.Db, executor: concurrent.futures.Executor) -> None:
         self._db = sync_db
         self._executor = executor
-        self._pending: Dict[asyncio.AbstractEventLoop, List[Tuple[bytes, "asyncio.Future[Any]", FrozenSet[str]]]] = {}
+        self._pending: Dict[asyncio.AbstractEventLoop, List[Tuple[bytes, "asyncio.Future[Any]"]]] = {}
 
-    def submit(self, request: bytes, decimal_fields: FrozenSet[str]) -> "asyncio.Future[Any]":
+    def submit(self, request: bytes) -> "asyncio.Future[Any]":
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         pending = self._pending.setdefault(loop, [])
         if not pending:
             loop.call_soon(self._flush, loop)
-        pending.append((request, future, decimal_fields))
+        pending.append((request, future))
         return future
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -48,17 +48,17 @@ class _Batcher:
         for start in range(0, len(pending), _BATCH_SIZE):
             chunk = pending[start:start + _BATCH_SIZE]
             try:
-                done = loop.run_in_executor(self._executor, self._db._exec_batch, [r for r, _, _ in chunk])
+                done = loop.run_in_executor(self._executor, self._db._exec_batch, [r for r, _ in chunk])
             except RuntimeError:  # the executor is shut down: the db was closed
                 self._fail(chunk, MisuseError("the db is closed: open it again to make calls"))
                 continue
             done.add_done_callback(functools.partial(self._deliver, chunk))
 
     @staticmethod
-    def _fail(chunk: List[Tuple[bytes, "asyncio.Future[Any]", FrozenSet[str]]], error: BaseException) -> None:
+    def _fail(chunk: List[Tuple[bytes, "asyncio.Future[Any]"]], error: BaseException) -> None:
         """Fails every request of the chunk (the batch did not run), each with its own copy of the exception, so
         that one awaiter's traceback never shows up in another's."""
-        for _, future, _ in chunk:
+        for _, future in chunk:
             if not future.done():
                 try:
                     own = copy.copy(error)
@@ -66,10 +66,10 @@ class _Batcher:
                     own = error
                 future.set_exception(own)
 
-    def _deliver(self, chunk: List[Tuple[bytes, "asyncio.Future[Any]", FrozenSet[str]]],
+    def _deliver(self, chunk: List[Tuple[bytes, "asyncio.Future[Any]"]],
                  done: "asyncio.Future[List[Tuple[int, Any]]]") -> None:
         if done.cancelled():  # the loop is shutting down
-            for _, future, _ in chunk:
+            for _, future in chunk:
                 future.cancel()
             return
         error = done.exception()
@@ -78,11 +78,11 @@ class _Batcher:
             return
         # One outcome per request: _exec_batch turns a response it cannot read into that request's error, and
         # whatever goes wrong turning one response into a result fails that await alone.
-        for (status, document), (_, future, decimal_fields) in zip(done.result(), chunk):
+        for (status, document), (_, future) in zip(done.result(), chunk):
             if future.done():  # cancelled by its caller
                 continue
             try:
-                outcome = _db.result_of(status, document, decimal_fields)
+                outcome = _db.result_of(status, document)
             except Exception as failure:  # noqa: BLE001  (the request's own error)
                 future.set_exception(failure)
             else:
@@ -92,21 +92,21 @@ class _Batcher:
 class AsyncModel:
     """Awaitable twin of kvorm.Model."""
 
-    __slots__ = ("_batcher", "_decimal_fields", "name")
+    __slots__ = ("_batcher", "name")
 
     def __init__(self, model: Model, batcher: _Batcher) -> None:
         self._batcher = batcher
-        self._decimal_fields = model._decimal_fields
         self.name = model.name
 
     def __repr__(self) -> str:
         return "<kvorm async model %s>" % self.name
 
-    async def call(self, op: str, **args: Any) -> Any:
+    async def call(self, op: str, /, **args: Any) -> Any:
         """Sends op (the protocol's name, e.g. "findUnique") with args (snake_case names are turned into the
-        protocol's camelCase) and returns the result."""
+        protocol's camelCase) and returns the result. op is positional only, so that explain's own `op` argument
+        can go as a keyword."""
         request = _db.encode_request(self.name, op, args)  # bad values raise here, before anything is sent
-        return await self._batcher.submit(request, self._decimal_fields)
+        return await self._batcher.submit(request)
 
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
         if name.startswith("_"):
@@ -133,8 +133,67 @@ class AsyncModel:
                      if_version: Optional[int] = None) -> Record:
         return await self.call("delete", where=where, select=select, if_version=if_version)
 
-    async def count(self, *, where: Optional[Where] = None) -> int:
-        return await self.call("count", where=where)
+    async def find_many(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None,
+                        take: Optional[int] = None, skip: Optional[int] = None, cursor: Optional[Where] = None,
+                        select: Optional[Select] = None, refuse_scans: Optional[bool] = None) -> List[Record]:
+        return await self.call("findMany", where=where, order_by=order_by, take=take, skip=skip, cursor=cursor,
+                               select=select, refuse_scans=refuse_scans)
+
+    async def find_first(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None,
+                         take: Optional[int] = None, skip: Optional[int] = None, cursor: Optional[Where] = None,
+                         select: Optional[Select] = None, refuse_scans: Optional[bool] = None) -> Optional[Record]:
+        return await self.call("findFirst", where=where, order_by=order_by, take=take, skip=skip, cursor=cursor,
+                               select=select, refuse_scans=refuse_scans)
+
+    async def find_first_or_throw(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None,
+                                  take: Optional[int] = None, skip: Optional[int] = None,
+                                  cursor: Optional[Where] = None, select: Optional[Select] = None,
+                                  refuse_scans: Optional[bool] = None) -> Record:
+        return await self.call("findFirstOrThrow", where=where, order_by=order_by, take=take, skip=skip,
+                               cursor=cursor, select=select, refuse_scans=refuse_scans)
+
+    async def count(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None,
+                    take: Optional[int] = None, skip: Optional[int] = None, cursor: Optional[Where] = None,
+                    refuse_scans: Optional[bool] = None) -> int:
+        return await self.call("count", where=where, order_by=order_by, take=take, skip=skip, cursor=cursor,
+                               refuse_scans=refuse_scans)
+
+    async def aggregate(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None,
+                        take: Optional[int] = None, skip: Optional[int] = None, cursor: Optional[Where] = None,
+                        _count: Optional[Aggregates] = None, _min: Optional[Mapping[str, bool]] = None,
+                        _max: Optional[Mapping[str, bool]] = None, _sum: Optional[Mapping[str, bool]] = None,
+                        _avg: Optional[Mapping[str, bool]] = None,
+                        refuse_scans: Optional[bool] = None) -> Dict[str, Any]:
+        return await self.call("aggregate", where=where, order_by=order_by, take=take, skip=skip, cursor=cursor,
+                               _count=_count, _min=_min, _max=_max, _sum=_sum, _avg=_avg, refuse_scans=refuse_scans)
+
+    async def group_by(self, *, by: Union[str, Sequence[str]], where: Optional[Where] = None,
+                       having: Optional[Mapping[str, Any]] = None, order_by: Optional[OrderBy] = None,
+                       take: Optional[int] = None, skip: Optional[int] = None, _count: Optional[Aggregates] = None,
+                       _min: Optional[Mapping[str, bool]] = None, _max: Optional[Mapping[str, bool]] = None,
+                       _sum: Optional[Mapping[str, bool]] = None, _avg: Optional[Mapping[str, bool]] = None,
+                       refuse_scans: Optional[bool] = None) -> List[Dict[str, Any]]:
+        return await self.call("groupBy", by=by, where=where, having=having, order_by=order_by, take=take,
+                               skip=skip, _count=_count, _min=_min, _max=_max, _sum=_sum, _avg=_avg,
+                               refuse_scans=refuse_scans)
+
+    async def create_many(self, *, data: Sequence[Data], skip_duplicates: Optional[bool] = None) -> Dict[str, int]:
+        return await self.call("createMany", data=data, skip_duplicates=skip_duplicates)
+
+    async def update_many(self, *, data: Data, where: Optional[Where] = None) -> Dict[str, int]:
+        return await self.call("updateMany", where=where, data=data)
+
+    async def delete_many(self, *, where: Optional[Where] = None) -> Dict[str, int]:
+        return await self.call("deleteMany", where=where)
+
+    async def explain(self, op: str, args: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> Dict[str, Any]:
+        return await self.call("explain", **explain_args(op, args, kwargs))
+
+    async def check(self) -> Dict[str, Any]:
+        return await self.call("check")
+
+    async def reindex(self, *, index: Optional[str] = None, chunk: Optional[int] = None) -> Dict[str, Any]:
+        return await self.call("reindex", index=index, chunk=chunk)
 
 
 class AsyncDb(ModelsByName[AsyncModel]):
@@ -170,7 +229,7 @@ class AsyncDb(ModelsByName[AsyncModel]):
 class _Opening:
     """What aio.open returns: awaitable (db = await open(...)) and an async context manager."""
 
-    def __init__(self, url: str, schema: SchemaSource, options: Dict[str, Optional[int]]) -> None:
+    def __init__(self, url: str, schema: SchemaSource, options: Dict[str, Any]) -> None:
         self._args = (url, schema, options)
         self._db: Optional[AsyncDb] = None
 
@@ -193,7 +252,9 @@ class _Opening:
 
 
 def open(url: str, schema: SchemaSource, *, connect_timeout_ms: Optional[int] = None,
-         command_timeout_ms: Optional[int] = None, pool_size: Optional[int] = None) -> _Opening:
+         command_timeout_ms: Optional[int] = None, pool_size: Optional[int] = None,
+         refuse_scans: bool = False) -> _Opening:
     """Like kvorm.open, for asyncio: `db = await kvorm.aio.open(...)` or `async with kvorm.aio.open(...) as db`."""
     return _Opening(url, schema, {"connect_timeout_ms": connect_timeout_ms,
-                                  "command_timeout_ms": command_timeout_ms, "pool_size": pool_size})
+                                  "command_timeout_ms": command_timeout_ms, "pool_size": pool_size,
+                                  "refuse_scans": refuse_scans})

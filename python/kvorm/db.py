@@ -1,6 +1,5 @@
 """kvorm.open and the Db handle: one kvorm_db of the core, its models as attributes, guarded against close."""
-import decimal
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import _schema
 from ._codec import pack_request, unpack, unpack_error
@@ -12,7 +11,8 @@ from .errors import from_document
 from .model import Model
 
 
-def _options(connect_timeout_ms: Optional[int], command_timeout_ms: Optional[int], pool_size: Optional[int]) -> Any:
+def _options(connect_timeout_ms: Optional[int], command_timeout_ms: Optional[int], pool_size: Optional[int],
+             refuse_scans: Optional[bool] = False) -> Any:
     opts = ffi.new("kvorm_open_options *")
     if lib.kvorm_open_options_init(opts, lib.KVORM_OPEN_OPTIONS_VERSION) != 0:
         raise last_error()
@@ -23,20 +23,12 @@ def _options(connect_timeout_ms: Optional[int], command_timeout_ms: Optional[int
         if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 1 << 31:
             raise ValueError("kvorm.open: %s must be a positive int, not %r" % (name, value))
         setattr(opts, name, value)
+    if refuse_scans is None:
+        refuse_scans = False
+    if not isinstance(refuse_scans, bool):
+        raise ValueError("kvorm.open: refuse_scans must be True or False, not %r" % (refuse_scans,))
+    opts.refuse_scans = int(refuse_scans)
     return opts
-
-
-def _with_decimals(record: Any, decimal_fields: FrozenSet[str]) -> Any:
-    """Decimal fields come back as normalized text; they are handed over as Decimal."""
-    if isinstance(record, dict):
-        for name in decimal_fields:
-            value = record.get(name)
-            if isinstance(value, str):
-                record[name] = decimal.Decimal(value)
-    elif isinstance(record, list):
-        for item in record:
-            _with_decimals(item, decimal_fields)
-    return record
 
 
 def encode_request(model: Optional[str], op: str, args: Mapping[str, Any]) -> bytes:
@@ -48,11 +40,12 @@ def encode_request(model: Optional[str], op: str, args: Mapping[str, Any]) -> by
     return pack_request(request)
 
 
-def result_of(status: int, document: Any, decimal_fields: FrozenSet[str]) -> Any:
-    """The result of a response, or its error document raised as an exception."""
+def result_of(status: int, document: Any) -> Any:
+    """The result of a response (its values already of their Python types: _codec.unpack), or its error document
+    raised as an exception."""
     if status != 0:
         raise from_document(document, _status_name(status))
-    return _with_decimals(document, decimal_fields)
+    return document
 
 
 def _status_name(status: int) -> str:
@@ -89,10 +82,10 @@ class Db(ModelsByName[Model]):
     """An open store. Models are attributes (db.User) or items (db["User"]). Safe to share between threads:
     calls release the GIL and run in parallel on the core's connection pool."""
 
-    def __init__(self, handle: Any, decimal_fields: Dict[str, FrozenSet[str]]) -> None:
+    def __init__(self, handle: Any, model_names: Sequence[str]) -> None:
         self._handle = handle
         self._guard = CallGuard()
-        self._models: Dict[str, Model] = {name: Model(self, name, fields) for name, fields in decimal_fields.items()}
+        self._models: Dict[str, Model] = {name: Model(self, name) for name in model_names}
 
     @property
     def closed(self) -> bool:
@@ -112,10 +105,9 @@ class Db(ModelsByName[Model]):
         finally:
             self._guard.leave()
 
-    def _request(self, model: Optional[str], op: str, args: Mapping[str, Any],
-                 decimal_fields: FrozenSet[str] = frozenset()) -> Any:
+    def _request(self, model: Optional[str], op: str, args: Mapping[str, Any]) -> Any:
         status, document = self._exec(encode_request(model, op, args))
-        return result_of(status, document, decimal_fields)
+        return result_of(status, document)
 
     def _exec(self, request: bytes) -> Tuple[int, Any]:
         """Runs one MessagePack request: its status and its response document (the result or the error)."""
@@ -173,16 +165,17 @@ class Db(ModelsByName[Model]):
 
 
 def open(url: str, schema: "_schema.SchemaSource", *, connect_timeout_ms: Optional[int] = None,
-         command_timeout_ms: Optional[int] = None, pool_size: Optional[int] = None) -> Db:
+         command_timeout_ms: Optional[int] = None, pool_size: Optional[int] = None, refuse_scans: bool = False) -> Db:
     """Opens a store by URL (redis://[user:password@]host[:port][/db], unix:///path/to/redis.sock[?db=n]) with a
-    schema given as a path, a dict or JSON text. Raises SchemaError, SchemaMismatch, ConnectionError, TimeoutError,
-    or MisuseError for an invalid URL."""
-    native_schema, decimal_fields = _schema.load(schema)
-    opts = _options(connect_timeout_ms, command_timeout_ms, pool_size)
+    schema given as a path, a dict or JSON text. refuse_scans=True makes every query that no index serves fail
+    with Refused (unless it passes refuse_scans=False). Raises SchemaError, SchemaMismatch, ConnectionError,
+    TimeoutError, or MisuseError for an invalid URL."""
+    opts = _options(connect_timeout_ms, command_timeout_ms, pool_size, refuse_scans)  # bad options fail first
+    native_schema, model_names = _schema.load(schema)
     out = ffi.new("kvorm_db **")
     # surrogatepass: a URL holding a lone surrogate reaches the core as invalid text, which it refuses (MISUSE)
     status = lib.kvorm_open(out, url.encode("utf-8", "surrogatepass"), native_schema, opts)
     ffi.release(native_schema)  # the db keeps its own reference
     if status != 0:
         raise last_error()
-    return Db(ffi.gc(out[0], lib.kvorm_close), decimal_fields)
+    return Db(ffi.gc(out[0], lib.kvorm_close), model_names)

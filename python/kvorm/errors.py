@@ -31,7 +31,7 @@ class ValidationError(Error, ValueError):
 
 
 class NotFound(Error, LookupError):
-    """The record to update or delete (or find with find_unique_or_throw) does not exist."""
+    """The record to update or delete (or find with find_unique_or_throw, find_first_or_throw) does not exist."""
     code = "NOT_FOUND"
 
 
@@ -91,9 +91,16 @@ class Unavailable(Error):
     code = "UNAVAILABLE"
 
 
+class Refused(Error):
+    """A query that no index serves would scan every record of its model, and scans are refused: refuse_scans=True
+    on the query, or on the db (kvorm.open(..., refuse_scans=True)) without refuse_scans=False on the query.
+    Nothing was read; add an index (docs/queries.md) or allow the scan."""
+    code = "REFUSED"
+
+
 _BY_CODE: Dict[str, Type[Error]] = {cls.code: cls for cls in (
     ValidationError, NotFound, UniqueViolation, Conflict, SchemaError, SchemaMismatch, BadRequest,
-    ConnectionError, TimeoutError, Unsupported, InternalError, MisuseError, Unavailable)}
+    ConnectionError, TimeoutError, Unsupported, InternalError, MisuseError, Unavailable, Refused)}
 
 
 def error_class(code: str) -> Type[Error]:

@@ -26,6 +26,7 @@ TEST(ErrorNames, EveryCodeHasItsStableName)
         {KVORM_EINTERNAL, "INTERNAL"},
         {KVORM_EMISUSE, "MISUSE"},
         {KVORM_EUNAVAILABLE, "UNAVAILABLE"},
+        {KVORM_EREFUSED, "REFUSED"},
     };
     for (const auto &n : names)
         EXPECT_STREQ(kvorm_error_name(n.first), n.second) << n.first;
@@ -46,11 +47,12 @@ TEST(ErrorNames, CodesKeepTheirNumbers)
     EXPECT_EQ(KVORM_EINTERNAL, -11);
     EXPECT_EQ(KVORM_EMISUSE, -12);
     EXPECT_EQ(KVORM_EUNAVAILABLE, -13);
+    EXPECT_EQ(KVORM_EREFUSED, -14);
 }
 
 TEST(ErrorNames, ANumberThatIsNotACodeIsUnknown)
 {
-    EXPECT_STREQ(kvorm_error_name(-14), "UNKNOWN");
+    EXPECT_STREQ(kvorm_error_name(-15), "UNKNOWN");
     EXPECT_STREQ(kvorm_error_name(1), "UNKNOWN");
     EXPECT_STREQ(kvorm_error_name(-1000000), "UNKNOWN");
 }
@@ -457,7 +459,7 @@ TEST_F(Errors, EveryErrorDocumentHasAllSixKeys)
     const std::string requests[] = {
         Req("User", "create", R"({"data":{"email":1,"orgId":"o"}})"),  // VALIDATION
         Req("User", "findUniqueOrThrow", R"({"where":{"email":"none"}})"),  // NOT_FOUND
-        Req("User", "count", R"({"where":{"email":"a"}})"),             // UNSUPPORTED
+        Req("User", "count", R"({"where":{"age":{"gt":1}},"refuseScans":true})"),  // REFUSED
         Req("Nobody", "count"),                                          // BAD_REQUEST, unknown model
         "{\"model\":",                                                   // BAD_REQUEST, not JSON
     };

@@ -1,5 +1,6 @@
 // docs/format.md from the reading side: a record written by another implementation following the documented
 // layout is read by kvorm, and stored bytes that break the format are INTERNAL errors rather than garbage.
+#include "id_entry.h"
 #include "test_util.h"
 
 namespace kt {
@@ -18,7 +19,7 @@ TEST_F(Format, ARecordWrittenByHandInTheDocumentedLayoutIsReadable)
     ASSERT_TRUE(raw_.Cmd({"HSET", "app:{User}:u:email", MpStr("ann@x.io"), "01J9Z3X8K6W1Q4T3Y2E5R7N0M8"}));
     ASSERT_TRUE(raw_.Cmd({"HSET", "app:{User}:u:orgId_email", MpStr("o_1") + MpStr("ann@x.io"),
                           "01J9Z3X8K6W1Q4T3Y2E5R7N0M8"}));
-    ASSERT_TRUE(raw_.Cmd({"ZADD", "app:{User}:ids", "0", "01J9Z3X8K6W1Q4T3Y2E5R7N0M8"}));
+    ASSERT_TRUE(raw_.Cmd({"ZADD", "app:{User}:ids", "0", IdEntry("01J9Z3X8K6W1Q4T3Y2E5R7N0M8")}));
 
     JRes f = Run("User", "findUnique", R"({"where":{"email":"ann@x.io"},"select":{"id":true,"email":true,"age":true,)"
                                        R"("role":true,"balance":true,"score":true,"active":true,"createdAt":true,)"
@@ -39,7 +40,7 @@ TEST_F(Format, ARecordWrittenByHandInTheDocumentedLayoutIsReadable)
 TEST_F(Format, AnUpdateOfAHandWrittenRecordBumpsItsVersion)
 {
     ASSERT_TRUE(raw_.Cmd({"HSET", "app:{Item}:r:x", "label", MpStr("a"), "$v", "41"}));
-    ASSERT_TRUE(raw_.Cmd({"ZADD", "app:{Item}:ids", "0", "x"}));
+    ASSERT_TRUE(raw_.Cmd({"ZADD", "app:{Item}:ids", "0", IdEntry("x")}));
     JRes u = Run("Item", "update", R"({"where":{"id":"x"},"data":{"label":"b"},"ifVersion":41,"select":{"$version":true}})");
     KT_ASSERT_OK(u);
     EXPECT_EQ(u.integer("$version"), 42);
@@ -52,7 +53,7 @@ TEST_F(Format, DeleteRemovesTheHandWrittenUniqueEntries)
     ASSERT_TRUE(raw_.Cmd({"HSET", "app:{Acct}:r:a1", "handle", MpStr("h"), "phone", MpStr("p"), "$v", "1"}));
     ASSERT_TRUE(raw_.Cmd({"HSET", "app:{Acct}:u:handle", MpStr("h"), "a1"}));
     ASSERT_TRUE(raw_.Cmd({"HSET", "app:{Acct}:u:phone", MpStr("p"), "a1"}));
-    ASSERT_TRUE(raw_.Cmd({"ZADD", "app:{Acct}:ids", "0", "a1"}));
+    ASSERT_TRUE(raw_.Cmd({"ZADD", "app:{Acct}:ids", "0", IdEntry("a1")}));
     KT_ASSERT_OK(Run("Acct", "delete", R"({"where":{"phone":"p"}})"));
     EXPECT_EQ(raw_.Keys(), std::vector<std::string>{"app:$schema"});
 }

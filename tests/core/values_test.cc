@@ -211,7 +211,7 @@ TEST_F(Values, EveryTypeRoundTripsThroughMessagePack)
                           {"float", mp::f64(-0.0)},
                           {"boolean", mp::boolean(true)},
                           {"datetime", mp::ext(-1, TsPayload(year1, 7))},
-                          {"decimal", mp::str("1.5")},
+                          {"decimal", mp::ext(1, "1.5")},  // KV_EXT_DECIMAL: the normalized text
                           {"enum", mp::str("blue")},
                           {"json", mp::map({{"a", mp::map({{"x", mp::str("s")}, {"y", mp::boolean(false)}})},
                                             {"z", mp::arr({mp::nil(), mp::f64(1.5), mp::i(-1)})}})},
@@ -448,7 +448,7 @@ TEST_F(Values, ADecimalAcceptsAnIntegerButNotAFloat)
     MRes a = CreateM(1, "decimal", mp::i(-42));
     ASSERT_EQ(a.rc, KVORM_OK) << a.doc;
     EXPECT_EQ(Stored(1, "decimal"), Hex(MpStr("-42")));
-    EXPECT_EQ(FindM(1, "decimal"), mp::str("-42"));
+    EXPECT_EQ(FindM(1, "decimal"), mp::ext(1, "-42"));
     MRes b = CreateM(2, "decimal", mp::f64(1.5));
     EXPECT_EQ(b.rc, KVORM_EVALIDATION) << b.doc;
 }

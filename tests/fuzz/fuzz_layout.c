@@ -1,7 +1,8 @@
 /* kv_layout_compare (core/src/schema.h): the stored layout read from <ns>:$schema at kvorm_open is a document
  * from the store, decoded here. Input: a stored layout, compared with every model of a fixed schema.
  * Oracles: the result is 0 (same), 1 (compatible) or SCHEMA_MISMATCH with a message in valid UTF-8; 0 only for the exact bytes
- * of the model's own layout. */
+ * of the model's own layout; kv_layout_index_changes (the indexes to build and drop) accepts exactly what
+ * kv_layout_compare accepts, never calls a current index removed, and finds nothing new in the model's own layout. */
 #include "fuzz_common.h"
 
 #include "kvorm.h"
@@ -21,9 +22,10 @@ static const char schema_json[] =
     "  \"balance\": {\"type\": \"decimal\", \"default\": \"0\"},"
     "  \"role\": {\"type\": \"enum\", \"values\": [\"admin\", \"member\"], \"default\": \"member\"},"
     "  \"profile\": {\"type\": \"json\", \"optional\": true}, \"avatar\": {\"type\": \"bytes\", \"optional\": true}},"
-    " \"unique\": [[\"org\", \"email\"], {\"fields\": [\"role\", \"at\"], \"name\": \"roleAt\"}]},"
+    " \"unique\": [[\"org\", \"email\"], {\"fields\": [\"role\", \"at\"], \"name\": \"roleAt\"}],"
+    " \"indexes\": [[\"org\", {\"field\": \"age\", \"order\": \"desc\"}], {\"name\": \"by_at\", \"fields\": [\"at\"]}]},"
     "\"Counter\": {\"id\": {\"type\": \"integer\", \"generate\": \"increment\"},"
-    " \"fields\": {\"n\": {\"type\": \"integer\", \"optional\": true}}},"
+    " \"fields\": {\"n\": {\"type\": \"integer\", \"optional\": true, \"index\": true}}},"
     "\"Item\": {\"id\": {\"type\": \"string\"}, \"fields\": {\"kind\": {\"type\": \"enum\", \"values\": [\"a\"]}}},"
     "\"Num\": {\"id\": {\"type\": \"integer\"}, \"fields\": {}},"
     "\"Ev\": {\"id\": {\"type\": \"string\", \"generate\": \"uuidv7\"}, \"fields\": {\"x\": {\"type\": \"string\"}}}}}";
@@ -49,6 +51,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(rc == 0 || rc == 1 || rc == KVORM_ESCHEMA_MISMATCH, "%s: result %d", m->name, rc);
         bool same = size == m->layout_len && memcmp(doc, m->layout, size) == 0;
         FZ_CHECK((rc == 0) == same, "%s: result %d for %s the layout", m->name, rc, same ? "exactly" : "not");
+        {
+            /* kv_layout_index_changes accepts exactly what kv_layout_compare accepts */
+            bool is_new[16]; /* more than any model of the fixed schema has */
+            const char **removed = NULL;
+            int nremoved = -1;
+            kv_error err2 = {0};
+            msgpack_zone *zone = msgpack_zone_new(1024);
+            FZ_CHECK(zone && m->nindexes <= (int)(sizeof(is_new) / sizeof(is_new[0])), "zone");
+            int rc2 = kv_layout_index_changes(m, doc, size, is_new, &removed, &nremoved, zone, &err2);
+            FZ_CHECK(size == 0 ? rc2 == 0 : rc2 == (rc < 0 ? rc : 0), "%s: index changes %d, compare %d", m->name,
+                     rc2, rc);
+            for (int k = 0; rc2 == 0 && k < nremoved; k++)
+                FZ_CHECK(removed[k][0] && kv_model_index(m, removed[k], strlen(removed[k])) < 0,
+                         "%s: removed index %s is current", m->name, removed[k]);
+            for (int k = 0; rc == 0 && k < m->nindexes; k++)
+                FZ_CHECK(!is_new[k], "%s: index %s is new in its own layout", m->name, m->indexes[k].name);
+            msgpack_zone_free(zone);
+        }
         if (rc < 0)
             FZ_CHECK(err.code == rc && err.message[0] && memchr(err.message, 0, sizeof(err.message)) &&
                          err.model == m->name && fz_utf8_valid(err.message, strlen(err.message)),

@@ -24,10 +24,20 @@ static void check_loaded(const kvorm_schema *s)
         FZ_CHECK(kv_layout_compare(m, m->layout, m->layout_len, &err) == 0, "layout of %s differs from itself: %s",
                  m->name, err.message);
         for (int u = 0; u < m->nuniques; u++) {
-            FZ_CHECK(m->uniques[u].nfields >= 1 && m->uniques[u].name && m->uniques[u].key, "unique %d of %s", u,
-                     m->name);
+            FZ_CHECK(m->uniques[u].nfields >= 1 && m->uniques[u].name, "unique %d of %s", u, m->name);
             for (int k = 0; k < m->uniques[u].nfields; k++)
                 FZ_CHECK(m->uniques[u].fields[k] >= 0 && m->uniques[u].fields[k] < m->nfields, "unique field index");
+        }
+        FZ_CHECK(m->position == i, "model %s has position %d", m->name, m->position);
+        for (int x = 0; x < m->nindexes; x++) {
+            const kv_index *ix = &m->indexes[x];
+            FZ_CHECK(ix->nparts >= 1 && ix->nparts <= KV_MAX_INDEX_PARTS && ix->name &&
+                         kv_model_index(m, ix->name, strlen(ix->name)) == x,
+                     "index %d of %s", x, m->name);
+            for (int k = 0; k < ix->nparts; k++)
+                FZ_CHECK(ix->parts[k].field >= 0 && ix->parts[k].field < m->nfields &&
+                             m->fields[ix->parts[k].field].type != KV_T_JSON,
+                         "index %s of %s: part %d", ix->name, m->name, k);
         }
     }
 }

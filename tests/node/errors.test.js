@@ -6,9 +6,10 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { kvorm, Redis } = require('./helpers/env');
+const { kvorm, Redis, repoRoot } = require('./helpers/env');
 const { startRedis, freePort } = require('./helpers/redis');
 const { startGate } = require('./helpers/gate');
+const { errorFromDocument } = require(path.join(repoRoot, 'node', 'lib', 'errors'));
 
 let redis;
 let raw;
@@ -193,9 +194,20 @@ test('UnavailableError: Redis refuses writes when out of memory; nothing is writ
     }
   });
 
-test('UnsupportedError: count with a where', async () => {
-  const db = await kvorm.open(redis.url(), { schema: schema('uns') });
-  await expectError(db.User.count({ where: { email: 'a@x.io' } }), kvorm.UnsupportedError, 'UNSUPPORTED');
+test('UnsupportedError: from its error document (no request of this core is unsupported)', () => {
+  // count with a where, the last UNSUPPORTED request, is answered since the query engine.
+  const err = errorFromDocument({ code: 'UNSUPPORTED', message: 'not on this engine', model: 'User', op: 'x' }, -10);
+  assert.ok(err instanceof kvorm.UnsupportedError && err instanceof kvorm.KvormError);
+  assert.deepEqual([err.code, err.status, err.op, err.retryable], ['UNSUPPORTED', -10, 'x', false]);
+});
+
+test('RefusedError: a query that would scan, with refuseScans', async () => {
+  const db = await kvorm.open(redis.url(), { schema: schema('ref') });
+  await db.User.create({ data: { email: 'a@x.io', age: 3 } });
+  const err = await expectError(db.User.count({ where: { age: 3 }, refuseScans: true }), kvorm.RefusedError,
+    'REFUSED');
+  assert.deepEqual([err.model, err.status], ['User', -14]);
+  assert.equal(await db.User.count({ where: { age: 3 } }), 1);
   await db.close();
 });
 
@@ -220,4 +232,5 @@ test('wrong JavaScript arguments to open are TypeErrors', async () => {
   await assert.rejects(kvorm.open(redis.url(), {}), TypeError);
   await assert.rejects(kvorm.open(redis.url(), { schema: schema('te'), poolSize: -1 }), TypeError);
   await assert.rejects(kvorm.open(redis.url(), { schema: schema('te'), integers: 'float' }), TypeError);
+  await assert.rejects(kvorm.open(redis.url(), { schema: schema('te'), refuseScans: 'yes' }), TypeError);
 });

@@ -157,12 +157,15 @@ test('integers: numbers when safe, BigInt beyond 2^53, BigInt accepted as input'
   assert.equal(small.i, 5);
 });
 
-test("integers: 'bigint' returns every integer field as a BigInt", async () => {
+test("integers: 'bigint' returns every integer of a result as a BigInt, by type", async () => {
   const bigDb = await kvorm.open(redis.url(), { schema, integers: 'bigint' });
-  const rec = await bigDb.V.create({ data: { i: 7, f: 1.5, j: { n: 1 } } });
+  const rec = await bigDb.V.create({ data: { i: 7, f: 1, j: { n: 1, x: 1.5, a: [2] } }, select: { i: true, f: true,
+    j: true, $version: true } });
   assert.equal(rec.i, 7n);
-  assert.equal(rec.f, 1.5);
-  assert.deepEqual(rec.j, { n: 1 });
+  assert.ok(Object.is(rec.f, 1), 'a float that is integral stays a number');
+  assert.deepEqual(rec.j, { n: 1n, x: 1.5, a: [2n] }); // json integers too: the response says they are integers
+  assert.equal(rec.$version, 1n);
+  assert.equal(typeof (await bigDb.V.count()), 'bigint');
   await bigDb.close();
 });
 

@@ -37,7 +37,7 @@ def test_async_errors_are_kvorm_errors(server, schema):
             with pytest.raises(kvorm.NotFound):
                 await db.User.find_unique_or_throw(where={"email": "nobody@example.com"})
             with pytest.raises(kvorm.BadRequest):
-                await db.User.find_many()
+                await db.User.find_lots()  # no such op
             with pytest.raises(AttributeError):
                 db.Nope
         finally:

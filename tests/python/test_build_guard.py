@@ -47,9 +47,12 @@ def test_the_header_cdef_builds(tmp_path):
     ("KVORM_EXTERN int kvorm_last_error_code(void);", "KVORM_EXTERN long kvorm_last_error_code(void);"),
     ("const char *url, const kvorm_schema *schema,", "const char *url, int schema,"),
     ("    int pool_size;", "    long pool_size;"),
+    ("    int refuse_scans;", "    unsigned refuse_scans;"),
     ("KVORM_EUNIQUE = -3,", "KVORM_EUNIQUE = -4,"),
-    ("#define KVORM_OPEN_OPTIONS_VERSION 1", "#define KVORM_OPEN_OPTIONS_VERSION 2"),
-], ids=["argument type", "return type", "pointer vs int", "struct field", "enum value", "define"])
+    ("KVORM_EREFUSED = -14", "KVORM_EREFUSED = -15"),
+    ("#define KVORM_OPEN_OPTIONS_VERSION 2", "#define KVORM_OPEN_OPTIONS_VERSION 3"),
+], ids=["argument type", "return type", "pointer vs int", "struct field", "version 2 field", "enum value",
+        "last enum value", "define"])
 def test_a_cdef_that_differs_from_the_header_fails_the_build(tmp_path, old, new):
     from cffi import VerificationError
     with pytest.raises(VerificationError, match="CompileError"):

@@ -113,8 +113,8 @@ def test_snake_case_names_map_to_the_protocol(db):
 
 def test_unknown_op_is_bad_request(db):
     with pytest.raises(kvorm.BadRequest) as e:
-        db.User.find_many(where={})
-    assert "findMany" in e.value.message
+        db.User.find_lots(where={})  # any other name goes as its camelCase op
+    assert "findLots" in e.value.message
 
 
 def test_unknown_argument_is_bad_request(db):

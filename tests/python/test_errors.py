@@ -20,9 +20,10 @@ def test_every_core_code_has_its_class():
     codes = {ffi.string(lib.kvorm_error_name(n)).decode() for n in ffi.typeof("kvorm_status").relements.values()}
     codes.discard("OK")
     classes = {cls.code: cls for cls in ERROR_CLASSES}
-    assert len(classes) == len(ERROR_CLASSES) == 13
+    assert len(classes) == len(ERROR_CLASSES) == 14
     assert set(classes) == codes
     assert classes["UNAVAILABLE"] is kvorm.Unavailable
+    assert classes["REFUSED"] is kvorm.Refused
     assert all(issubclass(cls, kvorm.Error) for cls in classes.values())
 
 
@@ -124,9 +125,20 @@ def test_timeout_error_when_the_server_does_not_answer(server, schema, raw):
         assert db.User.count() in (0, 1)  # the pool connects again
 
 
-def test_unsupported_for_count_with_a_where(db):
-    with pytest.raises(kvorm.Unsupported):
-        db.User.count(where={"email": "a@example.com"})
+def test_unsupported_from_its_error_document():
+    # No request of this core is UNSUPPORTED (count with a where, the last one, is answered since the query
+    # engine): the class is checked from the document the core would send.
+    from kvorm.errors import from_document
+    err = from_document({"code": "UNSUPPORTED", "message": "not on this engine", "model": "User", "op": "x"})
+    assert isinstance(err, kvorm.Unsupported) and err.op == "x" and err.retryable is False
+
+
+def test_refused_for_a_scan_when_scans_are_refused(db):
+    db.User.create(data={"email": "a@example.com", "name": "Ann"})
+    with pytest.raises(kvorm.Refused) as e:
+        db.User.count(where={"name": "Ann"}, refuse_scans=True)  # name has no index: a scan
+    assert e.value.code == "REFUSED" and e.value.model == "User" and e.value.retryable is False
+    assert db.User.count(where={"name": "Ann"}) == 1
 
 
 def test_internal_error_for_stored_data_changed_outside_kvorm(db, raw, namespace):

@@ -1,0 +1,98 @@
+/* The engine registry (which engine serves a URL's scheme) and the small types every engine shares: the keys
+ * a scan returns and the records a step holds. */
+#include "engine.h"
+
+#include "redis_engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const kv_engine_entry *const engines[] = {&kv_redis_engine_entry};
+#define NENGINES (sizeof(engines) / sizeof(engines[0]))
+
+/* Whether url starts with "<scheme>://". */
+static bool has_scheme(const char *url, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    return strncmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
+}
+
+int kv_engine_open(kv_engine **out, const char *url, const kvorm_open_options *opts, kv_error *err)
+{
+    char known[256];
+    size_t o = 0;
+    *out = NULL;
+    for (size_t i = 0; i < NENGINES; i++)
+        for (const char *const *s = engines[i]->schemes; *s; s++)
+            if (has_scheme(url, *s))
+                return engines[i]->open(out, url, opts, err);
+    known[0] = '\0';
+    for (size_t i = 0; i < NENGINES; i++)
+        for (const char *const *s = engines[i]->schemes; *s && o < sizeof(known); s++)
+            o += (size_t)snprintf(known + o, sizeof(known) - o, "%s%s://", o ? ", " : "", *s);
+    /* a wrong URL is the caller's mistake, as every other malformed URL (docs/c-api.md) */
+    return kv_fail(err, KVORM_EMISUSE, "invalid URL: the scheme must be one of %s", known);
+}
+
+/* ---- keys of a scan ---- */
+
+void kv_keys_clear(kv_keys *k)
+{
+    k->n = 0;
+    k->size = 0;
+}
+
+void kv_keys_free(kv_keys *k)
+{
+    free(k->data);
+    free(k->off);
+    free(k->len);
+    memset(k, 0, sizeof(*k));
+}
+
+bool kv_keys_add(kv_keys *k, const char *data, size_t len)
+{
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 64;
+        size_t *off = realloc(k->off, sizeof(*off) * cap);
+        if (off)
+            k->off = off;
+        size_t *lens = realloc(k->len, sizeof(*lens) * cap);
+        if (lens)
+            k->len = lens;
+        if (!off || !lens)
+            return false;
+        k->cap = cap;
+    }
+    if (k->size + len > k->data_cap || !k->data) {
+        size_t cap = k->data_cap ? k->data_cap : 4096;
+        while (cap < k->size + len)
+            cap *= 2;
+        char *d = realloc(k->data, cap);
+        if (!d)
+            return false;
+        k->data = d;
+        k->data_cap = cap;
+    }
+    if (len)
+        memcpy(k->data + k->size, data, len);
+    k->off[k->n] = k->size;
+    k->len[k->n++] = len;
+    k->size += len;
+    return true;
+}
+
+/* ---- records ---- */
+
+void kv_record_free(kv_record *r)
+{
+    if (!r)
+        return;
+    free(r->values);
+    free(r->lens);
+    if (r->release && r->owner)
+        r->release(r->owner);
+    free(r->id_copy);
+    memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,755 @@
+/* Running a query of the findMany family (docs/queries.md): parse its order, window and cursor, read the plan's
+ * ranges page by page, fetch each page's records in one round trip, keep those the where holds for, sort, skip and
+ * take. */
+#include "query.h"
+
+#include "compare.h"
+#include "keycode.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- index states ---- */
+
+int kv_db_index_states(kvorm_db *db, const kv_model *m, kv_index_state *states, kv_error *err)
+{
+    /* indexes only ever go from building to ready: once all are ready the store need not be asked again */
+    if (db->indexes_ready && db->indexes_ready[m->position]) {
+        for (int i = 0; i < m->nindexes; i++)
+            states[i] = KV_INDEX_READY;
+        return 0;
+    }
+    int rc = db->engine->ops->index_states(db->engine, m, states, err);
+    if (rc != 0)
+        return rc;
+    bool all = true;
+    for (int i = 0; i < m->nindexes; i++)
+        all = all && states[i] == KV_INDEX_READY;
+    if (all && db->indexes_ready)
+        db->indexes_ready[m->position] = 1;
+    return 0;
+}
+
+/* ---- rows ---- */
+
+void kv_rows_free(kv_rows *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        kv_record_free(&r->rows[i]);
+    free(r->rows);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Takes the record (the step's reply stays with it); its id gets its own copy, since it may point into a buffer
+ * that the next page reuses. */
+static int rows_take(kv_rows *r, kv_record *rec, kv_error *err)
+{
+    if (!rec->id_copy) {
+        char *id = malloc(rec->id_len + 1);
+        if (!id)
+            return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+        memcpy(id, rec->id, rec->id_len);
+        id[rec->id_len] = '\0';
+        rec->id_copy = id;
+        rec->id = id;
+    }
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        kv_record *rows = realloc(r->rows, sizeof(*rows) * cap);
+        if (!rows)
+            return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+        r->rows = rows;
+        r->cap = cap;
+    }
+    r->rows[r->n++] = *rec;
+    memset(rec, 0, sizeof(*rec));
+    return 0;
+}
+
+/* ---- order ---- */
+
+static int field_type(const kv_model *m, int field)
+{
+    return field == KV_FIELD_ID ? -1 : (int)m->fields[field].type;
+}
+
+/* Compares a record's value of order key k with a value (NULL = null), in the key's direction. */
+static int cmp_key(const kv_query *q, const kv_order_key *k, const kv_record *a, const char *bv, size_t bl)
+{
+    const kv_model *m = q->model;
+    int c;
+    if (k->field == KV_FIELD_ID) {
+        c = kv_id_cmp(m, a->id, a->id_len, bv, bl);
+        return k->desc ? -c : c;
+    }
+    const char *av = a->values[k->field];
+    size_t al = a->lens[k->field];
+    if (!av || !bv) {
+        if (!av && !bv)
+            return 0;
+        /* nulls first: a null is before any value, whatever the direction */
+        c = !av ? -1 : 1;
+        return k->nulls_first ? c : -c;
+    }
+    c = kv_value_cmp((kv_type)field_type(m, k->field), av, al, bv, bl);
+    return k->desc ? -c : c;
+}
+
+int kv_query_cmp(const kv_query *q, const kv_record *a, const kv_record *b)
+{
+    for (int i = 0; i < q->norder; i++) {
+        const kv_order_key *k = &q->order[i];
+        const char *bv = k->field == KV_FIELD_ID ? b->id : b->values[k->field];
+        size_t bl = k->field == KV_FIELD_ID ? b->id_len : b->lens[k->field];
+        int c = cmp_key(q, k, a, bv, bl);
+        if (c != 0)
+            return c;
+    }
+    return 0;
+}
+
+static int cmp_rows(const void *a, const void *b, void *q)
+{
+    return kv_query_cmp(q, a, b);
+}
+
+/* Whether a record is at or after the cursor's position, in the query's order. */
+static bool after_cursor(const kv_query *q, const kv_record *r)
+{
+    for (int i = 0; i < q->norder; i++) {
+        int c = cmp_key(q, &q->order[i], r, q->cursor_vals[i], q->cursor_lens[i]);
+        if (c != 0)
+            return c > 0;
+    }
+    return true;
+}
+
+/* ---- parsing ---- */
+
+static int parse_direction(request *rq, const msgpack_object *v, const char *field, kv_order_key *k)
+{
+    const msgpack_object *sort = v, *nulls = NULL;
+    if (v->type == MSGPACK_OBJECT_MAP) {
+        static const char *const keys[] = {"sort", "nulls", NULL};
+        const msgpack_object *bad = kv_mp_unknown_key(v, keys);
+        if (bad)
+            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model->name, field,
+                              "orderBy: %s takes \"sort\" and \"nulls\" only", field);
+        sort = kv_mp_map_get(v, "sort");
+        nulls = kv_mp_map_get(v, "nulls");
+    }
+    if (!sort || (!kv_mp_str_eq(sort, "asc") && !kv_mp_str_eq(sort, "desc")))
+        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model->name, field,
+                          "orderBy: the direction of %s must be \"asc\" or \"desc\"", field);
+    k->desc = kv_mp_str_eq(sort, "desc");
+    k->nulls_first = !k->desc;
+    if (nulls) {
+        if (!kv_mp_str_eq(nulls, "first") && !kv_mp_str_eq(nulls, "last"))
+            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model->name, field,
+                              "orderBy: \"nulls\" of %s must be \"first\" or \"last\"", field);
+        k->nulls_first = kv_mp_str_eq(nulls, "first");
+    }
+    return 0;
+}
+
+static int add_order_entry(kv_query *q, const msgpack_object *k, const msgpack_object *v)
+{
+    request *rq = q->rq;
+    const kv_model *m = q->model;
+    char name[96] = "(not a string)";
+    int f;
+    if (k->type == MSGPACK_OBJECT_STR)
+        kv_quote(name, sizeof(name), k->via.str.ptr, k->via.str.size);
+    if (kv_mp_str_eq(k, "id"))
+        f = KV_FIELD_ID;
+    else if ((f = k->type == MSGPACK_OBJECT_STR ? kv_model_field(m, k->via.str.ptr, k->via.str.size) : -1) < 0) {
+        kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL, "orderBy: %s is not a field of %s", name, m->name);
+        if (k->type == MSGPACK_OBJECT_STR)
+            kv_error_add_field_copy(rq->err, k->via.str.ptr, k->via.str.size);
+        return rq->err->code;
+    } else if (m->fields[f].type == KV_T_JSON) {
+        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, m->fields[f].name,
+                          "orderBy: %s is a json field, which has no order", m->fields[f].name);
+    }
+    for (int i = 0; i < q->norder; i++)
+        if (q->order[i].field == f)
+            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, f >= 0 ? m->fields[f].name : "id",
+                              "orderBy: %s is given twice", name);
+    if (q->norder == KV_MAX_ORDER - 1)
+        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL, "orderBy: at most %d keys",
+                          KV_MAX_ORDER - 1);
+    kv_order_key *o = &q->order[q->norder];
+    o->field = f;
+    int rc = parse_direction(rq, v, f >= 0 ? m->fields[f].name : "id", o);
+    if (rc == 0)
+        q->norder++;
+    return rc;
+}
+
+static int parse_order(kv_query *q, const msgpack_object *o)
+{
+    request *rq = q->rq;
+    q->norder = 0;
+    if (o) {
+        const msgpack_object *items = o->type == MSGPACK_OBJECT_ARRAY ? o->via.array.ptr : o;
+        uint32_t n = o->type == MSGPACK_OBJECT_ARRAY ? o->via.array.size : 1;
+        if (o->type != MSGPACK_OBJECT_ARRAY && o->type != MSGPACK_OBJECT_MAP)
+            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, q->model->name, NULL,
+                              "orderBy must be a map of field to direction, or an array of such maps");
+        for (uint32_t i = 0; i < n; i++) {
+            const msgpack_object *e = &items[i];
+            if (e->type != MSGPACK_OBJECT_MAP)
+                return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, q->model->name, NULL,
+                                  "orderBy: each entry must be a map of field to direction");
+            for (uint32_t j = 0; j < e->via.map.size; j++) {
+                int rc = add_order_entry(q, &e->via.map.ptr[j].key, &e->via.map.ptr[j].val);
+                if (rc != 0)
+                    return rc;
+            }
+        }
+        q->given_order = q->norder > 0;
+    }
+    /* the id last makes the order total; after an id key nothing can tie */
+    for (int i = 0; i < q->norder; i++)
+        if (q->order[i].field == KV_FIELD_ID) {
+            q->norder = i + 1;
+            return 0;
+        }
+    bool desc = q->norder > 0 && q->order[q->norder - 1].desc;
+    q->order[q->norder++] = (kv_order_key){KV_FIELD_ID, desc, !desc};
+    return 0;
+}
+
+static int parse_int(request *rq, const msgpack_object *v, const char *name, bool negative_ok, int64_t *out)
+{
+    if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= (uint64_t)INT64_MAX) {
+        *out = (int64_t)v->via.u64;
+        return 0;
+    }
+    if (negative_ok && v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && v->via.i64 > INT64_MIN) {
+        *out = v->via.i64;
+        return 0;
+    }
+    return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model->name, NULL, "%s: \"%s\" must be %s integer", rq->op,
+                      name, negative_ok ? "an" : "a non-negative");
+}
+
+/* The cursor's position: the value of each order key, from the cursor map or else from its record. */
+static int parse_cursor(kv_query *q, const msgpack_object *c)
+{
+    request *rq = q->rq;
+    const kv_model *m = q->model;
+    size_t offs[KV_MAX_ORDER];
+    bool given[KV_MAX_ORDER] = {false}, need_record = false, has_id = false;
+    size_t id_len = 0;
+    int rc;
+    if (c->type != MSGPACK_OBJECT_MAP || c->via.map.size == 0)
+        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL,
+                          "cursor must be a map with the id (or a unique selector) and optionally the orderBy fields");
+    msgpack_sbuffer_init(&q->cursor_buf);
+    q->has_cursor = true;
+    for (uint32_t i = 0; i < c->via.map.size; i++) {
+        const msgpack_object *k = &c->via.map.ptr[i].key, *v = &c->via.map.ptr[i].val;
+        if (kv_mp_str_eq(k, "id")) {
+            if ((rc = kv_id_encode(q->cursor_id, &id_len, m, v, rq->err)) != 0)
+                return rc;
+            has_id = true;
+            continue;
+        }
+        int f = k->type == MSGPACK_OBJECT_STR ? kv_model_field(m, k->via.str.ptr, k->via.str.size) : -1;
+        if (f < 0) {
+            char q2[96] = "(not a string)";
+            if (k->type == MSGPACK_OBJECT_STR)
+                kv_quote(q2, sizeof(q2), k->via.str.ptr, k->via.str.size);
+            kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL, "cursor: %s is not a field of %s", q2, m->name);
+            if (k->type == MSGPACK_OBJECT_STR)
+                kv_error_add_field_copy(rq->err, k->via.str.ptr, k->via.str.size);
+            return rq->err->code;
+        }
+        for (int j = 0; j < q->norder; j++) {
+            if (q->order[j].field != f)
+                continue;
+            given[j] = true;
+            offs[j] = q->cursor_buf.size;
+            q->cursor_lens[j] = SIZE_MAX; /* null */
+            if (v->type != MSGPACK_OBJECT_NIL) {
+                if ((rc = kv_value_encode(&q->cursor_buf, m, &m->fields[f], v, rq->mode, rq->err)) != 0)
+                    return rc;
+                q->cursor_lens[j] = q->cursor_buf.size - offs[j];
+            }
+        }
+    }
+    for (int j = 0; j < q->norder; j++)
+        if (!given[j] && q->order[j].field != KV_FIELD_ID)
+            need_record = true;
+    if (need_record || !has_id) {
+        target t;
+        kv_step st = {0}, *one = &st;
+        memset(&t, 0, sizeof(t));
+        msgpack_sbuffer_init(&t.ukey);
+        if (has_id) {
+            t.loc.id = q->cursor_id;
+            t.loc.id_len = id_len;
+        } else if ((rc = rq_parse_unique_where(rq, c, &t)) != 0) {
+            rq_target_free(&t);
+            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL,
+                              "cursor: give the id (or a unique selector alone) to find the cursor's record");
+        }
+        st.model = m;
+        st.loc = &t.loc;
+        st.err = rq->err;
+        rq->db->engine->ops->run(rq->db->engine, &one, 1);
+        if (st.rc == 0 && !st.found)
+            st.rc = kv_fail_at(rq->err, KVORM_ENOTFOUND, m->name, NULL,
+                               "cursor: its record does not exist (any more); give the orderBy fields' values in "
+                               "the cursor to resume from its position");
+        rq_target_free(&t);
+        if (st.rc != 0) {
+            kv_record_free(&st.out);
+            return st.rc;
+        }
+        q->cursor_record = st.out;
+        if (!has_id) {
+            memcpy(q->cursor_id, st.out.id, st.out.id_len);
+            q->cursor_id[st.out.id_len] = '\0';
+            id_len = st.out.id_len;
+        }
+    }
+    q->cursor_id_len = id_len;
+    for (int j = 0; j < q->norder; j++) {
+        int f = q->order[j].field;
+        if (f == KV_FIELD_ID) {
+            q->cursor_vals[j] = q->cursor_id;
+            q->cursor_lens[j] = id_len;
+        } else if (given[j]) {
+            q->cursor_vals[j] = q->cursor_lens[j] == SIZE_MAX ? NULL : q->cursor_buf.data + offs[j];
+            if (q->cursor_lens[j] == SIZE_MAX)
+                q->cursor_lens[j] = 0;
+        } else {
+            q->cursor_vals[j] = q->cursor_record.values[f];
+            q->cursor_lens[j] = q->cursor_record.lens[f];
+        }
+    }
+    return 0;
+}
+
+int kv_query_init(kv_query *q, request *rq, const msgpack_object *args, int what)
+{
+    const msgpack_object *v;
+    int rc;
+    memset(q, 0, sizeof(*q));
+    q->rq = rq;
+    q->model = rq->model;
+    msgpack_sbuffer_init(&q->cursor_buf);
+    q->refuse_scans = rq->db->refuse_scans;
+    const msgpack_object *where = args ? kv_mp_map_get(args, "where") : NULL;
+    if (where && where->type == MSGPACK_OBJECT_NIL)
+        where = NULL;
+    if ((rc = kv_filter_parse(&q->filter, q->model, where, rq->mode, rq->err)) != 0)
+        return rc;
+    if (args && (v = kv_mp_map_get(args, "refuseScans")) && v->type != MSGPACK_OBJECT_NIL) {
+        if (v->type != MSGPACK_OBJECT_BOOLEAN)
+            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, q->model->name, NULL,
+                              "%s: \"refuseScans\" must be true or false", rq->op);
+        q->refuse_scans = v->via.boolean;
+    }
+    if ((rc = parse_order(q, what & KV_Q_WINDOW && args ? kv_mp_map_get(args, "orderBy") : NULL)) != 0)
+        return rc;
+    if (what & KV_Q_WINDOW && args) {
+        if ((v = kv_mp_map_get(args, "take")) && v->type != MSGPACK_OBJECT_NIL) {
+            if ((rc = parse_int(rq, v, "take", true, &q->take)) != 0)
+                return rc;
+            q->has_take = true;
+        }
+        if ((v = kv_mp_map_get(args, "skip")) && v->type != MSGPACK_OBJECT_NIL &&
+            (rc = parse_int(rq, v, "skip", false, &q->skip)) != 0)
+            return rc;
+        if (q->has_take && q->take < 0) {
+            /* from the end: read in the reverse order, flip the rows back at the end */
+            q->from_end = true;
+            q->take = -q->take;
+            for (int i = 0; i < q->norder; i++) {
+                q->order[i].desc = !q->order[i].desc;
+                q->order[i].nulls_first = !q->order[i].nulls_first;
+            }
+        }
+        if ((v = kv_mp_map_get(args, "cursor")) && v->type != MSGPACK_OBJECT_NIL &&
+            (rc = parse_cursor(q, v)) != 0)
+            return rc;
+    }
+    return kv_plan_build(q);
+}
+
+void kv_query_free(kv_query *q)
+{
+    kv_filter_free(&q->filter);
+    kv_plan_free(&q->plan);
+    msgpack_sbuffer_destroy(&q->cursor_buf);
+    kv_record_free(&q->cursor_record);
+}
+
+int kv_query_refuse(kv_query *q)
+{
+    if (q->plan.kind != KV_PLAN_SCAN || q->plan.has_range || !q->refuse_scans)
+        return 0;
+    return kv_fail_at(q->rq->err, KVORM_EREFUSED, q->model->name, NULL,
+                      "%s: no index serves this where, so it would scan every record of %s, and scans are refused "
+                      "(refuseScans); add an index on a field it tests by equality or range, or pass refuseScans: "
+                      "false",
+                      q->rq->op, q->model->name);
+}
+
+/* ---- reading ---- */
+
+/* Reads the records of n ids (text) in one call to the engine, keeping those that match. */
+static int read_ids(kv_query *q, const char *const *ids, const size_t *lens, size_t n, kv_rows *out)
+{
+    kv_engine *e = q->rq->db->engine;
+    kv_locator *locs = calloc(n + 1, sizeof(*locs));
+    kv_step *steps = calloc(n + 1, sizeof(*steps));
+    kv_step **ptrs = calloc(n + 1, sizeof(*ptrs));
+    kv_error *errs = calloc(n + 1, sizeof(*errs));
+    int rc = 0;
+    if (!locs || !steps || !ptrs || !errs) {
+        rc = kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        locs[i].id = ids[i];
+        locs[i].id_len = lens[i];
+        steps[i].model = q->model;
+        steps[i].loc = &locs[i];
+        steps[i].err = &errs[i];
+        ptrs[i] = &steps[i];
+    }
+    if (n > 0)
+        e->ops->run(e, ptrs, n);
+    for (size_t i = 0; i < n; i++) {
+        kv_step *st = &steps[i];
+        if (rc == 0 && st->rc != 0) {
+            *q->rq->err = *st->err;
+            rc = st->rc;
+        }
+        if (rc == 0 && st->found && kv_filter_eval(&q->filter, q->model, &st->out) == KV_TRUE &&
+            (!q->has_cursor || after_cursor(q, &st->out)))
+            rc = rows_take(out, &st->out, q->rq->err);
+        kv_record_free(&st->out);
+    }
+done:
+    free(locs);
+    free(steps);
+    free(ptrs);
+    free(errs);
+    return rc;
+}
+
+static int read_unique(kv_query *q, kv_rows *out)
+{
+    kv_locator loc = {0};
+    kv_step st = {0}, *one = &st;
+    const kv_plan *p = &q->plan;
+    loc.unique = &q->model->uniques[p->unique];
+    loc.unique_index = p->unique;
+    loc.ukey = p->ukey.data;
+    loc.ukey_len = p->ukey.size;
+    st.model = q->model;
+    st.loc = &loc;
+    st.err = q->rq->err;
+    q->rq->db->engine->ops->run(q->rq->db->engine, &one, 1);
+    int rc = st.rc;
+    if (rc == 0 && st.found && kv_filter_eval(&q->filter, q->model, &st.out) == KV_TRUE &&
+        (!q->has_cursor || after_cursor(q, &st.out)))
+        rc = rows_take(out, &st.out, q->rq->err);
+    kv_record_free(&st.out);
+    return rc;
+}
+
+/* The bytes of a key that decide its place in the query's order: with the id when the scan gives the id in the
+ * query's direction too, else the index's first `parts` elements; keys with equal such bytes are sorted later. */
+static size_t run_len(const char *key, size_t len, int parts)
+{
+    size_t off = 0;
+    for (int i = 0; i < parts && off < len; i++) {
+        size_t n = kv_key_skip(key + off, len - off, NULL);
+        if (n == 0)
+            return len;
+        off += n;
+    }
+    return off;
+}
+
+/* Reads one range page by page. need: the rows wanted in order (skip + take), or -1 for every match. */
+static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out)
+{
+    kv_engine *e = q->rq->db->engine;
+    const kv_plan *p = &q->plan;
+    int nparts = r->index ? r->index->nparts : 0;
+    bool ordered = p->ordered && need >= 0;
+    /* how many key elements fix a row's place: every one when the scan's id order is the query's */
+    int run_parts = nparts + 1;
+    if (ordered && q->order[q->norder - 1].desc != p->reverse)
+        run_parts = p->fixed_parts + q->norder - 1;
+    size_t chunk = ordered ? (size_t)(need + 1 < 16 ? 16 : need + 1 > KV_SCAN_CHUNK ? KV_SCAN_CHUNK : need + 1)
+                           : KV_SCAN_CHUNK;
+    kv_keys keys = {0};
+    kv_range cur = *r;
+    char *resume = NULL, *cutoff = NULL;
+    size_t cutoff_len = 0;
+    bool have_cutoff = false;
+    const char **ids = calloc(KV_SCAN_CHUNK, sizeof(*ids));
+    size_t *lens = calloc(KV_SCAN_CHUNK, sizeof(*lens));
+    char *texts = malloc((size_t)KV_SCAN_CHUNK * (KV_MAX_ID_BYTES + 1));
+    int rc = 0;
+    if (!ids || !lens || !texts) {
+        rc = kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (;;) {
+        kv_keys_clear(&keys);
+        if ((rc = e->ops->scan(e, q->model, &cur, p->reverse, chunk, &keys, q->rq->err)) != 0)
+            goto done;
+        if (keys.n == 0)
+            break;
+        size_t n = 0;
+        bool stop = false;
+        for (size_t i = 0; i < keys.n; i++) {
+            const char *key = keys.data + keys.off[i];
+            size_t klen = keys.len[i];
+            if (have_cutoff) {
+                size_t rl = run_len(key, klen, run_parts);
+                if (rl != cutoff_len || memcmp(key, cutoff, rl) != 0) {
+                    stop = true;
+                    break;
+                }
+            }
+            char *text = texts + n * (KV_MAX_ID_BYTES + 1);
+            if ((rc = kv_key_id(text, &lens[n], key, klen, nparts, q->rq->err)) != 0)
+                goto done;
+            ids[n++] = text;
+        }
+        size_t before = out->n;
+        if ((rc = read_ids(q, ids, lens, n, out)) != 0)
+            goto done;
+        (void)before;
+        if (stop)
+            break;
+        if (ordered && !have_cutoff && (int64_t)out->n >= need) {
+            /* enough rows: read on only while keys tie with the last one needed (they may sort before it) */
+            const char *last = keys.data + keys.off[keys.n - 1];
+            size_t rl = run_len(last, keys.len[keys.n - 1], run_parts);
+            if (need == 0)
+                break;
+            cutoff = malloc(rl + 1);
+            if (!cutoff) {
+                rc = kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
+                goto done;
+            }
+            memcpy(cutoff, last, rl);
+            cutoff_len = rl;
+            have_cutoff = true;
+        }
+        if (keys.n < chunk)
+            break;
+        /* resume after the last key */
+        size_t ll = keys.len[keys.n - 1];
+        char *nr = realloc(resume, ll + 1);
+        if (!nr) {
+            rc = kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
+            goto done;
+        }
+        resume = nr;
+        memcpy(resume, keys.data + keys.off[keys.n - 1], ll);
+        if (p->reverse)
+            cur.hi = (kv_bound){resume, ll, false};
+        else
+            cur.lo = (kv_bound){resume, ll, false};
+        if (chunk < KV_SCAN_CHUNK)
+            chunk = chunk * 4 > KV_SCAN_CHUNK ? KV_SCAN_CHUNK : chunk * 4;
+    }
+done:
+    kv_keys_free(&keys);
+    free(resume);
+    free(cutoff);
+    free(ids);
+    free(lens);
+    free(texts);
+    return rc;
+}
+
+/* Every candidate row the plan finds (all of them, or enough in order for need). */
+static int collect(kv_query *q, int64_t need, kv_rows *out)
+{
+    const kv_plan *p = &q->plan;
+    switch (p->kind) {
+    case KV_PLAN_EMPTY:
+        return 0;
+    case KV_PLAN_GET: {
+        const kv_pred *ids = p->ids;
+        return read_ids(q, (const char *const *)ids->vals, ids->lens, (size_t)ids->nvals, out);
+    }
+    case KV_PLAN_UNIQUE:
+        return read_unique(q, out);
+    default:
+        for (int i = 0; i < p->nranges; i++) {
+            int rc = read_range(q, &p->ranges[i], p->nranges == 1 ? need : -1, out);
+            if (rc != 0)
+                return rc;
+        }
+        return 0;
+    }
+}
+
+int kv_query_rows(kv_query *q, kv_rows *out)
+{
+    int64_t need = q->has_take ? q->skip + q->take : -1;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (q->has_take && q->take == 0)
+        return 0;
+    if ((rc = kv_query_refuse(q)) != 0 || (rc = collect(q, need, out)) != 0)
+        return rc;
+    if (out->n > 1)
+        qsort_r(out->rows, out->n, sizeof(*out->rows), cmp_rows, q);
+    /* skip counts the cursor's own position: when its record is not among the rows (deleted meanwhile, say), the
+     * first skip is spent on it, so a page walk with skip: 1 never drops a row */
+    int64_t skip = q->skip;
+    if (q->has_cursor && skip > 0 &&
+        (out->n == 0 || kv_id_cmp(q->model, out->rows[0].id, out->rows[0].id_len, q->cursor_id, q->cursor_id_len) != 0))
+        skip--;
+    /* skip, then take */
+    size_t from = skip > 0 && (uint64_t)skip < out->n ? (size_t)skip : skip > 0 ? out->n : 0;
+    size_t to = out->n;
+    if (q->has_take && (uint64_t)q->take < to - from)
+        to = from + (size_t)q->take;
+    for (size_t i = 0; i < from; i++)
+        kv_record_free(&out->rows[i]);
+    for (size_t i = to; i < out->n; i++)
+        kv_record_free(&out->rows[i]);
+    memmove(out->rows, out->rows + from, sizeof(*out->rows) * (to - from));
+    out->n = to - from;
+    if (q->from_end) /* the rows back in the order the caller asked for */
+        for (size_t i = 0; i < out->n / 2; i++) {
+            kv_record t = out->rows[i];
+            out->rows[i] = out->rows[out->n - 1 - i];
+            out->rows[out->n - 1 - i] = t;
+        }
+    return 0;
+}
+
+int kv_query_count(kv_query *q, int64_t *out)
+{
+    const kv_plan *p = &q->plan;
+    kv_engine *e = q->rq->db->engine;
+    int rc;
+    *out = 0;
+    if ((rc = kv_query_refuse(q)) != 0)
+        return rc;
+    if (!q->has_cursor && !q->has_take && q->skip == 0 && p->exact_count_ok &&
+        (p->kind == KV_PLAN_INDEX || p->kind == KV_PLAN_SCAN)) {
+        /* every condition is in the ranges: count keys, read no record */
+        for (int i = 0; i < p->nranges; i++) {
+            const kv_range *r = &p->ranges[i];
+            bool whole = !r->index && !r->lo.data && !r->hi.data;
+            int64_t n = 0;
+            if ((rc = e->ops->count(e, q->model, whole ? NULL : r, &n, q->rq->err)) != 0)
+                return rc;
+            *out += n;
+        }
+        return 0;
+    }
+    if (p->kind == KV_PLAN_EMPTY)
+        return 0;
+    kv_rows rows;
+    if ((rc = kv_query_rows(q, &rows)) != 0)
+        return rc;
+    *out = (int64_t)rows.n;
+    kv_rows_free(&rows);
+    return 0;
+}
+
+/* ---- the findMany family ---- */
+
+static int find(request *rq, msgpack_packer *pk, int first, bool or_throw)
+{
+    kv_query q;
+    kv_rows rows = {0};
+    selection sel = {0};
+    int rc;
+    memset(&q, 0, sizeof(q));
+    if ((rc = rq_parse_select(rq, &sel)) != 0 || (rc = kv_query_init(&q, rq, rq->args, KV_Q_WINDOW)) != 0)
+        goto done;
+    if (first) {
+        /* the first row in the order (the last when take is negative) */
+        q.has_take = true;
+        q.take = 1;
+    }
+    if ((rc = kv_query_rows(&q, &rows)) != 0)
+        goto done;
+    if (first) {
+        if (rows.n == 0 && or_throw)
+            rc = kv_fail_at(rq->err, KVORM_ENOTFOUND, rq->model->name, NULL, "%s: no %s matches the where",
+                            rq->op, rq->model->name);
+        else if (rows.n == 0)
+            msgpack_pack_nil(pk);
+        else
+            rc = rq_pack_record(rq, pk, &rows.rows[0], &sel);
+        goto done;
+    }
+    msgpack_pack_array(pk, rows.n);
+    for (size_t i = 0; i < rows.n && rc == 0; i++)
+        rc = rq_pack_record(rq, pk, &rows.rows[i], &sel);
+done:
+    kv_rows_free(&rows);
+    kv_query_free(&q);
+    free(sel.fields);
+    return rc;
+}
+
+int kv_op_find_many(request *rq, msgpack_packer *pk) { return find(rq, pk, 0, false); }
+int kv_op_find_first(request *rq, msgpack_packer *pk) { return find(rq, pk, 1, false); }
+int kv_op_find_first_or_throw(request *rq, msgpack_packer *pk) { return find(rq, pk, 1, true); }
+
+int kv_op_count(request *rq, msgpack_packer *pk)
+{
+    kv_query q;
+    int64_t n = 0;
+    int rc = kv_query_init(&q, rq, rq->args, KV_Q_WINDOW);
+    if (rc == 0)
+        rc = kv_query_count(&q, &n);
+    if (rc == 0)
+        msgpack_pack_int64(pk, n);
+    kv_query_free(&q);
+    return rc;
+}
+
+/* explain: the plan of a query op, without running it. */
+int kv_op_explain(request *rq, msgpack_packer *pk)
+{
+    static const char *const explainable[] = {"findMany", "findFirst", "findFirstOrThrow", "count", "aggregate",
+                                              "groupBy", "updateMany", "deleteMany", NULL};
+    const msgpack_object *op = rq_arg(rq, "op"), *args = rq_arg(rq, "args");
+    const kv_op *def = op ? kv_op_find(op) : NULL;
+    bool ok = false;
+    for (int i = 0; def && explainable[i]; i++)
+        ok = ok || strcmp(def->name, explainable[i]) == 0;
+    if (!ok)
+        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model->name, NULL,
+                          "explain: \"op\" must name a query op (findMany, findFirst, findFirstOrThrow, count, "
+                          "aggregate, groupBy, updateMany, deleteMany)");
+    if (args && args->type != MSGPACK_OBJECT_MAP)
+        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model->name, NULL, "explain: \"args\" must be a map");
+    /* the inner op's arguments are checked as the op itself would */
+    request inner = *rq;
+    inner.args = args;
+    inner.op = def->name;
+    int rc;
+    if ((rc = rq_check_args(&inner, def->args)) != 0)
+        return rc;
+    kv_query q;
+    bool window = def->run != kv_op_group_by && def->run != kv_op_update_many && def->run != kv_op_delete_many;
+    if ((rc = kv_query_init(&q, &inner, args, window ? KV_Q_WINDOW : KV_Q_WHERE)) == 0)
+        rc = kv_plan_explain(&q, def->name, pk);
+    kv_query_free(&q);
+    return rc;
+}

@@ -1,0 +1,96 @@
+/* A query of the findMany family (docs/queries.md): its where, order, window and cursor, the plan chosen for it,
+ * and the rows it finds. Written once, above the engine interface. */
+#ifndef KVORM_QUERY_H
+#define KVORM_QUERY_H
+
+#include "filter.h"
+#include "request.h"
+
+#define KV_MAX_ORDER 16      /* orderBy keys, the id included */
+#define KV_MAX_RANGES 256    /* ranges of one plan (the product of the in-lists of an index's parts) */
+#define KV_SCAN_CHUNK 1000   /* keys read per command (docs/queries.md: no call does unbounded work) */
+
+typedef struct kv_order_key {
+    int field; /* index into model->fields, or KV_FIELD_ID */
+    bool desc;
+    bool nulls_first;
+} kv_order_key;
+
+typedef enum kv_plan_kind { KV_PLAN_GET, KV_PLAN_UNIQUE, KV_PLAN_INDEX, KV_PLAN_SCAN, KV_PLAN_EMPTY } kv_plan_kind;
+
+typedef struct kv_plan {
+    kv_plan_kind kind;
+    const kv_index *index;  /* INDEX */
+    kv_range *ranges;       /* INDEX and SCAN (one open range of the id collection) */
+    int nranges;
+    msgpack_sbuffer bounds; /* the bytes the ranges point into */
+    size_t *bound_off;      /* per range: lo offset, lo len, hi offset, hi len (NULL data = open) */
+    const kv_pred *ids;     /* GET: the id equality or in-list */
+    int unique;             /* UNIQUE: the constraint; its values in ukey */
+    msgpack_sbuffer ukey;
+    bool ordered;           /* the ranges, read in order, give the query's order: reading can stop early */
+    bool reverse;           /* read the ranges from their high end */
+    bool covered;           /* the ranges are exactly the where: counting keys counts rows */
+    bool exact_count_ok;    /* covered, and no cut keys: an engine count is the answer */
+    int fixed_parts;        /* leading index parts fixed by equalities */
+    bool has_range;         /* a range on the part after them */
+    int skipped[64];        /* indexes not used because they are still being built */
+    int nskipped;
+} kv_plan;
+
+typedef struct kv_query {
+    request *rq;
+    const kv_model *model;
+    kv_filter filter;
+    kv_order_key order[KV_MAX_ORDER];
+    int norder;              /* the last key is always the id */
+    bool given_order;        /* orderBy was given */
+    bool has_take;
+    int64_t take;            /* as given (negative: from the end) */
+    int64_t skip;
+    bool from_end;           /* negative take: the order was reversed to read, the rows are flipped back */
+    bool has_cursor;
+    const char *cursor_vals[KV_MAX_ORDER]; /* per order key: the cursor's value (NULL = null) */
+    size_t cursor_lens[KV_MAX_ORDER];
+    msgpack_sbuffer cursor_buf;
+    char cursor_id[KV_MAX_ID_BYTES + 1];
+    size_t cursor_id_len;
+    kv_record cursor_record;
+    bool refuse_scans;
+    kv_plan plan;
+} kv_query;
+
+/* The rows found, in the query's order. */
+typedef struct kv_rows {
+    kv_record *rows;
+    size_t n, cap;
+} kv_rows;
+
+void kv_rows_free(kv_rows *r);
+
+/* What a query op takes: orderBy, take, skip, cursor, or only the where (updateMany, deleteMany). */
+enum { KV_Q_WHERE = 0, KV_Q_WINDOW = 1 };
+
+/* Parses the where (and, with KV_Q_WINDOW, orderBy, take, skip, cursor) of rq's args and plans the query. */
+int kv_query_init(kv_query *q, request *rq, const msgpack_object *args, int what);
+void kv_query_free(kv_query *q);
+
+/* Runs the plan: the rows that match, ordered, skipped and taken. */
+int kv_query_rows(kv_query *q, kv_rows *out);
+/* The number of rows kv_query_rows would return, without reading records when the plan allows. */
+int kv_query_count(kv_query *q, int64_t *out);
+
+/* Compares two records in the query's order (the id last). */
+int kv_query_cmp(const kv_query *q, const kv_record *a, const kv_record *b);
+
+/* Planning (plan.c). */
+int kv_plan_build(kv_query *q);
+void kv_plan_free(kv_plan *p);
+/* Packs the plan as explain returns it; estimate asks the engine for the number of keys in the ranges. */
+int kv_plan_explain(kv_query *q, const char *op, msgpack_packer *pk);
+/* The id of the KV_PLAN_GET's i-th value as a locator (text in the pred). */
+
+/* Whether scans are refused for this query (refuseScans, else the db's option); fills err with REFUSED. */
+int kv_query_refuse(kv_query *q);
+
+#endif

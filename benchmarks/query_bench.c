@@ -122,11 +122,16 @@ static void *xmalloc(size_t n)
     return p;
 }
 
-static double now_s(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double now_s(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
 }
 
 static void print_msgpack(FILE *f, const void *data, size_t len)
@@ -720,12 +725,13 @@ static void explain_print(bench *b, const char *label, const char *op, const msg
 }
 
 /* The id of a member of the composite index: the member ends with the id element, for a string id 0x50, the
- * id's bytes (a ULID has no 0x00) and 0x00 (docs/format.md, "Index keys"). */
+ * id's bytes (a ULID has no 0x00 to escape) and the string terminator 0x00 0x00 (docs/format.md, "Index keys"). */
 static bool member_id(const redisReply *m, const char **id, size_t *len)
 {
-    if (m->type != REDIS_REPLY_STRING || m->len < 28 || m->str[m->len - 1] != 0 || (unsigned char)m->str[m->len - 28] != 0x50)
+    if (m->type != REDIS_REPLY_STRING || m->len < 29 || m->str[m->len - 1] != 0 || m->str[m->len - 2] != 0 ||
+        (unsigned char)m->str[m->len - 29] != 0x50)
         return false;
-    *id = m->str + m->len - 27;
+    *id = m->str + m->len - 28;
     *len = 26;
     return true;
 }
@@ -910,9 +916,12 @@ static void op_raw_c(bench *b)
 
 typedef void (*op_fn)(bench *b);
 
-static uint64_t run_for(bench *b, op_fn fn, double secs, double *elapsed)
+/* Runs fn for secs; the count, the wall time and the CPU time of this process (user + system: the client's own
+ * work with its syscalls, without the wait for the server). */
+static uint64_t run_for(bench *b, op_fn fn, double secs, double *elapsed, double *cpu)
 {
     uint64_t n = 0;
+    double cpu0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     double start = now_s(), end = start + secs, t;
     do {
         fn(b);
@@ -920,6 +929,7 @@ static uint64_t run_for(bench *b, op_fn fn, double secs, double *elapsed)
         t = now_s();
     } while (t < end);
     *elapsed = t - start;
+    *cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
     return n;
 }
 
@@ -935,6 +945,7 @@ typedef struct result {
     bool has_raw;
     double kv_ops, raw_ops, lo, median, hi; /* median/lo/hi: round ratios kvorm/raw */
     double kv_cmds, kv_rts, raw_cmds, raw_rts;
+    double kv_cpu_us, raw_cpu_us; /* client CPU time per query */
     char kv_detail[160], raw_detail[160];
     double target; /* 0: none */
 } result;
@@ -959,28 +970,30 @@ static result measure(bench *b, const char *name, op_fn kv, op_fn raw, double se
     res.records = b->loaded;
     res.target = target;
     res.has_raw = raw != NULL;
-    double warm = secs / 8 < 0.05 ? 0.05 : secs / 8 > 0.5 ? 0.5 : secs / 8, el;
-    run_for(b, kv, warm, &el);
+    double warm = secs / 8 < 0.05 ? 0.05 : secs / 8 > 0.5 ? 0.5 : secs / 8, el, cpu;
+    run_for(b, kv, warm, &el, &cpu);
     if (raw)
-        run_for(b, raw, warm, &el);
+        run_for(b, raw, warm, &el, &cpu);
     int rounds = (int)(secs / SLOT_SECONDS + 0.5);
     rounds += rounds % 2;
     rounds = rounds < 2 ? 2 : rounds > MAX_ROUNDS ? MAX_ROUNDS : rounds;
     uint64_t kn = 0, rn = 0;
-    double kt = 0, rt = 0, ratios[MAX_ROUNDS];
+    double kt = 0, rt = 0, kc = 0, rc = 0, ratios[MAX_ROUNDS];
     for (int round = 0; round < rounds; round++) {
         double k_rate = 0, r_rate = 0;
         for (int side = 0; side < 2; side++) {
             bool is_kv = (side == 0) == (round % 2 == 0);
             if (is_kv) {
-                uint64_t n = run_for(b, kv, secs / rounds, &el);
+                uint64_t n = run_for(b, kv, secs / rounds, &el, &cpu);
                 kn += n;
                 kt += el;
+                kc += cpu;
                 k_rate = (double)n / el;
             } else if (raw) {
-                uint64_t n = run_for(b, raw, secs / rounds, &el);
+                uint64_t n = run_for(b, raw, secs / rounds, &el, &cpu);
                 rn += n;
                 rt += el;
+                rc += cpu;
                 r_rate = (double)n / el;
             }
         }
@@ -988,8 +1001,10 @@ static result measure(bench *b, const char *name, op_fn kv, op_fn raw, double se
     }
     qsort(ratios, (size_t)rounds, sizeof ratios[0], compare_doubles);
     res.kv_ops = (double)kn / kt;
+    res.kv_cpu_us = kc * 1e6 / (double)kn;
     if (raw) {
         res.raw_ops = (double)rn / rt;
+        res.raw_cpu_us = rc * 1e6 / (double)rn;
         res.lo = ratios[0];
         res.hi = ratios[rounds - 1];
         res.median = (ratios[(rounds - 1) / 2] + ratios[rounds / 2]) / 2;
@@ -1016,8 +1031,8 @@ static int run_phase(bench *b, phase *ph, double secs, size_t queries, result *o
 static void print_results(const result *res, int n)
 {
     printf("\n| %-44s | %9s | %11s | %11s | %9s | %-16s | %-22s | %-17s | %-17s |\n", "case", "records",
-           "kvorm ops/s", "raw ops/s", "kvorm/raw", "target (median)", "round ratios lo/med/hi", "kvorm us/q",
-           "raw us/q");
+           "kvorm ops/s", "raw ops/s", "kvorm/raw", "target (median)", "round ratios lo/med/hi", "us/query k/r",
+           "client CPU us/q k/r");
     printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "----------:",
            "------------:", "------------:", "----------:", "------------------", "------------------------",
            "------------------:", "------------------:");
@@ -1030,14 +1045,17 @@ static void print_results(const result *res, int n)
             snprintf(spread, sizeof spread, "%.2f / %.2f / %.2fx", r->lo, r->median, r->hi);
             snprintf(raw_ops, sizeof raw_ops, "%.0f", r->raw_ops);
             snprintf(ratio, sizeof ratio, "%.2fx", r->kv_ops / r->raw_ops);
-            snprintf(raw_us, sizeof raw_us, "%.1f", 1e6 / r->raw_ops);
+            snprintf(raw_us, sizeof raw_us, "%.0f", 1e6 / r->raw_ops);
         } else {
             snprintf(target, sizeof target, "no raw side");
         }
-        char kv_us[24];
-        snprintf(kv_us, sizeof kv_us, "%.1f", 1e6 / r->kv_ops);
+        char kv_us[48], cpu[48];
+        snprintf(kv_us, sizeof kv_us, "%.0f / %s", 1e6 / r->kv_ops, raw_us);
+        snprintf(cpu, sizeof cpu, "%.0f / %s", r->kv_cpu_us, "-");
+        if (r->has_raw)
+            snprintf(cpu, sizeof cpu, "%.0f / %.0f", r->kv_cpu_us, r->raw_cpu_us);
         printf("| %-44s | %9zu | %11.0f | %11s | %9s | %-16s | %-22s | %17s | %17s |\n", r->name, r->records,
-               r->kv_ops, raw_ops, ratio, target, spread, kv_us, raw_us);
+               r->kv_ops, raw_ops, ratio, target, spread, kv_us, cpu);
     }
     printf("\nRedis commands and round trips per query (INFO commandstats, total_reads_processed):\n\n");
     printf("| %-44s | %9s | %-6s | %8s | %11s | %s\n", "case", "records", "side", "commands", "round trips",
@@ -1114,6 +1132,36 @@ static void find_index_key(bench *b)
     else
         fprintf(stderr, "query_bench: warning: no sorted set for the index " COMPOSITE " (docs/format.md, \"Index "
                         "keys\"): B and C run without their raw side\n");
+}
+
+/* Where the bytes go: MEMORY USAGE (exact, SAMPLES 0) of the model's shared keys and of a few records, per
+ * record. Redis' own estimate, close to but not the used_memory delta. */
+static void memory_breakdown(bench *b, const char *sample_id)
+{
+    const char *keys[] = {"ids", "u:ref", "x:roomId", "x:roomId_sentAt", "x:sentAt", "xs"};
+    printf("where the bytes go (MEMORY USAGE ... SAMPLES 0, per record):");
+    double sum = 0;
+    redisReply *r = cmd(b, "MEMORY USAGE " K_RECORD "%s SAMPLES 0", sample_id);
+    if (r->type == REDIS_REPLY_INTEGER) {
+        printf(" record hash %lld", r->integer);
+        sum += (double)r->integer;
+    }
+    freeReplyObject(r);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        r = cmd(b, "MEMORY USAGE " NS ":{" MODEL "}:%s SAMPLES 0", keys[i]);
+        if (r->type == REDIS_REPLY_INTEGER) {
+            printf(", %s %.1f", keys[i], (double)r->integer / (double)b->loaded);
+            sum += (double)r->integer / (double)b->loaded;
+        }
+        freeReplyObject(r);
+    }
+    select_db(b, b->floor_db);
+    char key[96];
+    snprintf(key, sizeof key, K_RECORD "01FLOOR%019zu", (size_t)0); /* hiredis' format knows no %zu */
+    r = cmd(b, "MEMORY USAGE %s SAMPLES 0", key);
+    printf("; sum %.0f; the floor's hash %lld\n", sum, r->type == REDIS_REPLY_INTEGER ? r->integer : -1);
+    freeReplyObject(r);
+    select_db(b, b->dbnum);
 }
 
 static void usage(const char *argv0)
@@ -1246,6 +1294,8 @@ int main(int argc, char **argv)
                (double)floor_mem_small / (double)small, (double)kv_mem_small / (double)floor_mem_small);
     printf("| %zu | %.0f | %.0f | %.2fx | <= 2.50x %s |\n", b->loaded, per_kv, per_floor, mem_ratio,
            mem_ratio <= 2.5 ? "PASS" : "MISS");
+
+    memory_breakdown(b, (n > 3 ? &ph_big : &ph_small)->q[0].ids_a[0]);
 
     /* one line for scripts: key=value, ratios as plain numbers */
     const result *a = &res[n - 3], *bb = &res[n - 2], *c = &res[n - 1];

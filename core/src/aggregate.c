@@ -99,19 +99,29 @@ static int parse_asked(request *rq, const msgpack_object *args, asked *a)
 
 /* ---- accumulating ---- */
 
+/* The value of a stored integer (canonical MessagePack: any int form). */
 static int64_t int_of(const char *v, size_t len)
 {
-    msgpack_object o;
-    msgpack_zone z;
-    char buf[64];
-    size_t off = 0;
-    int64_t r = 0;
-    (void)buf;
-    msgpack_zone_init(&z, 64);
-    if (msgpack_unpack(v, len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS)
-        r = o.type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)o.via.u64 : o.via.i64;
-    msgpack_zone_destroy(&z);
-    return r;
+    const unsigned char *p = (const unsigned char *)v;
+    uint64_t u = 0;
+    size_t n;
+    if (len == 0)
+        return 0;
+    if (p[0] <= 0x7f)
+        return p[0];
+    if (p[0] >= 0xe0)
+        return (int8_t)p[0];
+    switch (p[0]) {
+    case 0xcc: case 0xd0: n = 1; break;
+    case 0xcd: case 0xd1: n = 2; break;
+    case 0xce: case 0xd2: n = 4; break;
+    default: n = 8; break;
+    }
+    for (size_t i = 1; i <= n && i < len; i++)
+        u = u << 8 | p[i];
+    if (p[0] >= 0xd0) /* signed: extend from n bytes */
+        return n == 8 ? (int64_t)u : (int64_t)(u << (64 - 8 * n)) >> (64 - 8 * n);
+    return (int64_t)u;
 }
 
 static double float_of(const char *v, size_t len)
@@ -769,14 +779,19 @@ static int having_eval(request *rq, const grouping *g, const group *gr, const ms
         if (!in_by)
             return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, fd->name,
                               "having: %s is not a by field; test an aggregate of it ({\"_sum\": {...}})", fd->name);
+        /* a by field is tested as a where would test it, with every operator, on the group's value */
         const kv_record *r = &g->rows->rows[gr->from];
-        num val = {0};
-        val.null = !r->values[f];
-        val.v = r->values[f];
-        val.len = r->lens[f];
-        val.t = fd->type;
-        if ((rc = having_ops(rq, g, &val, fd->type, fd, v, ok)) != 0)
+        msgpack_object_kv entry = {*k, *v};
+        msgpack_object one;
+        kv_filter flt;
+        one.type = MSGPACK_OBJECT_MAP;
+        one.via.map.size = 1;
+        one.via.map.ptr = &entry;
+        memset(&flt, 0, sizeof(flt));
+        if ((rc = kv_filter_parse(&flt, m, &one, rq->mode, rq->err)) != 0)
             return rc;
+        *ok = *ok && kv_filter_eval(&flt, m, r) == KV_TRUE;
+        kv_filter_free(&flt);
     }
     return 0;
 }

@@ -271,7 +271,7 @@ static int parse_op(parser *p, int field, const msgpack_object *key, const msgpa
     case OP_NOT:
         if (v->type == MSGPACK_OBJECT_NIL)
             return make_null_test(p, field, false, out);
-        if (v->type == MSGPACK_OBJECT_MAP) {
+        if (v->type == MSGPACK_OBJECT_MAP && !json) { /* for json a map under not is a value */
             kv_node *n = new_node(p, KV_NODE_NOT, 1);
             if (!n)
                 return oom(p);

@@ -56,8 +56,10 @@ static int put_int(msgpack_sbuffer *out, int64_t v, kv_error *err)
 }
 
 /* Text and bytes: a NUL in the content would read as the terminator, so it is written 0x00 0xff (and sorts after
- * the terminator 0x00 0x00, as "a\0" sorts after "a"). The cut terminator 0x00 0xfe sorts after the exact value of
- * the same prefix and before any longer content, which is where every value starting with that prefix belongs. */
+ * the terminator 0x00 0x00, as "a\0" sorts after "a"). A value is cut at exactly KV_KEY_CONTENT_MAX bytes, even
+ * inside a code point: a cut at a code point boundary (126 bytes, say) would put a long value before an exact
+ * 127-byte value sharing those 126 bytes that sorts before it. The cut terminator 0x00 0xfe sorts after the exact
+ * value equal to the kept bytes and before any value that differs within them, which is where the value belongs. */
 static int put_text(msgpack_sbuffer *out, unsigned char code, const char *s, size_t n, bool cut, kv_error *err)
 {
     unsigned char b[ELEM_MAX];
@@ -265,16 +267,13 @@ static int append_stored(msgpack_sbuffer *out, kv_type t, const char *stored, si
     case KV_T_ENUM:
         if (!kv_mp_str_payload(stored, len, &s, &n) || !kv_utf8_valid(s, n))
             return malformed(err, t);
-        goto text;
+        *cut = n > KV_KEY_CONTENT_MAX;
+        return put_text(out, KV_KEY_STRING, s, *cut ? KV_KEY_CONTENT_MAX : n, *cut, err);
     case KV_T_BYTES:
         if (!mp_bin(p, len, &s, &n))
             return malformed(err, t);
-    text:
-        /* Cut at a byte count, even inside a code point: a cut elsewhere (at a code point boundary, say, 126
-         * bytes) would sort before an exact 127-byte value sharing those 126 bytes that belongs before it */
         *cut = n > KV_KEY_CONTENT_MAX;
-        return put_text(out, t == KV_T_BYTES ? KV_KEY_BYTES : KV_KEY_STRING, s, *cut ? KV_KEY_CONTENT_MAX : n, *cut,
-                        err);
+        return put_text(out, KV_KEY_BYTES, s, *cut ? KV_KEY_CONTENT_MAX : n, *cut, err);
     case KV_T_JSON:
         return kv_fail(err, KVORM_EINTERNAL, "index key: a json field cannot be indexed");
     }

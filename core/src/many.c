@@ -118,6 +118,7 @@ static int write_many(request *rq, msgpack_packer *pk, kv_write_op op)
     if (op == KV_WRITE_UPDATE) {
         const msgpack_object *data = rq_arg(rq, "data");
         rq_encoded_free(&upd);
+        memset(&upd, 0, sizeof(upd)); /* rq_encode_update makes its own */
         if ((rc = rq_need_map(rq, data, "data")) != 0 || (rc = rq_encode_update(rq, data, "updateMany", &upd)) != 0)
             goto done;
     }

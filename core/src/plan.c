@@ -280,6 +280,12 @@ static int put_side(bytes *b, const side *s, bool lower, const kv_model *idm, kv
         return put(b, s->raw.p, s->raw.n) ? 0 : kv_fail(err, KVORM_EINTERNAL, "out of memory");
     if ((rc = put_elem(b, idm, t, s->val, s->len, desc, &c, err)) != 0)
         return rc;
+    if (idm) {
+        /* an id element ends the key of the id collection: nothing follows it, and 0x00 is below any extension */
+        if (lower ? !s->inclusive : s->inclusive)
+            put_byte(b, 0x00);
+        return 0;
+    }
     bool inclusive = s->inclusive || c;
     if (c)
         *cut = true;
@@ -294,7 +300,9 @@ typedef struct builder {
     bytes all;            /* every bound, end to end */
     size_t (*offs)[4];    /* per range: lo off, lo len, hi off, hi len; SIZE_MAX len = open */
     bool *lo_incl;
+    const kv_index **idx; /* per range: its index, NULL for the id collection */
     int n, cap;
+    const kv_index *x;    /* the index of the ranges added next */
 } builder;
 
 static int add_range(builder *bd, const bytes *lo, bool lo_open, bool lo_incl, const bytes *hi, bool hi_open,
@@ -306,9 +314,12 @@ static int add_range(builder *bd, const bytes *lo, bool lo_open, bool lo_incl, c
         bool *li = o ? realloc(bd->lo_incl, sizeof(bool) * (size_t)cap) : NULL;
         if (o)
             bd->offs = o;
-        if (!o || !li)
+        if (li)
+            bd->lo_incl = li;
+        const kv_index **ix = li ? realloc(bd->idx, sizeof(*ix) * (size_t)cap) : NULL;
+        if (!o || !li || !ix)
             return kv_fail(err, KVORM_EINTERNAL, "out of memory");
-        bd->lo_incl = li;
+        bd->idx = ix;
         bd->cap = cap;
     }
     bd->offs[bd->n][0] = bd->all.n;
@@ -320,12 +331,13 @@ static int add_range(builder *bd, const bytes *lo, bool lo_open, bool lo_incl, c
     if (!hi_open && !put(&bd->all, hi->p, hi->n))
         return kv_fail(err, KVORM_EINTERNAL, "out of memory");
     bd->lo_incl[bd->n] = lo_incl;
+    bd->idx[bd->n] = bd->x;
     bd->n++;
     return 0;
 }
 
 /* Points the plan's ranges into the finished bytes. */
-static int finish_ranges(builder *bd, const kv_index *x, kv_error *err)
+static int finish_ranges(builder *bd, kv_error *err)
 {
     kv_plan *p = bd->p;
     p->nranges = bd->n;
@@ -335,7 +347,7 @@ static int finish_ranges(builder *bd, const kv_index *x, kv_error *err)
     msgpack_sbuffer_write(&p->bounds, bd->all.p ? bd->all.p : "", bd->all.n);
     for (int i = 0; i < bd->n; i++) {
         kv_range *r = &p->ranges[i];
-        r->index = x;
+        r->index = bd->idx[i];
         if (bd->offs[i][1] != SIZE_MAX)
             r->lo = (kv_bound){p->bounds.data + bd->offs[i][0], bd->offs[i][1], bd->lo_incl[i]};
         if (bd->offs[i][3] != SIZE_MAX)
@@ -349,6 +361,7 @@ static void builder_free(builder *bd)
     free(bd->all.p);
     free(bd->offs);
     free(bd->lo_incl);
+    free(bd->idx);
 }
 
 /* ---- choosing an index ---- */
@@ -427,14 +440,15 @@ static void consider(const kv_query *q, conjuncts *c, const kv_index *x, candida
 
 /* Builds the ranges of candidate cd: the product of its fixed parts' values, each followed by the next part's
  * range when there is one. */
-static int index_ranges(kv_query *q, conjuncts *c, const candidate *cd, bool *cut)
+static int index_ranges(kv_query *q, conjuncts *c, const candidate *cd, bool *cut, builder *bdp)
 {
     const kv_model *m = q->model;
     const kv_index *x = cd->x;
     kv_error *err = q->rq->err;
-    builder bd = {&q->plan, {0}, NULL, NULL, 0, 0};
+    builder *bd = bdp;
     part_range pr = {0};
     int idx[8] = {0}, rc = 0;
+    bd->x = x;
     bytes prefix = {0}, lo = {0}, hi = {0};
     bool have_range = false;
     if (cd->fixed < x->nparts) {
@@ -474,7 +488,7 @@ static int index_ranges(kv_query *q, conjuncts *c, const candidate *cd, bool *cu
             if ((rc = put_side(&lo, &pr.lo, true, NULL, f->type, part->desc, cut, err)) != 0 ||
                 (rc = put_side(&hi, &pr.hi, false, NULL, f->type, part->desc, cut, err)) != 0)
                 goto done;
-            rc = add_range(&bd, &lo, false, true, &hi, false, err);
+            rc = add_range(bd, &lo, false, true, &hi, false, err);
         } else if (prefix.n > 0) {
             /* the last fixed element exactly: what follows it starts a new element (KEY_NEXT_LO..KEY_AFTER) */
             lo.n = hi.n = 0;
@@ -482,16 +496,14 @@ static int index_ranges(kv_query *q, conjuncts *c, const candidate *cd, bool *cu
             put_byte(&lo, KEY_NEXT_LO);
             put(&hi, prefix.p, prefix.n);
             put_byte(&hi, KEY_AFTER);
-            rc = add_range(&bd, &lo, false, true, &hi, false, err);
+            rc = add_range(bd, &lo, false, true, &hi, false, err);
         } else {
-            rc = add_range(&bd, NULL, true, true, NULL, true, err);
+            rc = add_range(bd, NULL, true, true, NULL, true, err);
         }
         if (rc != 0)
             goto done;
     }
-    rc = finish_ranges(&bd, x, err);
 done:
-    builder_free(&bd);
     free(prefix.p);
     free(lo.p);
     free(hi.p);
@@ -503,7 +515,7 @@ done:
 /* The id collection read whole, or within the range the conditions on the id give. */
 static int scan_ranges(kv_query *q, conjuncts *c, bool *cut)
 {
-    builder bd = {&q->plan, {0}, NULL, NULL, 0, 0};
+    builder bd = {&q->plan, {0}, NULL, NULL, NULL, 0, 0, NULL};
     part_range pr = {0};
     bytes lo = {0}, hi = {0};
     int rc = part_conditions(c, q->model, KV_FIELD_ID, false, &pr, cut, q->rq->err);
@@ -518,13 +530,80 @@ static int scan_ranges(kv_query *q, conjuncts *c, bool *cut)
         rc = add_range(&bd, NULL, true, true, NULL, true, q->rq->err);
     }
     if (rc == 0)
-        rc = finish_ranges(&bd, NULL, q->rq->err);
+        rc = finish_ranges(&bd, q->rq->err);
     builder_free(&bd);
     free(lo.p);
     free(hi.p);
     free(pr.lo.raw.p);
     free(pr.hi.raw.p);
     return rc;
+}
+
+/* An OR whose every branch an index or the id serves: the union of the branches' ranges (rows found twice are
+ * dropped by the caller). Leaves the plan unchanged when some branch would need a scan. */
+static int try_union(kv_query *q, const conjuncts *c, const kv_index_state *states)
+{
+    kv_plan *p = &q->plan;
+    const kv_model *m = q->model;
+    for (int i = 0; i < c->n; i++) {
+        const kv_node *or = c->list[i];
+        if (or->kind != KV_NODE_OR || or->nkids == 0)
+            continue;
+        builder bd = {p, {0}, NULL, NULL, NULL, 0, 0, NULL};
+        bool ok = true, cut = false;
+        int rc = 0;
+        for (int k = 0; k < or->nkids && ok && rc == 0; k++) {
+            conjuncts c2;
+            memset(&c2, 0, sizeof(c2));
+            flatten(&c2, or->kids[k]);
+            int e = find_eq(&c2, KV_FIELD_ID);
+            if (e >= 0 && pred_at(&c2, e)->cmp != KV_CMP_IS_NULL) {
+                const kv_pred *ids = pred_at(&c2, e);
+                bd.x = NULL;
+                for (int v = 0; v < ids->nvals && rc == 0; v++) {
+                    bytes lo = {0}, hi = {0};
+                    if ((rc = put_elem(&lo, m, KV_T_STRING, ids->vals[v], ids->lens[v], false, &cut, q->rq->err)) == 0) {
+                        put(&hi, lo.p, lo.n);
+                        put_byte(&hi, 0x00);
+                        rc = add_range(&bd, &lo, false, true, &hi, false, q->rq->err);
+                    }
+                    free(lo.p);
+                    free(hi.p);
+                }
+                continue;
+            }
+            candidate best = {0};
+            bool have = false;
+            for (int x = 0; x < m->nindexes && x < 64; x++) {
+                candidate cd;
+                if (states[x] != KV_INDEX_READY)
+                    continue;
+                consider(q, &c2, &m->indexes[x], &cd);
+                if (cd.score >= 2 && (!have || cd.score > best.score)) {
+                    best = cd;
+                    have = true;
+                }
+            }
+            if (!have || c2.overflow) {
+                ok = false;
+                break;
+            }
+            rc = index_ranges(q, &c2, &best, &cut, &bd);
+        }
+        if (rc == 0 && ok && bd.n <= KV_MAX_RANGES) {
+            p->kind = KV_PLAN_UNION;
+            p->ordered = false;
+            p->covered = false;
+            p->exact_count_ok = false;
+            rc = finish_ranges(&bd, q->rq->err);
+            builder_free(&bd);
+            return rc;
+        }
+        builder_free(&bd);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 static bool all_used(const conjuncts *c)
@@ -612,14 +691,24 @@ int kv_plan_build(kv_query *q)
             p->kind = KV_PLAN_EMPTY;
             return 0;
         }
-        int rc = index_ranges(q, &c, &best, &cut);
+        builder bd = {p, {0}, NULL, NULL, NULL, 0, 0, NULL};
+        int rc = index_ranges(q, &c, &best, &cut, &bd);
+        if (rc == 0)
+            rc = finish_ranges(&bd, q->rq->err);
+        builder_free(&bd);
         if (rc != 0)
             return rc;
         p->covered = p->covered && all_used(&c);
         p->exact_count_ok = p->covered && !cut;
         return 0;
     }
-    /* 4. the id collection */
+    /* 4. a union of the branches of an OR */
+    if (!have || best.score < 2) {
+        int rc = try_union(q, &c, states);
+        if (rc != 0 || p->kind == KV_PLAN_UNION)
+            return rc;
+    }
+    /* 5. the id collection */
     p->kind = KV_PLAN_SCAN;
     p->ordered = scan_ordered;
     p->reverse = scan_ordered && q->order[0].desc;
@@ -664,12 +753,12 @@ static void pack_bound(msgpack_packer *pk, const kv_bound *b)
 
 int kv_plan_explain(kv_query *q, const char *op, msgpack_packer *pk)
 {
-    static const char *const kinds[] = {"get", "unique", "index", "scan", "empty"};
+    static const char *const kinds[] = {"get", "unique", "index", "scan", "empty", "union"};
     const kv_plan *p = &q->plan;
     kv_engine *e = q->rq->db->engine;
     int64_t estimate = -1;
     /* the estimate is what the engine counts in the ranges: one count per range, no record read */
-    if (p->kind == KV_PLAN_INDEX || p->kind == KV_PLAN_SCAN) {
+    if (p->kind == KV_PLAN_INDEX || p->kind == KV_PLAN_SCAN || p->kind == KV_PLAN_UNION) {
         estimate = 0;
         for (int i = 0; i < p->nranges; i++) {
             int64_t n = 0;
@@ -724,8 +813,8 @@ int kv_plan_explain(kv_query *q, const char *op, msgpack_packer *pk)
     msgpack_pack_int64(pk, estimate);
     kv_pack_cstr(pk, "roundTrips");
     /* a page of keys and a get of its records per 1000 keys; a get or lookup is one */
-    if (p->kind == KV_PLAN_INDEX || p->kind == KV_PLAN_SCAN)
-        msgpack_pack_int64(pk, 2 * (estimate / KV_SCAN_CHUNK + 1) * (p->nranges > 0 ? 1 : 0));
+    if (p->kind == KV_PLAN_INDEX || p->kind == KV_PLAN_SCAN || p->kind == KV_PLAN_UNION)
+        msgpack_pack_int64(pk, 2 * (estimate / KV_SCAN_CHUNK + p->nranges));
     else
         msgpack_pack_int64(pk, p->kind == KV_PLAN_EMPTY ? 0 : 1);
     kv_pack_cstr(pk, "skippedIndexes");

@@ -292,18 +292,38 @@ static int parse_cursor(kv_query *q, const msgpack_object *c)
             t.loc.id = q->cursor_id;
             t.loc.id_len = id_len;
         } else if ((rc = rq_parse_unique_where(rq, c, &t)) != 0) {
+            const msgpack_object *k0 = &c->via.map.ptr[0].key;
+            char names[96] = "(not a string)";
             rq_target_free(&t);
-            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL,
-                              "cursor: give the id (or a unique selector alone) to find the cursor's record");
+            if (k0->type == MSGPACK_OBJECT_STR)
+                kv_quote(names, sizeof(names), k0->via.str.ptr, k0->via.str.size);
+            kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL,
+                       "cursor: %s is neither the id nor a unique selector: give the id (or a unique selector "
+                       "alone) to find the cursor's record",
+                       names);
+            if (k0->type == MSGPACK_OBJECT_STR)
+                kv_error_add_field_copy(rq->err, k0->via.str.ptr, k0->via.str.size);
+            return rq->err->code;
         }
         st.model = m;
         st.loc = &t.loc;
         st.err = rq->err;
         rq->db->engine->ops->run(rq->db->engine, &one, 1);
         if (st.rc == 0 && !st.found)
+        {
+            char what[128] = "";
+            if (has_id && kv_id_is_integer(m))
+                snprintf(what, sizeof(what), " (id %.*s)", (int)id_len, q->cursor_id);
+            else if (has_id) {
+                char qq[96];
+                kv_quote(qq, sizeof(qq), q->cursor_id, id_len);
+                snprintf(what, sizeof(what), " (id %s)", qq);
+            }
             st.rc = kv_fail_at(rq->err, KVORM_ENOTFOUND, m->name, NULL,
-                               "cursor: its record does not exist (any more); give the orderBy fields' values in "
-                               "the cursor to resume from its position");
+                               "cursor: its record%s does not exist (any more); give the orderBy fields' values in "
+                               "the cursor to resume from its position",
+                               what);
+        }
         rq_target_free(&t);
         if (st.rc != 0) {
             kv_record_free(&st.out);
@@ -488,10 +508,12 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
     bool ordered = p->ordered && need >= 0;
     /* how many key elements fix a row's place: every one when the scan's id order is the query's */
     int run_parts = nparts + 1;
-    if (ordered && q->order[q->norder - 1].desc != p->reverse)
+    if (ordered && (p->fixed_parts + q->norder - 1 < nparts || q->order[q->norder - 1].desc != p->reverse))
         run_parts = p->fixed_parts + q->norder - 1;
-    size_t chunk = ordered ? (size_t)(need + 1 < 16 ? 16 : need + 1 > KV_SCAN_CHUNK ? KV_SCAN_CHUNK : need + 1)
-                           : KV_SCAN_CHUNK;
+    /* keys in exactly the query's order: the rows needed end the read, no tie can follow */
+    bool exact = ordered && run_parts == nparts + 1;
+    int64_t want = exact ? need : need + 1;
+    size_t chunk = ordered ? (size_t)(want < 16 ? 16 : want > KV_SCAN_CHUNK ? KV_SCAN_CHUNK : want) : KV_SCAN_CHUNK;
     kv_keys keys = {0};
     kv_range cur = *r;
     char *resume = NULL, *cutoff = NULL;
@@ -533,6 +555,8 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
             goto done;
         (void)before;
         if (stop)
+            break;
+        if (exact && (int64_t)out->n >= need)
             break;
         if (ordered && !have_cutoff && (int64_t)out->n >= need) {
             /* enough rows: read on only while keys tie with the last one needed (they may sort before it) */
@@ -600,6 +624,27 @@ static int collect(kv_query *q, int64_t need, kv_rows *out)
     }
 }
 
+static int cmp_ids(const void *a, const void *b, void *m)
+{
+    const kv_record *x = a, *y = b;
+    return kv_id_cmp(m, x->id, x->id_len, y->id, y->id_len);
+}
+
+/* A union finds a record once per branch it matches: keep one. */
+static void drop_repeats(kv_query *q, kv_rows *out)
+{
+    size_t n = 0;
+    qsort_r(out->rows, out->n, sizeof(*out->rows), cmp_ids, (void *)q->model);
+    for (size_t i = 0; i < out->n; i++) {
+        if (n > 0 && cmp_ids(&out->rows[n - 1], &out->rows[i], (void *)q->model) == 0) {
+            kv_record_free(&out->rows[i]);
+            continue;
+        }
+        out->rows[n++] = out->rows[i];
+    }
+    out->n = n;
+}
+
 int kv_query_rows(kv_query *q, kv_rows *out)
 {
     int64_t need = q->has_take ? q->skip + q->take : -1;
@@ -609,6 +654,8 @@ int kv_query_rows(kv_query *q, kv_rows *out)
         return 0;
     if ((rc = kv_query_refuse(q)) != 0 || (rc = collect(q, need, out)) != 0)
         return rc;
+    if (q->plan.kind == KV_PLAN_UNION && out->n > 1)
+        drop_repeats(q, out);
     if (out->n > 1)
         qsort_r(out->rows, out->n, sizeof(*out->rows), cmp_rows, q);
     /* skip counts the cursor's own position: when its record is not among the rows (deleted meanwhile, say), the
@@ -733,10 +780,15 @@ int kv_op_explain(request *rq, msgpack_packer *pk)
     bool ok = false;
     for (int i = 0; def && explainable[i]; i++)
         ok = ok || strcmp(def->name, explainable[i]) == 0;
-    if (!ok)
+    if (!ok) {
+        char qq[96] = "nothing";
+        if (op && op->type == MSGPACK_OBJECT_STR)
+            kv_quote(qq, sizeof(qq), op->via.str.ptr, op->via.str.size);
         return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model->name, NULL,
-                          "explain: \"op\" must name a query op (findMany, findFirst, findFirstOrThrow, count, "
-                          "aggregate, groupBy, updateMany, deleteMany)");
+                          "explain: \"op\" is %s; it must name a query op (findMany, findFirst, findFirstOrThrow, "
+                          "count, aggregate, groupBy, updateMany, deleteMany)",
+                          qq);
+    }
     if (args && args->type != MSGPACK_OBJECT_MAP)
         return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model->name, NULL, "explain: \"args\" must be a map");
     /* the inner op's arguments are checked as the op itself would */

@@ -16,7 +16,9 @@ typedef struct kv_order_key {
     bool nulls_first;
 } kv_order_key;
 
-typedef enum kv_plan_kind { KV_PLAN_GET, KV_PLAN_UNIQUE, KV_PLAN_INDEX, KV_PLAN_SCAN, KV_PLAN_EMPTY } kv_plan_kind;
+typedef enum kv_plan_kind {
+    KV_PLAN_GET, KV_PLAN_UNIQUE, KV_PLAN_INDEX, KV_PLAN_SCAN, KV_PLAN_EMPTY, KV_PLAN_UNION
+} kv_plan_kind;
 
 typedef struct kv_plan {
     kv_plan_kind kind;

@@ -344,17 +344,22 @@ int kv_redis_build_index(kv_engine *eng, const kv_model *m, const kv_index *x, s
         char *cur = cursor_encode(last->str, last->len, &cl);
         arg_own(&a, cur, cl);
     }
+    arg_int(&a, x->nparts);
+    for (int p = 0; p < x->nparts; p++)
+        arg_cstr(&a, m->fields[x->parts[p].field].name);
     for (size_t i = 0; i < n; i++) {
         if (reps[i]->elements == 0)
             continue;
-        char ver[24];
         kv_record r = {0};
         if ((rc = kv_redis_fill_record(&r, m, reps[i], err)) != 0)
             goto out;
-        int vl = snprintf(ver, sizeof(ver), "%lld", (long long)r.version);
-        kv_record_free(&r);
-        arg_copy(&a, ver, (size_t)vl);
         arg_add(&a, entries.data + eoff[i], elen[i]);
+        /* the values point into reps[i], which lives until the command is sent */
+        for (int p = 0; p < x->nparts; p++) {
+            int f = x->parts[p].field;
+            arg_add(&a, r.values[f] ? r.values[f] : "", r.values[f] ? r.lens[f] : 0);
+        }
+        kv_record_free(&r);
     }
     if (a.oom) {
         rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");

@@ -838,11 +838,12 @@ static int prepare(redis_engine *e, redisContext *c, stepx *sx, size_t n, bool *
     kv_cmdbuf cmds = {0};
     char sha[41];
     stepx **gens = calloc(n + 1, sizeof(*gens));
-    size_t *first_gen = calloc(n + 1, sizeof(*first_gen)), ngen = 0, nincr = 0;
+    bool *redo = calloc(n + 1, sizeof(*redo));
+    size_t ngen = 0, nincr = 0;
     int rc = 0;
     /* incr[i]: for the i-th INCRBY, where its steps start in gens and how many */
     size_t *incr_from = calloc(n + 1, sizeof(*incr_from)), *incr_n = calloc(n + 1, sizeof(*incr_n));
-    if (!gens || !first_gen || !incr_from || !incr_n) {
+    if (!gens || !redo || !incr_from || !incr_n) {
         rc = kv_fail(sx[0].st->err, KVORM_EINTERNAL, "out of memory");
         goto out;
     }
@@ -899,25 +900,10 @@ static int prepare(redis_engine *e, redisContext *c, stepx *sx, size_t n, bool *
         if ((rc = kv_redis_read(c, &r, "a read", broken, sx[0].st->err)) != 0)
             goto out;
         if (kv_redis_is_noscript(r)) {
-            /* Redis forgot the script: this read again, alone, once it is loaded */
-            argbuf a = {0};
-            bool sent = false;
+            /* Redis forgot the script: this read goes again alone, once the pipeline's replies are all in */
             freeReplyObject(r);
-            r = NULL;
-            read_args(&a, sx[i].k, &sx[i].w->loc, sha);
-            rc = a.oom ? kv_fail(sx[i].st->err, KVORM_EINTERNAL, "out of memory")
-                       : kv_redis_script(e, c, KV_SCRIPT_MAIN, &a, &r, broken, &sent, sx[i].st->err);
-            arg_free(&a);
-            if (rc != 0) {
-                sx[i].state = S_DONE;
-                sx[i].st->rc = rc;
-                rc = 0;
-                if (*broken) {
-                    rc = kv_fail(sx[0].st->err, sx[i].st->err->code, "%s", sx[i].st->err->message);
-                    goto out;
-                }
-                continue;
-            }
+            redo[i] = true;
+            continue;
         }
         pre_reply(&sx[i], r);
         if (sx[i].st->rc != 0)
@@ -940,10 +926,29 @@ static int prepare(redis_engine *e, redisContext *c, stepx *sx, size_t n, bool *
         }
         freeReplyObject(r);
     }
+    for (size_t i = 0; i < n; i++) {
+        argbuf a = {0};
+        redisReply *r = NULL;
+        if (!redo[i])
+            continue;
+        read_args(&a, sx[i].k, &sx[i].w->loc, sha);
+        sx[i].st->rc = a.oom ? kv_fail(sx[i].st->err, KVORM_EINTERNAL, "out of memory")
+                             : kv_redis_script(e, c, KV_SCRIPT_MAIN, &a, &r, broken, NULL, sx[i].st->err);
+        arg_free(&a);
+        if (sx[i].st->rc == 0)
+            pre_reply(&sx[i], r);
+        if (sx[i].st->rc != 0) {
+            sx[i].state = S_DONE;
+            if (*broken) {
+                rc = kv_fail(sx[0].st->err, sx[i].st->err->code, "%s", sx[i].st->err->message);
+                goto out;
+            }
+        }
+    }
 out:
     kv_cmdbuf_free(&cmds);
+    free(redo);
     free(gens);
-    free(first_gen);
     free(incr_from);
     free(incr_n);
     return rc;

@@ -84,91 +84,6 @@ static int keys_make(redis_engine *e, const kvorm_schema *s, kv_error *err)
     return 0;
 }
 
-/* ---- index changes between two layouts ---- */
-
-/* One index of a layout: its name and its definition as stored (compared as MessagePack objects). */
-typedef struct layout_index {
-    const char *name;
-    size_t len;
-    const msgpack_object *def;
-} layout_index;
-
-#define MAX_LAYOUT_INDEXES 64
-
-/* The indexes a layout lists under "indexes": a map name -> definition, or an array of definitions that carry
- * a "name" (or of bare names). A layout without indexes has none. Returns how many. */
-static int layout_indexes(msgpack_zone *zone, const char *layout, size_t len, layout_index *out)
-{
-    msgpack_object root;
-    size_t off = 0;
-    int n = 0;
-    if (!layout || len == 0 || msgpack_unpack(layout, len, &off, zone, &root) != MSGPACK_UNPACK_SUCCESS ||
-        root.type != MSGPACK_OBJECT_MAP)
-        return 0;
-    const msgpack_object *x = kv_mp_map_get(&root, "indexes");
-    if (x && x->type == MSGPACK_OBJECT_MAP) {
-        for (uint32_t i = 0; i < x->via.map.size && n < MAX_LAYOUT_INDEXES; i++) {
-            const msgpack_object *k = &x->via.map.ptr[i].key;
-            if (k->type == MSGPACK_OBJECT_STR)
-                out[n++] = (layout_index){k->via.str.ptr, k->via.str.size, &x->via.map.ptr[i].val};
-        }
-    } else if (x && x->type == MSGPACK_OBJECT_ARRAY) {
-        for (uint32_t i = 0; i < x->via.array.size && n < MAX_LAYOUT_INDEXES; i++) {
-            const msgpack_object *d = &x->via.array.ptr[i];
-            const msgpack_object *name = d->type == MSGPACK_OBJECT_MAP ? kv_mp_map_get(d, "name") : d;
-            if (name && name->type == MSGPACK_OBJECT_STR)
-                out[n++] = (layout_index){name->via.str.ptr, name->via.str.size, d};
-        }
-    }
-    return n;
-}
-
-static const layout_index *find_index(const layout_index *list, int n, const char *name, size_t len)
-{
-    for (int i = 0; i < n; i++)
-        if (list[i].len == len && memcmp(list[i].name, name, len) == 0)
-            return &list[i];
-    return NULL;
-}
-
-/* The indexes of the current layout that the stored one lacks (or defines otherwise): they need a build; and
- * those the stored layout has that the current one lacks (or redefines): their entries go. */
-typedef struct index_changes {
-    msgpack_zone *zone;
-    layout_index cur[MAX_LAYOUT_INDEXES], old[MAX_LAYOUT_INDEXES];
-    int ncur, nold;
-    const layout_index *added[MAX_LAYOUT_INDEXES], *removed[MAX_LAYOUT_INDEXES];
-    int nadded, nremoved;
-} index_changes;
-
-static int index_changes_find(index_changes *c, const kv_model *m, const char *stored, size_t stored_len,
-                              kv_error *err)
-{
-    memset(c, 0, sizeof(*c));
-    if (!(c->zone = msgpack_zone_new(4096)))
-        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
-    c->ncur = layout_indexes(c->zone, m->layout, m->layout_len, c->cur);
-    c->nold = layout_indexes(c->zone, stored, stored_len, c->old);
-    for (int i = 0; i < c->ncur; i++) {
-        const layout_index *o = find_index(c->old, c->nold, c->cur[i].name, c->cur[i].len);
-        if (!o || !msgpack_object_equal(*o->def, *c->cur[i].def))
-            c->added[c->nadded++] = &c->cur[i];
-    }
-    for (int i = 0; i < c->nold; i++) {
-        const layout_index *n = find_index(c->cur, c->ncur, c->old[i].name, c->old[i].len);
-        if (!n || !msgpack_object_equal(*n->def, *c->old[i].def))
-            c->removed[c->nremoved++] = &c->old[i];
-    }
-    return 0;
-}
-
-static void index_changes_free(index_changes *c)
-{
-    if (c->zone)
-        msgpack_zone_free(c->zone);
-    c->zone = NULL;
-}
-
 /* ---- syncing the layouts ---- */
 
 static const redisReply *stored_layout(const redisReply *all, const char *model)
@@ -180,60 +95,75 @@ static const redisReply *stored_layout(const redisReply *all, const char *model)
     return NULL;
 }
 
-/* Stores model m's layout if the stored one is still `st` (NULL: none). *changed is set when it is not. */
-static int store_layout(redis_engine *e, redisContext *c, const kvorm_schema *s, const kv_model *m,
-                        const redisReply *st, bool *broken, bool *changed, kv_error *err)
+/* The zset key of an index the model no longer has: "<ns>:{<M>}:x:<name>". */
+static void arg_index_key(argbuf *a, const kv_model_keys *k, const char *name)
+{
+    size_t plen = k->xs.len - 2, nl = strlen(name); /* the states key "<ns>:{<M>}:xs" less "xs" */
+    char *key = malloc(plen + 2 + nl + 1);
+    if (key) {
+        memcpy(key, k->xs.s, plen);
+        memcpy(key + plen, "x:", 2);
+        memcpy(key + plen + 2, name, nl + 1);
+    }
+    arg_own(a, key, plen + 2 + nl);
+}
+
+/* Stores model m's layout if the stored one is still `st` (NULL: none); *changed is set when it is not. The
+ * indexes the stored layout lacks are marked building when the model has records (an empty model's new indexes
+ * are complete: empty); the entries and state of the indexes the model dropped are deleted. */
+static int store_layout(redis_engine *e, redisContext *c, const kv_model *m, const redisReply *st, bool *broken,
+                        bool *changed, kv_error *err)
 {
     const kv_model_keys *k = &e->keys[m->position];
-    index_changes ch;
+    msgpack_zone *zone = msgpack_zone_new(1024);
+    bool *is_new = calloc((size_t)m->nindexes + 1, sizeof(*is_new));
+    const char **removed = NULL;
+    int nremoved = 0, nnew = 0;
     argbuf a = {0};
     redisReply *r = NULL;
     bool sent = false;
-    int rc;
-    (void)s;
-    /* a model stored for the first time has no records: its indexes are ready (empty) */
-    if ((rc = index_changes_find(&ch, m, st ? st->str : NULL, st ? st->len : 0, err)) != 0)
-        return rc;
-    if (!st)
-        ch.nadded = 0;
+    int rc = 0;
+    if (!zone || !is_new)
+        rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    else
+        rc = kv_layout_index_changes(m, st ? st->str : NULL, st ? st->len : 0, is_new, &removed, &nremoved, zone,
+                                     err);
+    if (rc != 0)
+        goto out;
+    for (int i = 0; i < m->nindexes; i++)
+        nnew += is_new[i];
     arg_cstr(&a, "");
     arg_cstr(&a, "");
-    arg_int(&a, 3 + ch.nremoved);
+    arg_int(&a, 3 + nremoved);
     arg_add(&a, e->schema_key, e->schema_key_len);
     arg_key(&a, &k->ids);
     arg_key(&a, &k->xs);
-    for (int i = 0; i < ch.nremoved; i++) {
-        char kind[] = "x:";
-        char *key = NULL;
-        size_t plen = k->xs.len - 2; /* "<ns>:{<M>}:" */
-        if ((key = malloc(plen + 2 + ch.removed[i]->len + 1))) {
-            memcpy(key, k->xs.s, plen);
-            memcpy(key + plen, kind, 2);
-            memcpy(key + plen + 2, ch.removed[i]->name, ch.removed[i]->len);
-            key[plen + 2 + ch.removed[i]->len] = '\0';
-        }
-        arg_own(&a, key, plen + 2 + ch.removed[i]->len);
-    }
+    for (int i = 0; i < nremoved; i++)
+        arg_index_key(&a, k, removed[i]);
     arg_cstr(&a, m->name);
     arg_add(&a, st ? st->str : "", st ? st->len : 0);
     arg_add(&a, m->layout, m->layout_len);
-    arg_int(&a, ch.nadded);
-    for (int i = 0; i < ch.nadded; i++)
-        arg_add(&a, ch.added[i]->name, ch.added[i]->len);
-    arg_int(&a, ch.nremoved);
-    for (int i = 0; i < ch.nremoved; i++)
-        arg_add(&a, ch.removed[i]->name, ch.removed[i]->len);
+    arg_int(&a, nnew);
+    for (int i = 0; i < m->nindexes; i++)
+        if (is_new[i])
+            arg_cstr(&a, m->indexes[i].name);
+    arg_int(&a, nremoved);
+    for (int i = 0; i < nremoved; i++)
+        arg_cstr(&a, removed[i]);
     /* opening again is always safe (the schema script compares before it writes) */
     rc = a.oom ? kv_fail(err, KVORM_EINTERNAL, "out of memory")
                : kv_redis_script(e, c, KV_SCRIPT_SCHEMA, &a, &r, broken, &sent, err);
-    arg_free(&a);
-    index_changes_free(&ch);
     if (rc == 0 && r->type == REDIS_REPLY_ERROR)
         rc = kv_redis_error(err, KVORM_EINTERNAL, m->name, "the schema script", r);
     if (rc == 0)
         *changed = r->type == REDIS_REPLY_INTEGER && r->integer == 0;
+out:
+    arg_free(&a);
     if (r)
         freeReplyObject(r);
+    if (zone)
+        msgpack_zone_free(zone);
+    free(is_new);
     return rc;
 }
 
@@ -275,8 +205,7 @@ int kv_redis_sync_schema(kv_engine *eng, const kvorm_schema *s, kv_error *err)
         }
         for (int i = 0; rc == 0 && !retry && i < s->nmodels; i++)
             if (verdict[i] == 1)
-                rc = store_layout(e, c, s, &s->models[i], stored_layout(all, s->models[i].name), &broken, &retry,
-                                  err);
+                rc = store_layout(e, c, &s->models[i], stored_layout(all, s->models[i].name), &broken, &retry, err);
         free(verdict);
         freeReplyObject(all);
         if (rc != 0 || !retry)

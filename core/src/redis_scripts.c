@@ -12,10 +12,12 @@
  * 'get': KEYS[1] the unique hash. ARGV: op, record key prefix, unique key. Reply: {id, HGETALL} or nil.
  *
  * 'build': KEYS[1] the index zset, KEYS[2] the index states hash, KEYS[3..] record keys. ARGV: op, index name,
- * the cursor to store ('' = the build is complete), then per record key its version and its entry. Adds the
- * entry of each record still at that version (a record deleted or changed since it was read is left to its
- * writer, who maintains the index too). Reply: -1 when the index is no longer being built, else the entries
- * added.
+ * the cursor to store ('' = the build is complete), the number of the index's fields and their names, then per
+ * record key its entry and the values of those fields it was computed from ('' = null). Adds the entry of each
+ * record that still exists with those values: one deleted or changed since it was read is left to its writer,
+ * who maintains the index too (comparing the values, not the version, keeps the entry of a record updated
+ * meanwhile in other fields, which no writer adds). Reply: -1 when the index is no longer being built, else the
+ * entries added.
  *
  * Writes ('create', 'update', 'upsert', 'delete'):
  * KEYS: [1] ids, [2] seq, [3] index states, then nu unique hashes, nx index zsets, and the record key of the id
@@ -44,12 +46,17 @@ const char kv_script_main[] =
     "end\n"
     "if op == 'build' then\n"
     "  if redis.call('HEXISTS', KEYS[2], a[2]) == 0 then return -1 end\n"
-    "  local added = 0\n"
+    "  local np = tonumber(a[4])\n"
+    "  local fields = {unpack(a, 5, 4 + np)}\n"
+    "  local added, q = 0, 5 + np\n"
     "  for k = 3, #KEYS do\n"
-    "    local q = 4 + 2 * (k - 3)\n"
-    "    if redis.call('HGET', KEYS[k], '$v') == a[q] then\n"
-    "      added = added + redis.call('ZADD', KEYS[1], 0, a[q + 1])\n"
+    "    local same = redis.call('EXISTS', KEYS[k]) == 1\n"
+    "    if same then\n"
+    "      local now = redis.call('HMGET', KEYS[k], unpack(fields))\n"
+    "      for j = 1, np do if (now[j] or '') ~= a[q + j] then same = false end end\n"
     "    end\n"
+    "    if same then added = added + redis.call('ZADD', KEYS[1], 0, a[q]) end\n"
+    "    q = q + 1 + np\n"
     "  end\n"
     "  if a[3] == '' then redis.call('HDEL', KEYS[2], a[2]) else redis.call('HSET', KEYS[2], a[2], a[3]) end\n"
     "  return added\n"

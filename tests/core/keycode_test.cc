@@ -60,7 +60,12 @@ Bytes Packed(const std::function<void(msgpack_packer *)> &f)
 
 Bytes MpInt(int64_t v)
 {
-    return Packed([&](msgpack_packer *pk) { v >= 0 ? msgpack_pack_uint64(pk, (uint64_t)v) : msgpack_pack_int64(pk, v); });
+    return Packed([&](msgpack_packer *pk) {
+        if (v >= 0)
+            msgpack_pack_uint64(pk, (uint64_t)v);
+        else
+            msgpack_pack_int64(pk, v);
+    });
 }
 Bytes MpFloat(double v) { return Packed([&](msgpack_packer *pk) { msgpack_pack_double(pk, v); }); }
 Bytes MpBool(bool v) { return Bytes(1, v ? '\xc3' : '\xc2'); }

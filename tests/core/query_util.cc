@@ -692,6 +692,11 @@ int CmpOrder(const Model &m, const std::vector<OrderKey> &o, const Rec &a, const
     return 0;
 }
 
+namespace {
+bool SameId(const Rec &a, const Rec &b) { return IdKey(a[0]) == IdKey(b[0]); }
+}  // namespace
+
+
 std::vector<const Rec *> FindMany(const Model &m, const std::map<std::string, Rec> &live, const Window &w,
                                   bool *not_found, std::string *err)
 {
@@ -715,7 +720,7 @@ std::vector<const Rec *> FindMany(const Model &m, const std::map<std::string, Re
             return {};
         }
         auto it = live.find(IdKey(id));
-        bool gives_all = json_object_size(w.cursor) > 1;
+        bool gives_all = true; /* ordered by the id alone, the id is the whole position */
         for (const OrderKey &k : order)
             if (k.field != 0 && !json_object_get(w.cursor, m.fields[k.field].name.c_str()))
                 gives_all = false;
@@ -740,7 +745,11 @@ std::vector<const Rec *> FindMany(const Model &m, const std::map<std::string, Re
         if (has_cursor)
             while (start < rows.size() && CmpOrder(m, order, *rows[start], cur) < 0)
                 start++;
-        start += static_cast<size_t>(std::min<long long>(w.skip, static_cast<long long>(rows.size())));
+        long long skip = w.skip;
+        /* skip counts the cursor's own position: a cursor whose record is not the first row spends one skip */
+        if (has_cursor && skip > 0 && (start >= rows.size() || !SameId(*rows[start], cur)))
+            skip--;
+        start += static_cast<size_t>(std::min<long long>(skip, static_cast<long long>(rows.size())));
         for (size_t k = start; k < rows.size(); k++) {
             if (w.has_take && static_cast<long long>(out.size()) >= w.take)
                 break;
@@ -755,7 +764,10 @@ std::vector<const Rec *> FindMany(const Model &m, const std::map<std::string, Re
         while (end < static_cast<long long>(rows.size()) && CmpOrder(m, order, *rows[end], cur) <= 0)
             end++;
     }
-    end -= w.skip;
+    long long skip = w.skip;
+    if (has_cursor && skip > 0 && (end == 0 || !SameId(*rows[static_cast<size_t>(end - 1)], cur)))
+        skip--;
+    end -= skip;
     long long begin = std::max(0LL, end + w.take);
     for (long long k = begin; k < end; k++)
         out.push_back(rows[static_cast<size_t>(k)]);

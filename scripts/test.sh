@@ -56,7 +56,9 @@ passed_cases=0
 # Adds the GoogleTest cases that passed in the last ctest run of build directory $1 to passed_cases.
 count_cases() {
   local n
-  n=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) tests\?\.$/\1/p' "$1/Testing/Temporary/LastTest.log" | tail -n 1)
+  # one "[  PASSED  ] N tests." line per ctest entry (the suite, the randomized test): add them all
+  n=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) tests\?\.$/\1/p' "$1/Testing/Temporary/LastTest.log" |
+    awk '{ s += $1 } END { print s + 0 }')
   passed_cases=$((passed_cases + ${n:-0}))
 }
 

@@ -202,13 +202,10 @@ static void accs_free(acc *accs, int n)
 }
 
 /* Packs an integer sum: an integer while it fits int64, else its exact decimal text. */
-static void pack_int128(msgpack_packer *pk, __int128 v)
+/* Writes v as decimal text ending at end; returns where it starts. */
+static char *int128_text(char *end, __int128 v)
 {
-    if (v >= INT64_MIN && v <= INT64_MAX) {
-        msgpack_pack_int64(pk, (int64_t)v);
-        return;
-    }
-    char buf[64], *p = buf + sizeof(buf);
+    char *p = end;
     bool neg = v < 0;
     unsigned __int128 u = neg ? -(unsigned __int128)v : (unsigned __int128)v;
     do {
@@ -217,6 +214,17 @@ static void pack_int128(msgpack_packer *pk, __int128 v)
     } while (u);
     if (neg)
         *--p = '-';
+    return p;
+}
+
+static void pack_int128(msgpack_packer *pk, __int128 v)
+{
+    char buf[64], *p;
+    if (v >= INT64_MIN && v <= INT64_MAX) {
+        msgpack_pack_int64(pk, (int64_t)v);
+        return;
+    }
+    p = int128_text(buf + sizeof(buf), v);
     kv_pack_decimal(pk, p, (size_t)(buf + sizeof(buf) - p));
 }
 
@@ -445,16 +453,7 @@ static void group_value(const grouping *g, const group *gr, int agg, int f, num 
     if (agg == AGG_AVG)
         d /= (double)a->count;
     if (fd->type == KV_T_INTEGER && agg == AGG_SUM) {
-        char t[64], *p = t + sizeof(t);
-        __int128 v = a->isum;
-        bool neg = v < 0;
-        unsigned __int128 u = neg ? -(unsigned __int128)v : (unsigned __int128)v;
-        do {
-            *--p = (char)('0' + (int)(u % 10));
-            u /= 10;
-        } while (u);
-        if (neg)
-            *--p = '-';
+        char t[64], *p = int128_text(t + sizeof(t), a->isum);
         num_from_text(out, p, (size_t)(t + sizeof(t) - p));
         return;
     }

@@ -318,7 +318,8 @@ int kv_op_check(request *rq, msgpack_packer *pk)
     rp.total == 0 ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     kv_pack_cstr(pk, "problems");
     msgpack_pack_array(pk, (size_t)rp.n);
-    msgpack_sbuffer_write(pk->data, rp.buf.data ? rp.buf.data : "", rp.buf.size);
+    if (rp.buf.size > 0)
+        msgpack_sbuffer_write(pk->data, rp.buf.data, rp.buf.size);
 done:
     for (size_t i = 0; recs && i < ids.n; i++)
         kv_record_free(&recs[i]);

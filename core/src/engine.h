@@ -148,7 +148,8 @@ typedef struct kv_engine_entry {
     int (*open)(kv_engine **out, const char *url, const kvorm_open_options *opts, kv_error *err);
 } kv_engine_entry;
 
-/* Opens the engine that serves url's scheme, or fails with BAD_REQUEST listing the schemes known. */
+/* Opens the engine that serves url's scheme, or fails with MISUSE listing the schemes known (an invalid URL is a
+ * misuse of kvorm_open, docs/errors.md). */
 int kv_engine_open(kv_engine **out, const char *url, const kvorm_open_options *opts, kv_error *err);
 
 #endif

@@ -31,7 +31,7 @@ enum {
     KV_KEY_DEC_NEG = 0x40, /* complement of (exponent, digits, terminator) */
     KV_KEY_DEC_ZERO = 0x41,
     KV_KEY_DEC_POS = 0x42, /* 4-byte exponent (sign flipped), ASCII digits, terminator */
-    KV_KEY_STRING = 0x50, /* bytes with 0x00 -> 0x00 0xff, then 0x00 (or 0x00 0xfe when cut) */
+    KV_KEY_STRING = 0x50, /* bytes with 0x00 -> 0x00 0xff, then 0x00 0x00 (or 0x00 0xfe when cut) */
     KV_KEY_BYTES = 0x51
 };
 

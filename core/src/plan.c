@@ -344,7 +344,8 @@ static int finish_ranges(builder *bd, kv_error *err)
     p->ranges = calloc((size_t)bd->n + 1, sizeof(*p->ranges));
     if (!p->ranges)
         return kv_fail(err, KVORM_EINTERNAL, "out of memory");
-    msgpack_sbuffer_write(&p->bounds, bd->all.p ? bd->all.p : "", bd->all.n);
+    if (bd->all.n > 0) /* an empty sbuffer has no data to write into */
+        msgpack_sbuffer_write(&p->bounds, bd->all.p, bd->all.n);
     for (int i = 0; i < bd->n; i++) {
         kv_range *r = &p->ranges[i];
         r->index = bd->idx[i];

@@ -673,7 +673,8 @@ int kv_query_rows(kv_query *q, kv_rows *out)
         kv_record_free(&out->rows[i]);
     for (size_t i = to; i < out->n; i++)
         kv_record_free(&out->rows[i]);
-    memmove(out->rows, out->rows + from, sizeof(*out->rows) * (to - from));
+    if (from > 0 && to > from)
+        memmove(out->rows, out->rows + from, sizeof(*out->rows) * (to - from));
     out->n = to - from;
     if (q->from_end) /* the rows back in the order the caller asked for */
         for (size_t i = 0; i < out->n / 2; i++) {

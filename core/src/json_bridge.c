@@ -2,6 +2,7 @@
 
 #include "base64.h"
 #include "datetime.h"
+#include "decimal.h"
 #include "mp.h"
 
 #include <errno.h>
@@ -455,6 +456,12 @@ static int write_json(outbuf *o, const msgpack_object *v)
         kv_time t;
         char text[KV_TIME_TEXT_MAX];
         if (v->via.ext.type == KV_EXT_DECIMAL) { /* a decimal: its text, as a JSON string */
+            char norm[KV_DECIMAL_TEXT_MAX];
+            /* only normalized decimal text, which reads back as itself; anything else is no value of ours */
+            if (v->via.ext.size == 0 || v->via.ext.size >= sizeof(norm) ||
+                kv_decimal_normalize(norm, v->via.ext.ptr, v->via.ext.size) != v->via.ext.size ||
+                memcmp(norm, v->via.ext.ptr, v->via.ext.size) != 0)
+                return -1;
             put_string(o, v->via.ext.ptr, v->via.ext.size);
             return 0;
         }

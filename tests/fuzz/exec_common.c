@@ -3,6 +3,7 @@
 #include "fuzz_common.h"
 
 #include "db.h"
+#include "keycode.h"
 #include "schema.h"
 #include "value.h"
 
@@ -437,21 +438,20 @@ static void check_model(const keys *ks, const kv_model *m)
             FZ_CHECK(known, "unique hash %s is of no constraint", ks->v[i].name);
         }
 
-    /* the ids sorted set: the records' ids, with the score of docs/format.md */
+    /* the ids sorted set (format 2): each member the encoded id of a record (keycode.h), score 0 */
     const key *ids = find(ks, m, 'i', NULL, 0);
     size_t nids = ids ? ids->reply->elements / 2 : 0;
     FZ_CHECK(nids == nrec, "%s: %zu ids in the sorted set, %zu records", m->name, nids, nrec);
     for (size_t e = 0; ids && e + 1 < ids->reply->elements; e += 2) {
-        const redisReply *id = ids->reply->element[e], *score = ids->reply->element[e + 1];
-        FZ_CHECK(find(ks, m, 'r', id->str, id->len) != NULL, "%s: id %s in the sorted set has no record", m->name,
-                 fz_show(id->str, id->len));
-        double want = 0, got = strtod(score->str, NULL);
-        int64_t n;
-        if (kv_id_is_integer(m)) {
-            FZ_CHECK(parse_i64(id->str, id->len, &n), "integer id %s", id->str);
-            want = (double)n;
-        }
-        FZ_CHECK(got == want, "%s: id %s has score %s", m->name, fz_show(id->str, id->len), score->str);
+        const redisReply *member = ids->reply->element[e], *score = ids->reply->element[e + 1];
+        char id[KV_MAX_ID_BYTES + 1];
+        size_t id_len = 0;
+        kv_error err;
+        FZ_CHECK(kv_key_id(id, &id_len, member->str, member->len, 0, &err) == 0, "%s: ids member %s is no id: %s",
+                 m->name, fz_show(member->str, member->len), err.message);
+        FZ_CHECK(find(ks, m, 'r', id, id_len) != NULL, "%s: id %s in the sorted set has no record", m->name,
+                 fz_show(id, id_len));
+        FZ_CHECK(strtod(score->str, NULL) == 0, "%s: id %s has score %s", m->name, fz_show(id, id_len), score->str);
     }
 
     /* the counter: only for generated integer ids, past every id */

@@ -153,7 +153,8 @@ test('capabilities describes the engine', async () => {
   const db = await kvorm.open(redis.url(), { schema: schema('caps') });
   const caps = await db.capabilities();
   assert.equal(caps.engine, 'redis');
-  assert.equal(caps.formatVersion, 1);
+  assert.equal(caps.formatVersion, 2);
+  assert.equal(caps.secondaryIndexes, true);
   for (const op of ['create', 'findUnique', 'findUniqueOrThrow', 'update', 'upsert', 'delete', 'count']) {
     assert.ok(caps.ops.includes(op), op);
   }

@@ -22,7 +22,7 @@ MARKER = "core/include/kvorm.h"
 # What building the core and the extension needs, relative to the repository root.
 BUNDLE = ["CMakeLists.txt", "LICENSE", "cmake", "core/CMakeLists.txt", "core/include", "core/src",
           "bindings/python/kvorm_build.py"]
-PKG_CONFIG_MODULES = ["hiredis", "msgpack", "jansson"]
+PKG_CONFIG_MODULES = ["hiredis", "lmdb", "msgpack", "jansson"]
 
 
 def source_root():
@@ -44,8 +44,8 @@ def pkg_config(*args):
     try:
         out = subprocess.run(["pkg-config", *args, *PKG_CONFIG_MODULES], check=True, capture_output=True, text=True)
     except (OSError, subprocess.CalledProcessError) as e:
-        raise SystemExit("kvorm: pkg-config %s failed (install libhiredis-dev libmsgpack-dev libjansson-dev "
-                         "pkg-config): %s" % (" ".join(PKG_CONFIG_MODULES), getattr(e, "stderr", e)))
+        raise SystemExit("kvorm: pkg-config %s failed (install libhiredis-dev liblmdb-dev libmsgpack-dev "
+                         "libjansson-dev pkg-config): %s" % (" ".join(PKG_CONFIG_MODULES), getattr(e, "stderr", e)))
     return out.stdout.split()
 
 

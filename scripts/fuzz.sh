@@ -17,7 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
 . scripts/lib/redis.sh
 
-all_targets=(schema_json schema_msgpack exec_msgpack exec_json decimal datetime base64 redis_url mp layout keycode)
+all_targets=(schema_json schema_msgpack exec_msgpack exec_json decimal datetime base64 redis_url mp layout keycode resp lmdb)
 seconds=${KVORM_FUZZ_SECONDS:-10}
 build=${KVORM_FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${KVORM_JOBS:-2}
@@ -53,7 +53,7 @@ max_len() {
     datetime) echo 64 ;;
     base64) echo 1024 ;;
     redis_url) echo 8192 ;;
-    layout | keycode) echo 2048 ;;
+    layout | keycode | resp | lmdb) echo 2048 ;;
   esac
 }
 input_timeout() {

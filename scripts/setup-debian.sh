@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what kvorm needs to build and test on Debian 12 (bookworm): a C/C++ toolchain, CMake, Ninja,
-# pkg-config, hiredis, msgpack-c, jansson, GoogleTest, redis-server, clang 14 with its sanitizer and libFuzzer
+# pkg-config, hiredis, LMDB, msgpack-c, jansson, GoogleTest, redis-server, clang 14 with its sanitizer and libFuzzer
 # runtimes (libclang-rt-14-dev) and llvm-symbolizer (llvm-14) for scripts/fuzz.sh, Python (venv) for the header
 # check and the Python package, and Node.js with npm for the Node package (Debian's nodejs and npm, only when the
 # machine has no node and npm of its own: Node-API needs Node >= 18).
@@ -15,7 +15,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libhiredis-dev libmsgpack-dev libjansson-dev libgtest-dev
+  libhiredis-dev liblmdb-dev libmsgpack-dev libjansson-dev libgtest-dev
   redis-server python3 python3-venv
   clang-14 libclang-rt-14-dev llvm-14
 )

@@ -105,6 +105,8 @@ KVORM_EXTERN int kvorm_open_options_init(kvorm_open_options *opts, unsigned int 
 /* Opens a store by URL and checks the schema against the one stored in it:
  *   redis://[user:password@]host[:port][/db][?connect_timeout=ms&timeout=ms&pool=n]
  *   unix:///path/to/redis.sock[?db=n&user=u&password=p&connect_timeout=ms&timeout=ms&pool=n]
+ *   lmdb:///abs/dir or lmdb://relative/dir[?mapsize=bytes&maxmapsize=bytes&sync=full|nosync|nometasync&
+ *       readonly=1&maxreaders=n]   (an embedded LMDB environment, created if missing)
  * opts may be NULL. The db keeps its own reference to the schema. */
 KVORM_EXTERN int kvorm_open(kvorm_db **out, const char *url, const kvorm_schema *schema,
                             const kvorm_open_options *opts);

@@ -258,11 +258,52 @@ int kvorm_capabilities(unsigned char **out, size_t *out_len, kvorm_db *db)
 
 /* The capabilities map (docs/protocol.md): the engine's facts, then what the core adds, the format version and
  * every op of the table. */
+static void pack_bool(msgpack_packer *pk, bool v) { v ? msgpack_pack_true(pk) : msgpack_pack_false(pk); }
+
 void kv_pack_capabilities(kvorm_db *db, msgpack_packer *pk)
 {
-    const kv_engine_ops *ops = db->engine->ops;
-    msgpack_pack_map(pk, ops->nfacts + 2);
-    ops->facts(db->engine, pk);
+    kv_engine_facts f = {0};
+    db->engine->ops->facts(db->engine, &f);
+    msgpack_pack_map(pk, 20); /* 18 facts, formatVersion, ops */
+    kv_pack_cstr(pk, "engine");
+    kv_pack_cstr(pk, f.engine);
+    kv_pack_cstr(pk, "serverVersion");
+    kv_pack_cstr(pk, f.server_version);
+    /* what the core does the same way on every engine */
+    kv_pack_cstr(pk, "atomicWrites");
+    msgpack_pack_true(pk);
+    kv_pack_cstr(pk, "transactions");
+    pack_bool(pk, f.transactions);
+    kv_pack_cstr(pk, "snapshotReads");
+    pack_bool(pk, f.snapshot_reads);
+    kv_pack_cstr(pk, "readOnly");
+    pack_bool(pk, f.read_only);
+    kv_pack_cstr(pk, "ttl");
+    msgpack_pack_false(pk);
+    kv_pack_cstr(pk, "generatedIntegerIds");
+    msgpack_pack_true(pk);
+    kv_pack_cstr(pk, "generatedStringIds");
+    msgpack_pack_array(pk, 2);
+    kv_pack_cstr(pk, "ulid");
+    kv_pack_cstr(pk, "uuidv7");
+    kv_pack_cstr(pk, "uniqueConstraints");
+    msgpack_pack_true(pk);
+    kv_pack_cstr(pk, "compoundUnique");
+    msgpack_pack_true(pk);
+    kv_pack_cstr(pk, "optimisticLocking");
+    msgpack_pack_true(pk);
+    kv_pack_cstr(pk, "secondaryIndexes");
+    msgpack_pack_true(pk);
+    kv_pack_cstr(pk, "relations");
+    msgpack_pack_false(pk);
+    kv_pack_cstr(pk, "parallelCalls");
+    pack_bool(pk, f.parallel_calls);
+    kv_pack_cstr(pk, "maxValueBytes");
+    msgpack_pack_uint32(pk, KV_MAX_VALUE_BYTES);
+    kv_pack_cstr(pk, "scanChunk");
+    msgpack_pack_int(pk, f.scan_chunk);
+    kv_pack_cstr(pk, "writesPerTrip");
+    msgpack_pack_int(pk, f.writes_per_trip);
     kv_pack_cstr(pk, "formatVersion");
     msgpack_pack_int(pk, KV_FORMAT_VERSION);
     kv_pack_cstr(pk, "ops");

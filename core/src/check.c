@@ -127,7 +127,7 @@ static int read_records(kvorm_db *db, const kv_model *m, const kv_keys *ids, kv_
         recs[i] = steps[i].out;
         if (!steps[i].found)
             memset(&recs[i], 0, sizeof(recs[i]));
-        else if (!recs[i].id_copy) {
+        else if (!recs[i].id_copy && !recs[i].id_in_block) {
             /* the id text lives in this function's buffer */
             char *id = malloc(recs[i].id_len + 1);
             if (id) {
@@ -172,7 +172,7 @@ int kv_op_check(request *rq, msgpack_packer *pk)
     kv_engine *e = rq->db->engine;
     kv_keys ids = {0};
     kv_record *recs = NULL;
-    kv_index_state states[64];
+    kv_index_state states[KV_MAX_BUILT];
     int64_t *entries = calloc((size_t)m->nindexes + 1, sizeof(int64_t));
     int64_t *unique_found = calloc((size_t)m->nuniques + 1, sizeof(int64_t));
     report rp = {0};
@@ -204,7 +204,7 @@ int kv_op_check(request *rq, msgpack_packer *pk)
         }
     }
     /* every index: the entries the records give, against the entries stored */
-    for (int x = 0; x < m->nindexes && x < 64; x++) {
+    for (int x = 0; x < m->nindexes; x++) {
         const kv_index *ix = &m->indexes[x];
         keyset want = {0}, have = {0};
         msgpack_sbuffer sb;
@@ -257,6 +257,9 @@ int kv_op_check(request *rq, msgpack_packer *pk)
     /* every unique value of a record leads back to that record */
     for (int u = 0; u < m->nuniques; u++) {
         const kv_unique *un = &m->uniques[u];
+        /* one being built refuses lookups (they could miss records), and may miss entries: nothing to check yet */
+        if (states[m->nindexes + u] != KV_INDEX_READY)
+            continue;
         for (size_t i = 0; i < ids.n && rc == 0; i++) {
             if (!recs[i].id)
                 continue;
@@ -306,13 +309,18 @@ int kv_op_check(request *rq, msgpack_packer *pk)
         kv_pack_cstr(pk, "entries");
         msgpack_pack_int64(pk, entries[x]);
         kv_pack_cstr(pk, "ready");
-        x < 64 && states[x] == KV_INDEX_READY ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+        states[x] == KV_INDEX_READY ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     }
     kv_pack_cstr(pk, "uniques");
     msgpack_pack_map(pk, (size_t)m->nuniques);
     for (int u = 0; u < m->nuniques; u++) {
         kv_pack_cstr(pk, m->uniques[u].name);
-        msgpack_pack_int64(pk, unique_found[u]);
+        msgpack_pack_map(pk, 2);
+        bool ready = states[m->nindexes + u] == KV_INDEX_READY;
+        kv_pack_cstr(pk, "entries");
+        ready ? msgpack_pack_int64(pk, unique_found[u]) : msgpack_pack_nil(pk);
+        kv_pack_cstr(pk, "ready");
+        ready ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     }
     kv_pack_cstr(pk, "ok");
     rp.total == 0 ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
@@ -331,53 +339,67 @@ done:
     return rc;
 }
 
+/* The name of index or unique constraint `which` (numbered as the engine's index_states). */
+static const char *built_name(const kv_model *m, int which)
+{
+    return which < m->nindexes ? m->indexes[which].name : m->uniques[which - m->nindexes].name;
+}
+
 int kv_op_reindex(request *rq, msgpack_packer *pk)
 {
     const kv_model *m = rq->model;
     kv_engine *e = rq->db->engine;
     const msgpack_object *name = rq_arg(rq, "index"), *chunk_arg = rq_arg(rq, "chunk");
-    kv_index_state states[64];
-    bool todo[64] = {false};
+    kv_index_state states[KV_MAX_BUILT];
+    bool todo[KV_MAX_BUILT] = {false};
+    int nbuilt = kv_model_nbuilt(m), ndone = 0;
     uint64_t chunk = 500;
     int64_t records = 0;
-    int rc, nbuilt = 0;
+    int rc;
     if (chunk_arg) {
         if (chunk_arg->type != MSGPACK_OBJECT_POSITIVE_INTEGER || chunk_arg->via.u64 == 0 || chunk_arg->via.u64 > 10000)
             return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL, "reindex: \"chunk\" must be 1 to 10000");
         chunk = chunk_arg->via.u64;
     }
-    if ((rc = e->ops->index_states(e, m, states, rq->err)) != 0)
+    if (nbuilt > 0 && (rc = e->ops->index_states(e, m, states, rq->err)) != 0)
         return rc;
     if (name) {
-        int x = name->type == MSGPACK_OBJECT_STR ? kv_model_index(m, name->via.str.ptr, name->via.str.size) : -1;
-        if (x < 0 || x >= 64) {
+        /* an index's name, or a unique constraint's */
+        int x = -1;
+        if (name->type == MSGPACK_OBJECT_STR) {
+            x = kv_model_index(m, name->via.str.ptr, name->via.str.size);
+            int u = x < 0 ? kv_model_unique(m, name->via.str.ptr, name->via.str.size) : -1;
+            if (u >= 0)
+                x = m->nindexes + u;
+        }
+        if (x < 0) {
             char q[96] = "(not a string)";
             if (name->type == MSGPACK_OBJECT_STR)
                 kv_quote(q, sizeof(q), name->via.str.ptr, name->via.str.size);
-            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL, "reindex: %s is not an index of %s", q,
-                              m->name);
+            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL,
+                              "reindex: %s is neither an index nor a unique constraint of %s", q, m->name);
         }
         todo[x] = states[x] != KV_INDEX_READY;
     } else {
-        for (int x = 0; x < m->nindexes && x < 64; x++)
+        for (int x = 0; x < nbuilt; x++)
             todo[x] = states[x] != KV_INDEX_READY;
     }
     /* each chunk is one bounded step; writers keep writing in between */
-    for (int x = 0; x < m->nindexes && x < 64; x++) {
+    for (int x = 0; x < nbuilt; x++) {
         bool done = !todo[x];
         while (!done)
-            if ((rc = e->ops->build_index(e, m, &m->indexes[x], (size_t)chunk, &done, rq->err)) != 0)
+            if ((rc = e->ops->build_index(e, m, x, (size_t)chunk, &done, rq->err)) != 0)
                 return rc;
-        nbuilt += todo[x];
+        ndone += todo[x];
     }
     if ((rc = e->ops->count(e, m, NULL, &records, rq->err)) != 0)
         return rc;
     msgpack_pack_map(pk, 2);
     kv_pack_cstr(pk, "built");
-    msgpack_pack_array(pk, (size_t)nbuilt);
-    for (int x = 0; x < m->nindexes && x < 64; x++)
+    msgpack_pack_array(pk, (size_t)ndone);
+    for (int x = 0; x < nbuilt; x++)
         if (todo[x])
-            kv_pack_cstr(pk, m->indexes[x].name);
+            kv_pack_cstr(pk, built_name(m, x));
     kv_pack_cstr(pk, "records");
     msgpack_pack_int64(pk, records);
     return 0;

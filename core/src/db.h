@@ -16,7 +16,8 @@ struct kvorm_db {
 /* Packs the capabilities map: the engine's facts, the format version and the ops (api.c). */
 void kv_pack_capabilities(kvorm_db *db, msgpack_packer *pk);
 
-/* The state of every index of m (m->nindexes entries), from the store until all are ready. */
+/* The state of every index and unique constraint of m (kv_model_nbuilt entries, as the engine's index_states),
+ * from the store until all are ready. */
 int kv_db_index_states(kvorm_db *db, const kv_model *m, kv_index_state *states, kv_error *err);
 
 /* Runs one request document. On success the result is in resp; on failure resp holds the error document and

@@ -2,13 +2,14 @@
  * a scan returns and the records a step holds. */
 #include "engine.h"
 
+#include "lmdb/lmdb_engine.h"
 #include "redis_engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const kv_engine_entry *const engines[] = {&kv_redis_engine_entry};
+static const kv_engine_entry *const engines[] = {&kv_redis_engine_entry, &kv_lmdb_engine_entry};
 #define NENGINES (sizeof(engines) / sizeof(engines[0]))
 
 /* Whether url starts with "<scheme>://". */
@@ -85,12 +86,35 @@ bool kv_keys_add(kv_keys *k, const char *data, size_t len)
 
 /* ---- records ---- */
 
+bool kv_record_alloc(kv_record *r, int nfields)
+{
+    size_t n = (size_t)nfields + 1, arrays = n * (sizeof(*r->values) + sizeof(*r->lens));
+    size_t id_room = r->id ? r->id_len + 1 : 0;
+    /* the lens after the values (a pointer's alignment suits a size_t), then the id's text */
+    char *block = malloc(arrays + id_room);
+    if (!block)
+        return false;
+    memset(block, 0, arrays);
+    r->values = (const char **)(void *)block;
+    r->lens = (size_t *)(void *)(block + n * sizeof(*r->values));
+    r->one_block = true;
+    if (r->id) {
+        char *id = block + arrays;
+        memcpy(id, r->id, r->id_len);
+        id[r->id_len] = '\0';
+        r->id = id;
+        r->id_in_block = true;
+    }
+    return true;
+}
+
 void kv_record_free(kv_record *r)
 {
     if (!r)
         return;
     free(r->values);
-    free(r->lens);
+    if (!r->one_block)
+        free(r->lens);
     if (r->release && r->owner)
         r->release(r->owner);
     free(r->id_copy);

@@ -66,8 +66,30 @@ typedef struct kv_record {
     void *owner;            /* engine storage behind the pointers, freed by release */
     void (*release)(void *owner);
     char *id_copy;          /* id text owned by the record (freed by kv_record_free), when the engine made it */
+    bool one_block;         /* lens (and the id, when id_in_block) live in the allocation of values */
+    bool id_in_block;       /* id points into that allocation: it lives as long as the record */
 } kv_record;
 
+/* ---- what every engine words the same (engine_errors.c) ---- */
+
+/* The value write w gives field f: what it sets, else its create data; NULL when neither has it. */
+const kv_field_value *kv_write_value(const kv_write *w, int f);
+/* The value of field f in w's create data, or NULL. */
+const kv_field_value *kv_write_create_value(const kv_write *w, int f);
+/* UNIQUE_VIOLATION of write w: which 0 (or out of range) says its id is taken (id text: id), else constraint
+ * which - 1 is, naming the values w writes and the constraint's fields. */
+int kv_fail_unique_taken(kv_error *err, const kv_write *w, const char *id, size_t id_len, int which);
+/* UNIQUE_VIOLATION of a unique build (build_index): records a and b (id texts) both have ukey, the constraint's
+ * canonical values end to end. */
+int kv_fail_unique_build(kv_error *err, const kv_model *m, const kv_unique *u, const char *ukey, size_t ulen,
+                         const char *a, size_t al, const char *b, size_t bl);
+/* The error of a read or write that selects its record by unique constraint u while u is still being built (its
+ * entries may miss records written before it existed): UNAVAILABLE, retryable, naming u's fields. */
+int kv_fail_unique_building(kv_error *err, const kv_model *m, const kv_unique *u);
+
+/* Gives r zeroed values and lens for nfields fields, in one allocation; when r->id is set, a copy of the id goes
+ * in it too (r->id then points to the copy). False when out of memory. */
+bool kv_record_alloc(kv_record *r, int nfields);
 void kv_record_free(kv_record *r);
 
 /* One step for the store, with its outcome: a write, or a read by id or unique. */
@@ -106,11 +128,24 @@ void kv_keys_free(kv_keys *k);
 /* Appends one key; returns false when out of memory. */
 bool kv_keys_add(kv_keys *k, const char *data, size_t len);
 
-/* The state of a secondary index in the store. An index that is not ready is kept up to date by every write
- * but may miss records written before it existed: the planner does not use it. */
+/* The state of a secondary index or a unique constraint in the store. One that is not ready is kept up to date by
+ * every write but may miss records written before it existed: the planner does not use it, and the engine fails
+ * a step whose locator is a unique constraint that is not ready (kv_fail_unique_building). */
 typedef enum kv_index_state { KV_INDEX_READY, KV_INDEX_BUILDING } kv_index_state;
 
 typedef struct kv_engine kv_engine;
+
+/* An engine's facts: every engine answers the same keys, each truthfully (docs/protocol.md, Capabilities). */
+typedef struct kv_engine_facts {
+    const char *engine;         /* "redis", "lmdb" */
+    char server_version[64];    /* the store's version */
+    bool transactions;          /* the transaction op (not per-write atomicity, which every engine has) */
+    bool snapshot_reads;        /* a query that reads several pages sees one state of the data */
+    bool read_only;             /* this db refuses writes */
+    bool parallel_calls;        /* calls from several threads run at the same time */
+    int scan_chunk;             /* keys read per scan step */
+    int writes_per_trip;        /* writes of a batch sent (or committed) together */
+} kv_engine_facts;
 
 typedef struct kv_engine_ops {
     unsigned version; /* KV_ENGINE_INTERFACE_VERSION */
@@ -127,14 +162,17 @@ typedef struct kv_engine_ops {
     /* Compares the schema with the one stored (docs/schema.md) and stores compatible changes; a new index on a
      * model that has records is stored as building. */
     int (*sync_schema)(kv_engine *e, const kvorm_schema *s, kv_error *err);
-    /* The state of every index of m, read from the store (states: m->nindexes entries). */
+    /* The state of every index and unique constraint of m, read from the store: states[0 .. nindexes-1] for
+     * m->indexes, then states[nindexes .. nindexes+nuniques-1] for m->uniques (kv_model_nbuilt entries). */
     int (*index_states)(kv_engine *e, const kv_model *m, kv_index_state *states, kv_error *err);
-    /* One bounded chunk of the online build of index x: adds the entries of up to chunk records; *done when the
-     * index is complete (and marked ready). Writers may run meanwhile. */
-    int (*build_index)(kv_engine *e, const kv_model *m, const kv_index *x, size_t chunk, bool *done, kv_error *err);
-    /* Packs the engine's facts into the capabilities map: n pairs (the core packs the rest). */
-    int (*facts)(kv_engine *e, msgpack_packer *pk);
-    size_t nfacts;
+    /* One bounded chunk of the online build of index or unique constraint `which` (numbered as in index_states):
+     * adds the entries of up to chunk records; *done when it is complete (and marked ready). Writers may run
+     * meanwhile. A unique build that meets two records with the same values fails with KVORM_EUNIQUE naming both
+     * ids and the constraint, adds nothing of that chunk, and stays building (run it again once the data is
+     * fixed). */
+    int (*build_index)(kv_engine *e, const kv_model *m, int which, size_t chunk, bool *done, kv_error *err);
+    /* What the engine answers in the capabilities map (docs/protocol.md); the core packs them with the rest. */
+    void (*facts)(kv_engine *e, kv_engine_facts *out);
     void (*close)(kv_engine *e);
 } kv_engine_ops;
 

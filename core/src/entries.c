@@ -44,3 +44,13 @@ bool kv_index_touched(const kv_index *x, const kv_write *w)
             return true;
     return false;
 }
+
+bool kv_unique_key(msgpack_sbuffer *out, const kv_unique *u, const char *const *values, const size_t *lens)
+{
+    for (int i = 0; i < u->nfields; i++)
+        if (!values[u->fields[i]])
+            return false;
+    for (int i = 0; i < u->nfields; i++)
+        msgpack_sbuffer_write(out, values[u->fields[i]], lens[u->fields[i]]);
+    return true;
+}

@@ -13,6 +13,11 @@ int kv_index_entry(msgpack_sbuffer *out, const kv_model *m, const kv_index *x, c
 /* Appends the key of an id in the model's id collection (the id's element alone). */
 int kv_id_entry(msgpack_sbuffer *out, const kv_model *m, const char *id, size_t id_len, kv_error *err);
 
+/* Appends to out the key of record (values by field index, NULL = null) in unique constraint u: the canonical
+ * values of its fields, end to end (docs/format.md). Returns false, appending nothing, when one of them is null:
+ * such a record has no entry. */
+bool kv_unique_key(msgpack_sbuffer *out, const kv_unique *u, const char *const *values, const size_t *lens);
+
 /* Whether a write that sets or clears the given fields can change x's entry (a part's field is among them). */
 bool kv_index_touched(const kv_index *x, const kv_write *w);
 

@@ -495,7 +495,9 @@ int kv_key_id(char *text, size_t *text_len, const char *key, size_t len, int npa
         return kv_fail(err, KVORM_EINTERNAL, "index key: the id element is malformed or followed by other bytes");
     if (p[off] == KV_KEY_INT) {
         int64_t v = (int64_t)(get_be(p + off + 1, 8) ^ SIGN64);
-        *text_len = (size_t)snprintf(text, KV_MAX_ID_BYTES + 1, "%" PRId64, v);
+        char num[24];
+        *text_len = (size_t)snprintf(num, sizeof(num), "%" PRId64, v);
+        memcpy(text, num, *text_len + 1);
         return 0;
     }
     if (p[off] != KV_KEY_STRING)

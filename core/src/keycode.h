@@ -61,7 +61,8 @@ int kv_key_append_string_prefix(msgpack_sbuffer *out, const char *stored, size_t
 size_t kv_key_skip(const char *p, size_t len, bool *truncated);
 
 /* Finds the id element of an index key of nparts value elements (or of an id-collection key, nparts 0) and
- * writes its id text, NUL-terminated: text holds KV_MAX_ID_BYTES + 1 bytes. The id element must be ascending, an
+ * writes its id text, NUL-terminated: text holds KV_MAX_ID_BYTES + 1 bytes (or, exactly, the key's length for a
+ * string id and 21 bytes for an integer one). The id element must be ascending, an
  * integer or an uncut UTF-8 string, and end the key. Returns 0, or KVORM_EINTERNAL when key is malformed. */
 int kv_key_id(char *text, size_t *text_len, const char *key, size_t len, int nparts, kv_error *err);
 

@@ -575,7 +575,7 @@ static int try_union(kv_query *q, const conjuncts *c, const kv_index_state *stat
             }
             candidate best = {0};
             bool have = false;
-            for (int x = 0; x < m->nindexes && x < 64; x++) {
+            for (int x = 0; x < m->nindexes; x++) {
                 candidate cd;
                 if (states[x] != KV_INDEX_READY)
                     continue;
@@ -620,7 +620,7 @@ int kv_plan_build(kv_query *q)
     kv_plan *p = &q->plan;
     const kv_model *m = q->model;
     conjuncts c;
-    kv_index_state states[64];
+    kv_index_state states[KV_MAX_BUILT];
     bool cut = false;
     memset(&c, 0, sizeof(c));
     flatten(&c, q->filter.root);
@@ -636,9 +636,18 @@ int kv_plan_build(kv_query *q)
         p->covered = all_used(&c);
         return 0;
     }
-    /* 2. a unique constraint fixed by equalities */
+    if (kv_model_nbuilt(m) > 0) {
+        int rc = kv_db_index_states(q->rq->db, m, states, q->rq->err);
+        if (rc != 0)
+            return rc;
+    }
+    /* 2. a unique constraint fixed by equalities (one still being built may miss records) */
     for (int u = 0; u < m->nuniques; u++) {
         int conj[16], n = 0;
+        if (states[m->nindexes + u] != KV_INDEX_READY) {
+            p->skipped[p->nskipped++] = m->nindexes + u;
+            continue;
+        }
         for (int i = 0; i < m->uniques[u].nfields && i < 16; i++) {
             int e = find_eq(&c, m->uniques[u].fields[i]);
             if (e < 0 || pred_at(&c, e)->cmp != KV_CMP_EQ)
@@ -660,16 +669,10 @@ int kv_plan_build(kv_query *q)
     /* 3. the best ready index */
     candidate best = {0};
     bool have = false;
-    if (m->nindexes > 0) {
-        int rc = kv_db_index_states(q->rq->db, m, states, q->rq->err);
-        if (rc != 0)
-            return rc;
-    }
-    for (int i = 0; i < m->nindexes && i < 64; i++) {
+    for (int i = 0; i < m->nindexes; i++) {
         candidate cd;
         if (states[i] != KV_INDEX_READY) {
-            if (p->nskipped < 64)
-                p->skipped[p->nskipped++] = i;
+            p->skipped[p->nskipped++] = i;
             continue;
         }
         consider(q, &c, &m->indexes[i], &cd);
@@ -821,9 +824,11 @@ int kv_plan_explain(kv_query *q, const char *op, msgpack_packer *pk)
     kv_pack_cstr(pk, "skippedIndexes");
     msgpack_pack_array(pk, (size_t)p->nskipped);
     for (int i = 0; i < p->nskipped; i++) {
+        const kv_model *m = q->model;
+        int x = p->skipped[i];
         msgpack_pack_map(pk, 2);
-        kv_pack_cstr(pk, "index");
-        kv_pack_cstr(pk, q->model->indexes[p->skipped[i]].name);
+        kv_pack_cstr(pk, x < m->nindexes ? "index" : "unique");
+        kv_pack_cstr(pk, x < m->nindexes ? m->indexes[x].name : m->uniques[x - m->nindexes].name);
         kv_pack_cstr(pk, "why");
         kv_pack_cstr(pk, "building");
     }

@@ -16,7 +16,7 @@ int kv_db_index_states(kvorm_db *db, const kv_model *m, kv_index_state *states, 
 {
     /* indexes only ever go from building to ready: once all are ready the store need not be asked again */
     if (db->indexes_ready && db->indexes_ready[m->position]) {
-        for (int i = 0; i < m->nindexes; i++)
+        for (int i = 0; i < kv_model_nbuilt(m); i++)
             states[i] = KV_INDEX_READY;
         return 0;
     }
@@ -24,7 +24,7 @@ int kv_db_index_states(kvorm_db *db, const kv_model *m, kv_index_state *states, 
     if (rc != 0)
         return rc;
     bool all = true;
-    for (int i = 0; i < m->nindexes; i++)
+    for (int i = 0; i < kv_model_nbuilt(m); i++)
         all = all && states[i] == KV_INDEX_READY;
     if (all && db->indexes_ready)
         db->indexes_ready[m->position] = 1;
@@ -38,14 +38,59 @@ void kv_rows_free(kv_rows *r)
     for (size_t i = 0; i < r->n; i++)
         kv_record_free(&r->rows[i]);
     free(r->rows);
+    free(r->slots);
     memset(r, 0, sizeof(*r));
 }
 
-/* Takes the record (the step's reply stays with it); its id gets its own copy, since it may point into a buffer
- * that the next page reuses. */
+static size_t id_hash(const char *id, size_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)id[i]) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* The slot of id: the one holding its row, or the empty one where it would go. */
+static size_t *id_slot(const kv_rows *r, const char *id, size_t len)
+{
+    size_t mask = r->nslots - 1;
+    for (size_t i = id_hash(id, len) & mask;; i = (i + 1) & mask) {
+        size_t *s = &r->slots[i];
+        if (*s == 0)
+            return s;
+        const kv_record *row = &r->rows[*s - 1];
+        if (row->id_len == len && memcmp(row->id, id, len) == 0)
+            return s;
+    }
+}
+
+/* Room for one more id in the slots (rehashed when half full). */
+static bool slots_grow(kv_rows *r)
+{
+    if (r->nslots >= 2 * (r->n + 1))
+        return true;
+    size_t n = r->nslots ? r->nslots * 2 : 128;
+    size_t *slots = calloc(n, sizeof(*slots));
+    if (!slots)
+        return false;
+    free(r->slots);
+    r->slots = slots;
+    r->nslots = n;
+    for (size_t i = 0; i < r->n; i++)
+        *id_slot(r, r->rows[i].id, r->rows[i].id_len) = i + 1;
+    return true;
+}
+
+/* Takes the record (the step's reply stays with it), unless a copy of it is already among the rows; its id gets
+ * its own copy, since it may point into a buffer that the next page reuses. */
 static int rows_take(kv_rows *r, kv_record *rec, kv_error *err)
 {
-    if (!rec->id_copy) {
+    if (!slots_grow(r))
+        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    size_t *slot = id_slot(r, rec->id, rec->id_len);
+    if (*slot != 0)
+        return 0; /* met again: the caller frees this copy */
+    if (!rec->id_copy && !rec->id_in_block) {
         char *id = malloc(rec->id_len + 1);
         if (!id)
             return kv_fail(err, KVORM_EINTERNAL, "out of memory");
@@ -63,6 +108,7 @@ static int rows_take(kv_rows *r, kv_record *rec, kv_error *err)
         r->cap = cap;
     }
     r->rows[r->n++] = *rec;
+    *slot = r->n;
     memset(rec, 0, sizeof(*rec));
     return 0;
 }
@@ -429,9 +475,9 @@ static int read_ids(kv_query *q, const char *const *ids, const size_t *lens, siz
     kv_locator *locs = calloc(n + 1, sizeof(*locs));
     kv_step *steps = calloc(n + 1, sizeof(*steps));
     kv_step **ptrs = calloc(n + 1, sizeof(*ptrs));
-    kv_error *errs = calloc(n + 1, sizeof(*errs));
+    kv_error shared = {0}; /* a read fails only with the store: any one failure says why */
     int rc = 0;
-    if (!locs || !steps || !ptrs || !errs) {
+    if (!locs || !steps || !ptrs) {
         rc = kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
         goto done;
     }
@@ -440,7 +486,7 @@ static int read_ids(kv_query *q, const char *const *ids, const size_t *lens, siz
         locs[i].id_len = lens[i];
         steps[i].model = q->model;
         steps[i].loc = &locs[i];
-        steps[i].err = &errs[i];
+        steps[i].err = &shared;
         ptrs[i] = &steps[i];
     }
     if (n > 0)
@@ -448,8 +494,8 @@ static int read_ids(kv_query *q, const char *const *ids, const size_t *lens, siz
     for (size_t i = 0; i < n; i++) {
         kv_step *st = &steps[i];
         if (rc == 0 && st->rc != 0) {
-            *q->rq->err = *st->err;
-            rc = st->rc;
+            *q->rq->err = shared;
+            rc = shared.code ? shared.code : st->rc;
         }
         if (rc == 0 && st->found && kv_filter_eval(&q->filter, q->model, &st->out) == KV_TRUE &&
             (!q->has_cursor || after_cursor(q, &st->out)))
@@ -460,7 +506,6 @@ done:
     free(locs);
     free(steps);
     free(ptrs);
-    free(errs);
     return rc;
 }
 
@@ -521,9 +566,11 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
     bool have_cutoff = false;
     const char **ids = calloc(KV_SCAN_CHUNK, sizeof(*ids));
     size_t *lens = calloc(KV_SCAN_CHUNK, sizeof(*lens));
-    char *texts = malloc((size_t)KV_SCAN_CHUNK * (KV_MAX_ID_BYTES + 1));
+    /* the page's ids, end to end: a string id's text is shorter than its key, an integer's at most 21 bytes */
+    char *texts = NULL;
+    size_t texts_cap = 0;
     int rc = 0;
-    if (!ids || !lens || !texts) {
+    if (!ids || !lens) {
         rc = kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
         goto done;
     }
@@ -533,8 +580,17 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
             goto done;
         if (keys.n == 0)
             break;
-        size_t n = 0;
+        size_t n = 0, used = 0;
         bool stop = false;
+        if (keys.size + keys.n * 22 > texts_cap) {
+            char *t = realloc(texts, keys.size + keys.n * 22);
+            if (!t) {
+                rc = kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
+                goto done;
+            }
+            texts = t;
+            texts_cap = keys.size + keys.n * 22;
+        }
         for (size_t i = 0; i < keys.n; i++) {
             const char *key = keys.data + keys.off[i];
             size_t klen = keys.len[i];
@@ -545,9 +601,10 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
                     break;
                 }
             }
-            char *text = texts + n * (KV_MAX_ID_BYTES + 1);
+            char *text = texts + used;
             if ((rc = kv_key_id(text, &lens[n], key, klen, nparts, q->rq->err)) != 0)
                 goto done;
+            used += lens[n] + 1;
             ids[n++] = text;
         }
         size_t before = out->n;
@@ -624,27 +681,6 @@ static int collect(kv_query *q, int64_t need, kv_rows *out)
     }
 }
 
-static int cmp_ids(const void *a, const void *b, void *m)
-{
-    const kv_record *x = a, *y = b;
-    return kv_id_cmp(m, x->id, x->id_len, y->id, y->id_len);
-}
-
-/* A union finds a record once per branch it matches: keep one. */
-static void drop_repeats(kv_query *q, kv_rows *out)
-{
-    size_t n = 0;
-    qsort_r(out->rows, out->n, sizeof(*out->rows), cmp_ids, (void *)q->model);
-    for (size_t i = 0; i < out->n; i++) {
-        if (n > 0 && cmp_ids(&out->rows[n - 1], &out->rows[i], (void *)q->model) == 0) {
-            kv_record_free(&out->rows[i]);
-            continue;
-        }
-        out->rows[n++] = out->rows[i];
-    }
-    out->n = n;
-}
-
 int kv_query_rows(kv_query *q, kv_rows *out)
 {
     int64_t need = q->has_take ? q->skip + q->take : -1;
@@ -654,8 +690,6 @@ int kv_query_rows(kv_query *q, kv_rows *out)
         return 0;
     if ((rc = kv_query_refuse(q)) != 0 || (rc = collect(q, need, out)) != 0)
         return rc;
-    if (q->plan.kind == KV_PLAN_UNION && out->n > 1)
-        drop_repeats(q, out);
     if (out->n > 1)
         qsort_r(out->rows, out->n, sizeof(*out->rows), cmp_rows, q);
     /* skip counts the cursor's own position: when its record is not among the rows (deleted meanwhile, say), the

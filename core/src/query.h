@@ -36,7 +36,7 @@ typedef struct kv_plan {
     bool exact_count_ok;    /* covered, and no cut keys: an engine count is the answer */
     int fixed_parts;        /* leading index parts fixed by equalities */
     bool has_range;         /* a range on the part after them */
-    int skipped[64];        /* indexes not used because they are still being built */
+    int skipped[KV_MAX_BUILT]; /* indexes, then uniques (numbered as index_states) not used: still being built */
     int nskipped;
 } kv_plan;
 
@@ -63,9 +63,13 @@ typedef struct kv_query {
 } kv_query;
 
 /* The rows found, in the query's order. */
+/* Rows found, each record once: a record that moves within an index while a range is read page by page (or
+ * matches two branches of a union) is met again, and the copy met later is dropped. */
 typedef struct kv_rows {
     kv_record *rows;
     size_t n, cap;
+    size_t *slots; /* open addressing by id hash: row index + 1, 0 = empty */
+    size_t nslots; /* a power of two, at least twice n */
 } kv_rows;
 
 void kv_rows_free(kv_rows *r);

@@ -8,15 +8,37 @@
 
 void arg_add(argbuf *a, const char *s, size_t len)
 {
+    if (a->cap == 0) {
+        a->argv = a->in_argv;
+        a->lens = a->in_lens;
+        a->cap = KV_ARG_INLINE;
+    }
     if (a->n == a->cap) {
-        int cap = a->cap ? a->cap * 2 : 32;
-        const char **argv = realloc(a->argv, sizeof(*argv) * (size_t)cap);
-        if (argv)
+        int cap = a->cap * 2;
+        bool inline_now = a->argv == a->in_argv;
+        const char **argv = inline_now ? malloc(sizeof(*argv) * (size_t)cap)
+                                       : realloc(a->argv, sizeof(*argv) * (size_t)cap);
+        if (argv) {
+            if (inline_now)
+                memcpy(argv, a->in_argv, sizeof(a->in_argv));
             a->argv = argv;
-        size_t *lens = realloc(a->lens, sizeof(*lens) * (size_t)cap);
-        if (lens)
+        }
+        size_t *lens = inline_now ? malloc(sizeof(*lens) * (size_t)cap) : realloc(a->lens, sizeof(*lens) * (size_t)cap);
+        if (lens) {
+            if (inline_now)
+                memcpy(lens, a->in_lens, sizeof(a->in_lens));
             a->lens = lens;
+        }
         if (!argv || !lens) {
+            /* keep argv and lens both inline or both allocated, so arg_free knows which to free */
+            if (argv && inline_now) {
+                free(argv);
+                a->argv = a->in_argv;
+            }
+            if (lens && inline_now) {
+                free(lens);
+                a->lens = a->in_lens;
+            }
             a->oom = true;
             return;
         }
@@ -51,7 +73,15 @@ void arg_own(argbuf *a, char *buf, size_t len)
 
 void arg_concat(argbuf *a, const char *p, size_t plen, const char *s, size_t slen)
 {
-    char *buf = malloc(plen + slen + 1);
+    size_t need = plen + slen + 1;
+    char *buf;
+    bool in_scratch = need <= sizeof(a->scratch) - a->scratch_used;
+    if (in_scratch) {
+        buf = a->scratch + a->scratch_used;
+        a->scratch_used += need;
+    } else {
+        buf = malloc(need);
+    }
     if (buf) {
         if (plen)
             memcpy(buf, p, plen);
@@ -59,7 +89,10 @@ void arg_concat(argbuf *a, const char *p, size_t plen, const char *s, size_t sle
             memcpy(buf + plen, s, slen);
         buf[plen + slen] = '\0';
     }
-    arg_own(a, buf, plen + slen);
+    if (in_scratch)
+        arg_add(a, buf, plen + slen);
+    else
+        arg_own(a, buf, plen + slen);
 }
 
 void arg_copy(argbuf *a, const char *s, size_t len) { arg_concat(a, s, len, "", 0); }
@@ -82,7 +115,14 @@ void arg_free(argbuf *a)
     for (int i = 0; i < a->nowned; i++)
         free(a->owned[i]);
     free(a->owned);
-    free(a->argv);
-    free(a->lens);
-    memset(a, 0, sizeof(*a));
+    if (a->argv != a->in_argv)
+        free(a->argv);
+    if (a->lens != a->in_lens)
+        free(a->lens);
+    a->argv = NULL;
+    a->lens = NULL;
+    a->n = a->cap = a->nowned = a->owned_cap = 0;
+    a->owned = NULL;
+    a->oom = false;
+    a->scratch_used = 0;
 }

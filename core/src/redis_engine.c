@@ -121,47 +121,15 @@ void arg_record_key(argbuf *a, const kv_model_keys *k, const char *id, size_t id
 
 /* ---- facts, open, close ---- */
 
-static int redis_facts(kv_engine *eng, msgpack_packer *pk)
+static void redis_facts(kv_engine *eng, kv_engine_facts *f)
 {
     redis_engine *e = (redis_engine *)eng;
-    kv_pack_cstr(pk, "engine");
-    kv_pack_cstr(pk, "redis");
-    kv_pack_cstr(pk, "serverVersion");
-    kv_pack_cstr(pk, e->server_version);
-    kv_pack_cstr(pk, "atomicWrites");
-    msgpack_pack_true(pk);
-    kv_pack_cstr(pk, "transactions");
-    msgpack_pack_false(pk);
-    kv_pack_cstr(pk, "ttl");
-    msgpack_pack_false(pk);
-    kv_pack_cstr(pk, "generatedIntegerIds");
-    msgpack_pack_true(pk);
-    kv_pack_cstr(pk, "generatedStringIds");
-    msgpack_pack_array(pk, 2);
-    kv_pack_cstr(pk, "ulid");
-    kv_pack_cstr(pk, "uuidv7");
-    kv_pack_cstr(pk, "uniqueConstraints");
-    msgpack_pack_true(pk);
-    kv_pack_cstr(pk, "compoundUnique");
-    msgpack_pack_true(pk);
-    kv_pack_cstr(pk, "optimisticLocking");
-    msgpack_pack_true(pk);
-    kv_pack_cstr(pk, "secondaryIndexes");
-    msgpack_pack_true(pk);
-    kv_pack_cstr(pk, "relations");
-    msgpack_pack_false(pk);
-    kv_pack_cstr(pk, "parallelCalls");
-    msgpack_pack_true(pk);
-    kv_pack_cstr(pk, "maxValueBytes");
-    msgpack_pack_uint32(pk, KV_MAX_VALUE_BYTES);
-    kv_pack_cstr(pk, "scanChunk");
-    msgpack_pack_int(pk, KV_REDIS_SCAN_CHUNK);
-    kv_pack_cstr(pk, "writesPerTrip");
-    msgpack_pack_int(pk, KV_REDIS_WRITES_PER_TRIP);
-    return 0;
+    f->engine = "redis";
+    snprintf(f->server_version, sizeof(f->server_version), "%s", e->server_version);
+    f->parallel_calls = true; /* a pooled connection per call */
+    f->scan_chunk = KV_REDIS_SCAN_CHUNK;
+    f->writes_per_trip = KV_REDIS_WRITES_PER_TRIP;
 }
-
-#define REDIS_NFACTS 16
 
 static void redis_close(kv_engine *eng)
 {
@@ -182,7 +150,6 @@ static const kv_engine_ops redis_ops = {
     .index_states = kv_redis_index_states,
     .build_index = kv_redis_build_index,
     .facts = redis_facts,
-    .nfacts = REDIS_NFACTS,
     .close = redis_close,
 };
 

@@ -51,8 +51,12 @@ typedef struct redis_engine {
 
 /* ---- argv (redis_args.c) ---- */
 
+#define KV_ARG_INLINE 16   /* arguments kept in the argbuf itself before it allocates */
+#define KV_ARG_SCRATCH 256 /* bytes of short formatted arguments (keys, numbers) kept in it */
+
 /* A growing argv of (pointer, length), with the strings it formats itself. An append that runs out of memory
- * sets oom; the caller checks once before sending. */
+ * sets oom; the caller checks once before sending. Most commands (a read, a count) fit in the inline space, so
+ * formatting them allocates nothing: `argbuf a = {0}` and never copy one that is in use (argv may point into it). */
 typedef struct argbuf {
     const char **argv;
     size_t *lens;
@@ -60,6 +64,10 @@ typedef struct argbuf {
     char **owned;
     int nowned, owned_cap;
     bool oom;
+    size_t scratch_used;
+    const char *in_argv[KV_ARG_INLINE];
+    size_t in_lens[KV_ARG_INLINE];
+    char scratch[KV_ARG_SCRATCH];
 } argbuf;
 
 void arg_add(argbuf *a, const char *s, size_t len);
@@ -77,6 +85,9 @@ void arg_free(argbuf *a);
 
 /* The key names of m, or NULL (err says why) before sync_schema made them. */
 const kv_model_keys *kv_redis_keys(redis_engine *e, const kv_model *m, kv_error *err);
+/* The field of unique constraint u in the index states hash: "u:<name>" (an index's field is its name, an
+ * identifier: never with ':'). */
+void kv_redis_arg_unique_state(argbuf *a, const kv_unique *u);
 /* The record key of id, as a copy the argbuf owns. */
 void arg_record_key(argbuf *a, const kv_model_keys *k, const char *id, size_t id_len);
 /* Copies the SHA1 of a script under the lock (another thread may be reloading it). */
@@ -107,8 +118,7 @@ int kv_redis_scan(kv_engine *eng, const kv_model *m, const kv_range *r, bool rev
                   kv_error *err);
 int kv_redis_count(kv_engine *eng, const kv_model *m, const kv_range *r, int64_t *out, kv_error *err);
 int kv_redis_index_states(kv_engine *eng, const kv_model *m, kv_index_state *states, kv_error *err);
-int kv_redis_build_index(kv_engine *eng, const kv_model *m, const kv_index *x, size_t chunk, bool *done,
-                         kv_error *err);
+int kv_redis_build_index(kv_engine *eng, const kv_model *m, int which, size_t chunk, bool *done, kv_error *err);
 
 /* ---- the schema (redis_schema.c) ---- */
 

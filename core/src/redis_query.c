@@ -124,28 +124,39 @@ int kv_redis_count(kv_engine *eng, const kv_model *m, const kv_range *r, int64_t
     return rc;
 }
 
+/* The field of index or unique constraint `which` (numbered as in index_states) in the states hash. */
+static void arg_state_field(argbuf *a, const kv_model *m, int which)
+{
+    if (which < m->nindexes)
+        arg_cstr(a, m->indexes[which].name);
+    else
+        kv_redis_arg_unique_state(a, &m->uniques[which - m->nindexes]);
+}
+
 int kv_redis_index_states(kv_engine *eng, const kv_model *m, kv_index_state *states, kv_error *err)
 {
     redis_engine *e = (redis_engine *)eng;
     const kv_model_keys *k = kv_redis_keys(e, m, err);
+    int n = kv_model_nbuilt(m);
     argbuf a = {0};
     redisReply *rep;
     int rc;
     if (!k)
         return err->code;
-    if (m->nindexes == 0)
+    if (n == 0)
         return 0;
     arg_cstr(&a, "HMGET");
     arg_key(&a, &k->xs);
-    for (int i = 0; i < m->nindexes; i++)
-        arg_cstr(&a, m->indexes[i].name);
-    rc = kv_redis_command(e, m, "HMGET of the index states", &a, &rep, err);
+    for (int i = 0; i < n; i++)
+        arg_state_field(&a, m, i);
+    rc = a.oom ? kv_fail(err, KVORM_EINTERNAL, "out of memory")
+               : kv_redis_command(e, m, "HMGET of the index states", &a, &rep, err);
     arg_free(&a);
     if (rc != 0)
         return rc;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)m->nindexes)
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)n)
         rc = kv_redis_error(err, KVORM_EINTERNAL, m->name, "HMGET of the index states", rep);
-    for (int i = 0; rc == 0 && i < m->nindexes; i++)
+    for (int i = 0; rc == 0 && i < n; i++)
         states[i] = rep->element[i]->type == REDIS_REPLY_NIL ? KV_INDEX_READY : KV_INDEX_BUILDING;
     freeReplyObject(rep);
     return rc;
@@ -234,43 +245,60 @@ static int read_chunk(redis_engine *e, const kv_model *m, const kv_model_keys *k
     return rc;
 }
 
-int kv_redis_build_index(kv_engine *eng, const kv_model *m, const kv_index *x, size_t chunk, bool *done,
-                         kv_error *err)
+/* One chunk of a build: the records after the stored cursor, in the ids' order. */
+typedef struct build_chunk {
+    redisReply *state, *range; /* the state read; the ids' members of the chunk */
+    size_t n;                  /* ids in the chunk */
+    char **ids;
+    size_t *lens;
+    redisReply **reps;         /* each record's HGETALL (no elements: deleted since) */
+    kv_record *recs;           /* filled from reps */
+} build_chunk;
+
+static void chunk_free(build_chunk *b)
 {
-    redis_engine *e = (redis_engine *)eng;
-    const kv_model_keys *k = kv_redis_keys(e, m, err);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->ids)
+            free(b->ids[i]);
+        if (b->recs)
+            kv_record_free(&b->recs[i]);
+        if (b->reps && b->reps[i])
+            freeReplyObject(b->reps[i]);
+    }
+    free(b->ids);
+    free(b->lens);
+    free(b->reps);
+    free(b->recs);
+    if (b->state)
+        freeReplyObject(b->state);
+    if (b->range)
+        freeReplyObject(b->range);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Reads where the build of `which` is and the next chunk of records; *done when it is not being built. */
+static int chunk_read(redis_engine *e, const kv_model *m, const kv_model_keys *k, int which, size_t chunk,
+                      build_chunk *b, bool *done, kv_error *err)
+{
     char cursor[KV_MAX_ID_BYTES * 2 + 16];
-    char **ids = NULL;
-    size_t *lens = NULL, n = 0;
-    redisReply *state = NULL, *range = NULL, **reps = NULL, *rep = NULL;
-    msgpack_sbuffer entries;
-    size_t *eoff = NULL, *elen = NULL;
     argbuf a = {0};
     int rc;
-    msgpack_sbuffer_init(&entries);
-    *done = false;
-    if (!k)
-        return err->code;
-    if (chunk == 0)
-        chunk = 1;
-    /* where the build is: not building (done), from the start, or after an id entry */
     arg_cstr(&a, "HGET");
     arg_key(&a, &k->xs);
-    arg_cstr(&a, x->name);
-    rc = kv_redis_command(e, m, "HGET of the index state", &a, &state, err);
+    arg_state_field(&a, m, which);
+    rc = a.oom ? kv_fail(err, KVORM_EINTERNAL, "out of memory")
+               : kv_redis_command(e, m, "HGET of the index state", &a, &b->state, err);
     arg_free(&a);
     if (rc != 0)
         return rc;
-    if (state->type == REDIS_REPLY_NIL) {
+    if (b->state->type == REDIS_REPLY_NIL) {
         *done = true;
-        goto out;
+        return 0;
     }
-    long clen = state->type == REDIS_REPLY_STRING ? cursor_decode(state, cursor, sizeof(cursor)) : -1;
-    if (clen < 0) {
-        rc = kv_fail_at(err, KVORM_EINTERNAL, m->name, NULL, "%s: the state of index %s in Redis is unreadable",
-                        m->name, x->name);
-        goto out;
-    }
+    long clen = b->state->type == REDIS_REPLY_STRING ? cursor_decode(b->state, cursor, sizeof(cursor)) : -1;
+    if (clen < 0)
+        return kv_fail_at(err, KVORM_EINTERNAL, m->name, NULL, "%s: the build state of %s in Redis is unreadable",
+                          m->name, which < m->nindexes ? m->indexes[which].name : m->uniques[which - m->nindexes].name);
     /* the next ids, in the id collection's order */
     kv_bound lo = {clen > 0 ? cursor : NULL, (size_t)clen, false};
     arg_cstr(&a, "ZRANGE");
@@ -281,98 +309,191 @@ int kv_redis_build_index(kv_engine *eng, const kv_model *m, const kv_index *x, s
     arg_cstr(&a, "LIMIT");
     arg_cstr(&a, "0");
     arg_int(&a, (int64_t)chunk);
-    rc = kv_redis_command(e, m, "ZRANGE BYLEX", &a, &range, err);
+    rc = kv_redis_command(e, m, "ZRANGE BYLEX", &a, &b->range, err);
     arg_free(&a);
     if (rc != 0)
-        goto out;
-    if (range->type != REDIS_REPLY_ARRAY) {
-        rc = kv_redis_error(err, KVORM_EINTERNAL, m->name, "ZRANGE BYLEX", range);
-        goto out;
-    }
-    n = range->elements;
-    ids = calloc(n + 1, sizeof(*ids));
-    lens = calloc(n + 1, sizeof(*lens));
-    reps = calloc(n + 1, sizeof(*reps));
-    eoff = calloc(n + 1, sizeof(*eoff));
-    elen = calloc(n + 1, sizeof(*elen));
-    if (!ids || !lens || !reps || !eoff || !elen) {
-        rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
-        goto out;
-    }
+        return rc;
+    if (b->range->type != REDIS_REPLY_ARRAY)
+        return kv_redis_error(err, KVORM_EINTERNAL, m->name, "ZRANGE BYLEX", b->range);
+    size_t n = b->range->elements;
+    b->ids = calloc(n + 1, sizeof(*b->ids));
+    b->lens = calloc(n + 1, sizeof(*b->lens));
+    b->reps = calloc(n + 1, sizeof(*b->reps));
+    b->recs = calloc(n + 1, sizeof(*b->recs));
+    if (!b->ids || !b->lens || !b->reps || !b->recs)
+        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    b->n = n;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        const redisReply *el = range->element[i];
-        if (!(ids[i] = malloc(KV_MAX_ID_BYTES + 1)))
+        const redisReply *el = b->range->element[i];
+        if (!(b->ids[i] = malloc(KV_MAX_ID_BYTES + 1)))
             rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
         else if (el->type != REDIS_REPLY_STRING)
             rc = kv_fail_at(err, KVORM_EINTERNAL, m->name, NULL, "%s: unexpected member in the ids", m->name);
         else
-            rc = kv_key_id(ids[i], &lens[i], el->str, el->len, 0, err);
+            rc = kv_key_id(b->ids[i], &b->lens[i], el->str, el->len, 0, err);
     }
-    if (rc != 0 || (n > 0 && (rc = read_chunk(e, m, k, ids, lens, n, reps, err)) != 0))
-        goto out;
-    /* the entries of the records as read; the script adds each only if its record is still at that version */
-    size_t nfound = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        kv_record r = {0};
-        if (reps[i]->elements == 0)
-            continue; /* deleted since the ids were read */
-        size_t before = entries.size;
-        if ((rc = kv_redis_fill_record(&r, m, reps[i], err)) == 0)
-            rc = kv_index_entry(&entries, m, x, r.values, r.lens, ids[i], lens[i], err);
-        eoff[i] = before;
-        elen[i] = entries.size - before;
-        kv_record_free(&r);
-        nfound++;
-    }
-    if (rc != 0)
-        goto out;
-    arg_cstr(&a, "");
-    arg_cstr(&a, "");
-    arg_int(&a, (int64_t)(2 + nfound));
-    arg_key(&a, &k->x[x - m->indexes]);
-    arg_key(&a, &k->xs);
-    for (size_t i = 0; i < n; i++)
-        if (reps[i]->elements > 0)
-            arg_record_key(&a, k, ids[i], lens[i]);
-    arg_cstr(&a, "build");
-    arg_cstr(&a, x->name);
-    if (n < chunk) {
-        arg_cstr(&a, ""); /* the end of the ids: the index is complete */
+    if (rc != 0 || n == 0 || (rc = read_chunk(e, m, k, b->ids, b->lens, n, b->reps, err)) != 0)
+        return rc;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (b->reps[i]->elements > 0 && (rc = kv_redis_fill_record(&b->recs[i], m, b->reps[i], err)) == 0) {
+            b->recs[i].id = b->ids[i];
+            b->recs[i].id_len = b->lens[i];
+        }
+    return rc;
+}
+
+/* The build script's common head: KEYS (the built key, the states hash, each live record's key) and ARGV up to
+ * the field names: op, state field, the cursor to store ('' when this chunk ends the ids), the fields. */
+static void build_args(argbuf *a, const kv_model *m, const kv_model_keys *k, const kv_rkey *built, int which,
+                       const char *op, const build_chunk *b, size_t chunk, const int *fields, int nfields)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < b->n; i++)
+        live += b->recs[i].id != NULL;
+    arg_cstr(a, "");
+    arg_cstr(a, "");
+    arg_int(a, (int64_t)(2 + live));
+    arg_key(a, built);
+    arg_key(a, &k->xs);
+    for (size_t i = 0; i < b->n; i++)
+        if (b->recs[i].id)
+            arg_record_key(a, k, b->ids[i], b->lens[i]);
+    arg_cstr(a, op);
+    arg_state_field(a, m, which);
+    if (b->n < chunk) {
+        arg_cstr(a, ""); /* the end of the ids: complete */
     } else {
         size_t cl = 0;
-        const redisReply *last = range->element[n - 1];
+        const redisReply *last = b->range->element[b->n - 1];
         char *cur = cursor_encode(last->str, last->len, &cl);
-        arg_own(&a, cur, cl);
+        arg_own(a, cur, cl);
     }
-    arg_int(&a, x->nparts);
-    for (int p = 0; p < x->nparts; p++)
-        arg_cstr(&a, m->fields[x->parts[p].field].name);
-    for (size_t i = 0; i < n; i++) {
-        if (reps[i]->elements == 0)
-            continue;
-        kv_record r = {0};
-        if ((rc = kv_redis_fill_record(&r, m, reps[i], err)) != 0)
-            goto out;
-        arg_add(&a, entries.data + eoff[i], elen[i]);
-        /* the values point into reps[i], which lives until the command is sent */
-        for (int p = 0; p < x->nparts; p++) {
-            int f = x->parts[p].field;
-            arg_add(&a, r.values[f] ? r.values[f] : "", r.values[f] ? r.lens[f] : 0);
-        }
-        kv_record_free(&r);
+    arg_int(a, nfields);
+    for (int p = 0; p < nfields; p++)
+        arg_cstr(a, m->fields[fields[p]].name);
+}
+
+/* The values of fields as read ('' = null): the script adds an entry only while they still hold. */
+static void arg_values(argbuf *a, const kv_record *r, const int *fields, int nfields)
+{
+    for (int p = 0; p < nfields; p++) {
+        const char *v = r->values[fields[p]];
+        arg_add(a, v ? v : "", v ? r->lens[fields[p]] : 0);
     }
-    if (a.oom) {
+}
+
+static int build_run(redis_engine *e, argbuf *a, redisReply **rep, kv_error *err)
+{
+    redisContext *c;
+    bool broken = false;
+    int rc;
+    if (a->oom)
+        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    if ((rc = kv_pool_acquire(&e->pool, &c, err)) != 0)
+        return rc;
+    rc = kv_redis_script(e, c, KV_SCRIPT_MAIN, a, rep, &broken, NULL, err);
+    kv_pool_release(&e->pool, c, broken);
+    return rc;
+}
+
+/* An index's chunk: the entries of the records as read, each added only if its record still has those values. */
+static int build_index_chunk(redis_engine *e, const kv_model *m, const kv_model_keys *k, int which,
+                             const build_chunk *b, size_t chunk, redisReply **rep, kv_error *err)
+{
+    const kv_index *x = &m->indexes[which];
+    int fields[KV_MAX_INDEX_PARTS];
+    msgpack_sbuffer entries;
+    size_t *eoff = calloc(b->n + 1, sizeof(*eoff)), *elen = calloc(b->n + 1, sizeof(*elen));
+    argbuf a = {0};
+    int rc = 0;
+    msgpack_sbuffer_init(&entries);
+    if (!eoff || !elen)
         rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < b->n; i++) {
+        if (!b->recs[i].id)
+            continue;
+        eoff[i] = entries.size;
+        rc = kv_index_entry(&entries, m, x, b->recs[i].values, b->recs[i].lens, b->ids[i], b->lens[i], err);
+        elen[i] = entries.size - eoff[i];
+    }
+    for (int p = 0; p < x->nparts; p++)
+        fields[p] = x->parts[p].field;
+    if (rc == 0) {
+        build_args(&a, m, k, &k->x[which], which, "build", b, chunk, fields, x->nparts);
+        for (size_t i = 0; i < b->n; i++)
+            if (b->recs[i].id) {
+                arg_add(&a, entries.data + eoff[i], elen[i]);
+                arg_values(&a, &b->recs[i], fields, x->nparts);
+            }
+        rc = build_run(e, &a, rep, err);
+    }
+    arg_free(&a);
+    msgpack_sbuffer_destroy(&entries);
+    free(eoff);
+    free(elen);
+    return rc;
+}
+
+/* A unique constraint's chunk: each record's key -> id, refused as a whole when a key is another record's. */
+static int build_unique_chunk(redis_engine *e, const kv_model *m, const kv_model_keys *k, int which,
+                              const build_chunk *b, size_t chunk, redisReply **rep, kv_error *err)
+{
+    int u = which - m->nindexes;
+    const kv_unique *un = &m->uniques[u];
+    msgpack_sbuffer key;
+    argbuf a = {0};
+    int rc = 0;
+    msgpack_sbuffer_init(&key);
+    build_args(&a, m, k, &k->u[u], which, "ubuild", b, chunk, un->fields, un->nfields);
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->recs[i].id)
+            continue;
+        arg_add(&a, b->ids[i], b->lens[i]);
+        key.size = 0;
+        if (kv_unique_key(&key, un, b->recs[i].values, b->recs[i].lens))
+            arg_copy(&a, key.data, key.size);
+        else
+            arg_cstr(&a, ""); /* a null: no entry */
+        arg_values(&a, &b->recs[i], un->fields, un->nfields);
+    }
+    rc = build_run(e, &a, rep, err);
+    if (rc == 0 && (*rep)->type == REDIS_REPLY_ARRAY && (*rep)->elements == 3 &&
+        (*rep)->element[1]->type == REDIS_REPLY_INTEGER && (*rep)->element[2]->type == REDIS_REPLY_STRING) {
+        /* {'UNIQUE', the record's place among the live ones (1-based), the id that holds its key} */
+        long long at = (*rep)->element[1]->integer;
+        for (size_t i = 0, seen = 0; i < b->n; i++)
+            if (b->recs[i].id && (long long)++seen == at) {
+                key.size = 0;
+                kv_unique_key(&key, un, b->recs[i].values, b->recs[i].lens);
+                rc = kv_fail_unique_build(err, m, un, key.data, key.size, b->recs[i].id, b->recs[i].id_len,
+                                          (*rep)->element[2]->str, (*rep)->element[2]->len);
+            }
+        if (rc == 0)
+            rc = kv_redis_error(err, KVORM_EINTERNAL, m->name, "the unique build script", *rep);
+    }
+    arg_free(&a);
+    msgpack_sbuffer_destroy(&key);
+    return rc;
+}
+
+int kv_redis_build_index(kv_engine *eng, const kv_model *m, int which, size_t chunk, bool *done, kv_error *err)
+{
+    redis_engine *e = (redis_engine *)eng;
+    const kv_model_keys *k = kv_redis_keys(e, m, err);
+    build_chunk b = {0};
+    redisReply *rep = NULL;
+    int rc;
+    *done = false;
+    if (!k)
+        return err->code;
+    if (which < 0 || which >= kv_model_nbuilt(m))
+        return kv_fail(err, KVORM_EINTERNAL, "build of an index that %s does not have", m->name);
+    if (chunk == 0)
+        chunk = 1;
+    if ((rc = chunk_read(e, m, k, which, chunk, &b, done, err)) != 0 || *done)
         goto out;
-    }
-    {
-        redisContext *c;
-        bool broken = false;
-        if ((rc = kv_pool_acquire(&e->pool, &c, err)) != 0)
-            goto out;
-        rc = kv_redis_script(e, c, KV_SCRIPT_MAIN, &a, &rep, &broken, NULL, err);
-        kv_pool_release(&e->pool, c, broken);
-    }
+    rc = which < m->nindexes ? build_index_chunk(e, m, k, which, &b, chunk, &rep, err)
+                             : build_unique_chunk(e, m, k, which, &b, chunk, &rep, err);
     if (rc != 0)
         goto out;
     if (rep->type != REDIS_REPLY_INTEGER) {
@@ -380,25 +501,10 @@ int kv_redis_build_index(kv_engine *eng, const kv_model *m, const kv_index *x, s
         goto out;
     }
     /* -1: another process finished the build, or the index was removed */
-    *done = rep->integer < 0 || n < chunk;
+    *done = rep->integer < 0 || b.n < chunk;
 out:
-    arg_free(&a);
-    for (size_t i = 0; ids && i < n; i++)
-        free(ids[i]);
-    for (size_t i = 0; reps && i < n; i++)
-        if (reps[i])
-            freeReplyObject(reps[i]);
-    free(ids);
-    free(lens);
-    free(reps);
-    free(eoff);
-    free(elen);
-    if (state)
-        freeReplyObject(state);
-    if (range)
-        freeReplyObject(range);
+    chunk_free(&b);
     if (rep)
         freeReplyObject(rep);
-    msgpack_sbuffer_destroy(&entries);
     return rc;
 }

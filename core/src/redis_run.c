@@ -6,6 +6,7 @@
  * from a read carries the version it read: when the record changed meanwhile the script says STALE, and that
  * step is read and written again alone. */
 #include "redis_internal.h"
+#include "redis_resp.h"
 
 #include "entries.h"
 #include "value.h"
@@ -43,9 +44,7 @@ static void release_reply(void *r) { freeReplyObject(r); }
 
 int kv_redis_fill_record(kv_record *out, const kv_model *m, const redisReply *pairs, kv_error *err)
 {
-    out->values = calloc((size_t)m->nfields + 1, sizeof(*out->values));
-    out->lens = calloc((size_t)m->nfields + 1, sizeof(*out->lens));
-    if (!out->values || !out->lens)
+    if (!kv_record_alloc(out, m->nfields))
         return kv_fail(err, KVORM_EINTERNAL, "out of memory");
     for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
         const redisReply *k = pairs->element[i], *v = pairs->element[i + 1];
@@ -76,11 +75,20 @@ static void read_args(argbuf *a, const kv_model_keys *k, const kv_locator *loc, 
     }
     arg_cstr(a, "EVALSHA");
     arg_add(a, sha, 40);
-    arg_cstr(a, "1");
+    arg_cstr(a, "2");
     arg_key(a, &k->u[loc->unique_index]);
+    arg_key(a, &k->xs);
     arg_cstr(a, "get");
     arg_key(a, &k->rec);
     arg_add(a, loc->ukey, loc->ukey_len);
+    kv_redis_arg_unique_state(a, loc->unique);
+}
+
+/* The reply {'BUILDING'}: the step's unique constraint is still being built. */
+static bool is_building(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_STRING &&
+           r->element[0]->len == 8 && memcmp(r->element[0]->str, "BUILDING", 8) == 0;
 }
 
 /* Reads the reply r to a read of loc into out: *found, and the record kept in r (which is then out's storage);
@@ -101,6 +109,8 @@ static int read_into(kv_record *out, bool *found, const kv_model *m, const kv_lo
         }
     } else if (r->type == REDIS_REPLY_ERROR) {
         rc = kv_redis_error(err, KVORM_EINTERNAL, m->name, "the lookup script", r);
+    } else if (is_building(r)) {
+        rc = kv_fail_unique_building(err, m, loc->unique);
     } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
                r->element[1]->type == REDIS_REPLY_ARRAY && r->element[1]->elements > 0) {
         out->id = r->element[0]->str;
@@ -137,14 +147,6 @@ static void pre_reply(stepx *sx, redisReply *r)
 
 /* ---- writes ---- */
 
-static const kv_field_value *create_value(const kv_write *w, int f)
-{
-    for (int i = 0; i < w->ncreate; i++)
-        if (w->create[i].field == f)
-            return &w->create[i];
-    return NULL;
-}
-
 /* Can the write change constraint u's entry? A delete removes every entry; an update only those of constraints
  * with a field it sets or clears, so updating other fields costs the server no unique work at all. */
 static bool may_move(const kv_write *w, const kv_unique *u)
@@ -163,21 +165,13 @@ static bool may_move(const kv_write *w, const kv_unique *u)
 }
 
 /* Finds the value a write gives to field f, to show it in an error. */
-static const kv_field_value *written_value(const kv_write *w, int f)
-{
-    for (int i = 0; i < w->nset; i++)
-        if (w->set[i].field == f)
-            return &w->set[i];
-    return create_value(w, f);
-}
-
 /* The unique key the create data gives constraint u (docs/format.md): its fields' canonical values end to end,
  * or '' when one of them is null (nulls never collide; no real key is empty). */
 static void add_create_key(argbuf *a, const kv_write *w, const kv_unique *u)
 {
     size_t total = 0;
     for (int i = 0; i < u->nfields; i++) {
-        const kv_field_value *fv = create_value(w, u->fields[i]);
+        const kv_field_value *fv = kv_write_create_value(w, u->fields[i]);
         if (!fv) {
             arg_add(a, "", 0);
             return;
@@ -185,13 +179,13 @@ static void add_create_key(argbuf *a, const kv_write *w, const kv_unique *u)
         total += fv->len;
     }
     if (u->nfields == 1) {
-        const kv_field_value *fv = create_value(w, u->fields[0]);
+        const kv_field_value *fv = kv_write_create_value(w, u->fields[0]);
         arg_add(a, fv->data, fv->len);
         return;
     }
     char *key = malloc(total + 1), *p = key;
     for (int i = 0; key && i < u->nfields; i++) {
-        const kv_field_value *fv = create_value(w, u->fields[i]);
+        const kv_field_value *fv = kv_write_create_value(w, u->fields[i]);
         memcpy(p, fv->data, fv->len);
         p += fv->len;
     }
@@ -205,35 +199,6 @@ static void add_pairs(argbuf *a, const kv_model *m, const kv_field_value *fv, in
         arg_cstr(a, m->fields[fv[i].field].name);
         arg_add(a, fv[i].data, fv[i].len);
     }
-}
-
-static int unique_error(const kv_write *w, const char *id, size_t id_len, long long which, kv_error *err)
-{
-    const kv_model *m = w->model;
-    if (which <= 0 || which > m->nuniques) {
-        char q[96];
-        kv_quote(q, sizeof(q), id ? id : "", id ? id_len : 0);
-        return kv_fail_at(err, KVORM_EUNIQUE, m->name, "id", "%s: a record with id %s already exists", m->name, q);
-    }
-    const kv_unique *u = &m->uniques[which - 1];
-    char vals[256] = "", one[128];
-    size_t o = 0;
-    err->model = m->name;
-    err->nfields = 0;
-    for (int i = 0; i < u->nfields; i++)
-        kv_error_add_field(err, m->fields[u->fields[i]].name);
-    for (int i = 0; i < u->nfields && o < sizeof(vals); i++) {
-        const kv_field_value *fv = written_value(w, u->fields[i]);
-        if (!fv)
-            continue;
-        kv_value_describe(one, sizeof(one), fv->data, fv->len);
-        o += (size_t)snprintf(vals + o, sizeof(vals) - o, "%s%s %s", o ? ", " : "", m->fields[u->fields[i]].name,
-                              one);
-    }
-    if (o >= sizeof(vals)) /* cut: at a code point */
-        vals[kv_utf8_cut(vals, sizeof(vals) - 1)] = '\0';
-    return kv_fail(err, KVORM_EUNIQUE, "%s: unique constraint %s is violated: another record has %s", m->name,
-                   u->name, vals[0] ? vals : "the same value");
 }
 
 static bool needs_preread(const kv_write *w)
@@ -462,6 +427,10 @@ static int write_args(argbuf *a, const stepx *sx, kv_error *err)
     if (rc != 0)
         return rc;
     arg_copy(a, rkid ? rkid : "", rkid_len);
+    if (lockind[0] == 'u')
+        kv_redis_arg_unique_state(a, w->loc.unique);
+    else
+        arg_cstr(a, "");
     for (int i = 0; i < m->nuniques; i++)
         add_create_key(a, w, &m->uniques[i]);
     add_pairs(a, m, w->create, has_create ? w->ncreate : 0);
@@ -510,9 +479,7 @@ static void write_reply(stepx *sx, redisReply *r)
         out->id_len = r->len;
         out->version = 1;
         out->created = true;
-        out->values = calloc((size_t)m->nfields + 1, sizeof(*out->values));
-        out->lens = calloc((size_t)m->nfields + 1, sizeof(*out->lens));
-        if (!out->values || !out->lens) {
+        if (!kv_record_alloc(out, m->nfields)) {
             rc = kv_fail(st->err, KVORM_EINTERNAL, "out of memory");
         } else {
             for (int i = 0; i < w->ncreate; i++) {
@@ -525,6 +492,8 @@ static void write_reply(stepx *sx, redisReply *r)
         rc = kv_fail(st->err, KVORM_EINTERNAL, "%s: unexpected reply from the write script", m->name);
     } else if (strcmp(r->element[0]->str, "STALE") == 0) {
         sx->state = S_RERUN;
+    } else if (is_building(r) && w->loc.unique) {
+        rc = kv_fail_unique_building(st->err, m, w->loc.unique);
     } else if (strcmp(r->element[0]->str, "NOTFOUND") == 0) {
         rc = kv_fail_at(st->err, KVORM_ENOTFOUND, m->name, NULL, "%s: no record matches", m->name);
     } else if (strcmp(r->element[0]->str, "UNIQUE") == 0 && r->elements == 2 &&
@@ -536,7 +505,7 @@ static void write_reply(stepx *sx, redisReply *r)
         } else if (w->skip_duplicate && w->op == KV_WRITE_CREATE) {
             st->found = false; /* skipped: not an error */
         } else {
-            rc = unique_error(w, cid, cid_len, r->element[1]->integer, st->err);
+            rc = kv_fail_unique_taken(st->err, w, cid, cid_len, (int)r->element[1]->integer);
         }
     } else if (strcmp(r->element[0]->str, "CONFLICT") == 0 && r->elements == 2 &&
                r->element[1]->type == REDIS_REPLY_STRING) {
@@ -755,17 +724,84 @@ static void add_command(kv_cmdbuf *cmds, stepx *sx, const char *sha)
     arg_free(&a);
 }
 
+/* The record of an HGETALL reply read by the batch reader; the record holds a reference to the batch. */
+static void batch_reply(kv_step *st, kv_resp_batch *b, const kv_resp_reply *rep)
+{
+    const kv_model *m = st->model;
+    kv_record *out = &st->out;
+    if (rep->kind == KV_RESP_ERROR) {
+        char text[256];
+        size_t tl = rep->error.len < sizeof(text) - 1 ? rep->error.len : sizeof(text) - 1;
+        memcpy(text, b->buf + rep->error.off, tl);
+        text[tl] = '\0';
+        redisReply r = {.type = REDIS_REPLY_ERROR, .str = text, .len = tl};
+        st->rc = kv_redis_error(st->err, KVORM_EINTERNAL, m->name, "HGETALL", &r);
+        return;
+    }
+    if (rep->n == 0)
+        return; /* no such record */
+    out->id = st->loc->id;
+    out->id_len = st->loc->id_len;
+    if (!kv_record_alloc(out, m->nfields)) {
+        st->rc = kv_fail(st->err, KVORM_EINTERNAL, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i + 1 < rep->n; i += 2) {
+        const kv_resp_span *k = &b->spans[rep->first + i], *v = &b->spans[rep->first + i + 1];
+        const char *ks = b->buf + k->off, *vs = b->buf + v->off;
+        if (k->len == 2 && memcmp(ks, "$v", 2) == 0) {
+            char num[24];
+            size_t nl = v->len < sizeof(num) - 1 ? v->len : sizeof(num) - 1;
+            memcpy(num, vs, nl);
+            num[nl] = '\0';
+            out->version = strtoll(num, NULL, 10);
+            continue;
+        }
+        int f = kv_model_field(m, ks, k->len);
+        if (f >= 0) {
+            out->values[f] = vs;
+            out->lens[f] = v->len;
+        }
+    }
+    b->refs++;
+    out->owner = b;
+    out->release = kv_resp_batch_unref;
+    st->found = true;
+}
+
+/* Reads by id only, on a connection whose own reader holds nothing: the replies are read into one batch, with
+ * no allocation per element. Returns as run_reads. */
+static size_t run_reads_by_id(redisContext *c, stepx *sx, size_t n, bool *broken)
+{
+    size_t ncmd = 0, j = 0;
+    kv_resp_batch *b;
+    for (size_t i = 0; i < n; i++)
+        ncmd += sx[i].cmd;
+    if (kv_resp_read(c, ncmd, &b, broken, sx[0].st->err) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!sx[i].cmd)
+            continue;
+        batch_reply(sx[i].st, b, &b->replies[j++]);
+        sx[i].state = S_DONE;
+    }
+    kv_resp_batch_unref(b);
+    return n;
+}
+
 /* Reads only: one pipeline, the replies in order. Returns the steps done (n, or where the connection failed). */
 static size_t run_reads(redis_engine *e, redisContext *c, stepx *sx, size_t n, bool *broken)
 {
     kv_cmdbuf cmds = {0};
     char sha[41];
     size_t done = 0;
+    bool by_id = kv_resp_usable(c);
     kv_redis_sha(e, KV_SCRIPT_MAIN, sha);
     for (size_t i = 0; i < n; i++) {
         sx[i].cmd = false;
         if (sx[i].state != S_DONE) /* done: it has no key names */
             add_command(&cmds, &sx[i], sha);
+        by_id = by_id && !(sx[i].cmd && sx[i].st->loc->unique);
     }
     if (cmds.oom || kv_redis_send(c, &cmds, "a read", broken, sx[0].st->err) != 0) {
         if (cmds.oom)
@@ -774,6 +810,8 @@ static size_t run_reads(redis_engine *e, redisContext *c, stepx *sx, size_t n, b
         return 0;
     }
     kv_cmdbuf_free(&cmds);
+    if (by_id)
+        return run_reads_by_id(c, sx, n, broken);
     for (; done < n; done++) {
         redisReply *r;
         if (!sx[done].cmd)

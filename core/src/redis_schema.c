@@ -95,30 +95,34 @@ static const redisReply *stored_layout(const redisReply *all, const char *model)
     return NULL;
 }
 
-/* The zset key of an index the model no longer has: "<ns>:{<M>}:x:<name>". */
-static void arg_index_key(argbuf *a, const kv_model_keys *k, const char *name)
+/* The key of an index ("x:") or unique constraint ("u:") the model no longer has: "<ns>:{<M>}:<kind><name>". */
+static void arg_dropped_key(argbuf *a, const kv_model_keys *k, const char *kind, const char *name)
 {
     size_t plen = k->xs.len - 2, nl = strlen(name); /* the states key "<ns>:{<M>}:xs" less "xs" */
     char *key = malloc(plen + 2 + nl + 1);
     if (key) {
         memcpy(key, k->xs.s, plen);
-        memcpy(key + plen, "x:", 2);
+        memcpy(key + plen, kind, 2);
         memcpy(key + plen + 2, name, nl + 1);
     }
     arg_own(a, key, plen + 2 + nl);
 }
 
+void kv_redis_arg_unique_state(argbuf *a, const kv_unique *u) { arg_concat(a, "u:", 2, u->name, strlen(u->name)); }
+
+static void arg_removed_unique_state(argbuf *a, const char *name) { arg_concat(a, "u:", 2, name, strlen(name)); }
+
 /* Stores model m's layout if the stored one is still `st` (NULL: none); *changed is set when it is not. The
- * indexes the stored layout lacks are marked building when the model has records (an empty model's new indexes
- * are complete: empty); the entries and state of the indexes the model dropped are deleted. */
+ * indexes and unique constraints the stored layout lacks are marked building when the model has records (an
+ * empty model's are complete: empty); the entries and state of those the model dropped are deleted. */
 static int store_layout(redis_engine *e, redisContext *c, const kv_model *m, const redisReply *st, bool *broken,
                         bool *changed, kv_error *err)
 {
     const kv_model_keys *k = &e->keys[m->position];
     msgpack_zone *zone = msgpack_zone_new(1024);
-    bool *is_new = calloc((size_t)m->nindexes + 1, sizeof(*is_new));
-    const char **removed = NULL;
-    int nremoved = 0, nnew = 0;
+    bool *is_new = calloc((size_t)kv_model_nbuilt(m) + 1, sizeof(*is_new));
+    kv_layout_removed rm = {0};
+    int nnew = 0;
     argbuf a = {0};
     redisReply *r = NULL;
     bool sent = false;
@@ -126,20 +130,21 @@ static int store_layout(redis_engine *e, redisContext *c, const kv_model *m, con
     if (!zone || !is_new)
         rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
     else
-        rc = kv_layout_index_changes(m, st ? st->str : NULL, st ? st->len : 0, is_new, &removed, &nremoved, zone,
-                                     err);
+        rc = kv_layout_index_changes(m, st ? st->str : NULL, st ? st->len : 0, is_new, &rm, zone, err);
     if (rc != 0)
         goto out;
-    for (int i = 0; i < m->nindexes; i++)
+    for (int i = 0; i < kv_model_nbuilt(m); i++)
         nnew += is_new[i];
     arg_cstr(&a, "");
     arg_cstr(&a, "");
-    arg_int(&a, 3 + nremoved);
+    arg_int(&a, 3 + rm.nindexes + rm.nuniques);
     arg_add(&a, e->schema_key, e->schema_key_len);
     arg_key(&a, &k->ids);
     arg_key(&a, &k->xs);
-    for (int i = 0; i < nremoved; i++)
-        arg_index_key(&a, k, removed[i]);
+    for (int i = 0; i < rm.nindexes; i++)
+        arg_dropped_key(&a, k, "x:", rm.indexes[i]);
+    for (int i = 0; i < rm.nuniques; i++)
+        arg_dropped_key(&a, k, "u:", rm.uniques[i]);
     arg_cstr(&a, m->name);
     arg_add(&a, st ? st->str : "", st ? st->len : 0);
     arg_add(&a, m->layout, m->layout_len);
@@ -147,9 +152,14 @@ static int store_layout(redis_engine *e, redisContext *c, const kv_model *m, con
     for (int i = 0; i < m->nindexes; i++)
         if (is_new[i])
             arg_cstr(&a, m->indexes[i].name);
-    arg_int(&a, nremoved);
-    for (int i = 0; i < nremoved; i++)
-        arg_cstr(&a, removed[i]);
+    for (int i = 0; i < m->nuniques; i++)
+        if (is_new[m->nindexes + i])
+            kv_redis_arg_unique_state(&a, &m->uniques[i]);
+    arg_int(&a, rm.nindexes + rm.nuniques);
+    for (int i = 0; i < rm.nindexes; i++)
+        arg_cstr(&a, rm.indexes[i]);
+    for (int i = 0; i < rm.nuniques; i++)
+        arg_removed_unique_state(&a, rm.uniques[i]);
     /* opening again is always safe (the schema script compares before it writes) */
     rc = a.oom ? kv_fail(err, KVORM_EINTERNAL, "out of memory")
                : kv_redis_script(e, c, KV_SCRIPT_SCHEMA, &a, &r, broken, &sent, err);

@@ -9,7 +9,9 @@
  *
  * ARGV[1] is the op.
  *
- * 'get': KEYS[1] the unique hash. ARGV: op, record key prefix, unique key. Reply: {id, HGETALL} or nil.
+ * 'get': KEYS[1] the unique hash, KEYS[2] the index states hash. ARGV: op, record key prefix, unique key, the
+ * constraint's state field. Reply: {id, HGETALL}, nil, or {'BUILDING'} while the constraint is being built (a
+ * lookup could miss a record: the caller refuses it).
  *
  * 'build': KEYS[1] the index zset, KEYS[2] the index states hash, KEYS[3..] record keys. ARGV: op, index name,
  * the cursor to store ('' = the build is complete), the number of the index's fields and their names, then per
@@ -19,6 +21,11 @@
  * meanwhile in other fields, which no writer adds). Reply: -1 when the index is no longer being built, else the
  * entries added.
  *
+ * 'ubuild': the same for a unique constraint: KEYS[1] its hash; ARGV as for 'build' (the state field is
+ * "u:<name>"), then per record key its id, its unique key ('' = a null: no entry) and the values of the fields.
+ * Adds nothing when a key of a record that still has those values belongs to another record (or to two records
+ * of the chunk): replies {'UNIQUE', that record's place among the record keys (1-based), the other id}.
+ *
  * Writes ('create', 'update', 'upsert', 'delete'):
  * KEYS: [1] ids, [2] seq, [3] index states, then nu unique hashes, nx index zsets, and the record key of the id
  * ARGV[13] names when that is not ''.
@@ -27,9 +34,11 @@
  * kind ('i' by id, 'u' by unique, '' none), locator value (id text, or the constraint number), locator unique
  * key, create id, expected version from ifVersion ('' = any), expected state ('' = no check, '0' = the locator
  * finds no record, else the version the caller read), the id's entry in ids (added by a create, removed by a
- * delete), the id of the record key in KEYS, then the create data's key for each constraint ('' when it holds a
- * null), then counted sections: create pairs (name, value), update pairs, fields to clear, the constraints the
- * write may move (number, field count, field names), the index entries of a create (index number, entry), and
+ * delete), the id of the record key in KEYS, the state field of the locator's constraint ('' when not by
+ * unique: while it is being built the write replies {'BUILDING'}), then the create data's key for each
+ * constraint ('' when it holds a null), then counted sections: create pairs (name, value), update pairs, fields
+ * to clear, the constraints the write may move (number, field count, field names), the index entries of a create
+ * (index number, entry), and
  * the index moves of an update or delete (index number, index name, old entry or '', new entry or '').
  * Index entries are computed by the caller from the record it read; an expected state that no longer holds, or
  * an old entry that is not there (while its index is not being built), replies STALE: the caller reads again.
@@ -40,6 +49,7 @@ const char kv_script_main[] =
     "local a = ARGV\n"
     "local op = a[1]\n"
     "if op == 'get' then\n"
+    "  if redis.call('HEXISTS', KEYS[2], a[4]) == 1 then return {'BUILDING'} end\n"
     "  local id = redis.call('HGET', KEYS[1], a[3])\n"
     "  if not id then return false end\n"
     "  return {id, redis.call('HGETALL', a[2] .. id)}\n"
@@ -61,11 +71,36 @@ const char kv_script_main[] =
     "  if a[3] == '' then redis.call('HDEL', KEYS[2], a[2]) else redis.call('HSET', KEYS[2], a[2], a[3]) end\n"
     "  return added\n"
     "end\n"
+    "if op == 'ubuild' then\n"
+    "  if redis.call('HEXISTS', KEYS[2], a[2]) == 0 then return -1 end\n"
+    "  local np = tonumber(a[4])\n"
+    "  local fields = {unpack(a, 5, 4 + np)}\n"
+    "  local todo, mine, q = {}, {}, 5 + np\n"
+    "  for k = 3, #KEYS do\n"
+    "    local id, key = a[q], a[q + 1]\n"
+    "    local same = key ~= '' and redis.call('EXISTS', KEYS[k]) == 1\n"
+    "    if same then\n"
+    "      local now = redis.call('HMGET', KEYS[k], unpack(fields))\n"
+    "      for j = 1, np do if (now[j] or '') ~= a[q + 1 + j] then same = false end end\n"
+    "    end\n"
+    "    if same then\n"
+    "      local owner = mine[key] or redis.call('HGET', KEYS[1], key)\n"
+    "      if owner and owner ~= id then return {'UNIQUE', k - 2, owner} end\n"
+    "      mine[key] = id\n"
+    "      todo[#todo + 1] = key\n"
+    "    end\n"
+    "    q = q + 2 + np\n"
+    "  end\n"
+    "  for _, key in ipairs(todo) do redis.call('HSET', KEYS[1], key, mine[key]) end\n"
+    "  if a[3] == '' then redis.call('HDEL', KEYS[2], a[2]) else redis.call('HSET', KEYS[2], a[2], a[3]) end\n"
+    "  return #todo\n"
+    "end\n"
     "local prefix, idkind = a[2], a[3]\n"
     "local nu, nx = tonumber(a[4]), tonumber(a[5])\n"
     "local lockind, locval, lockey, newid, ifver, expect, identry, rkid = a[6], a[7], a[8], a[9], a[10], a[11],\n"
     "  a[12], a[13]\n"
-    "local ks = 14\n"
+    "local lockstate = a[14]\n"
+    "local ks = 15\n"
     "local p = ks + nu\n"
     "local nc = tonumber(a[p]); local cs = p + 1; p = cs + 2 * nc\n"
     "local ns = tonumber(a[p]); local ss = p + 1; p = ss + 2 * ns\n"
@@ -245,6 +280,7 @@ const char kv_script_main[] =
     "  return {'OK', did, rec['$v'] or '0', all}\n"
     "end\n"
     "\n"
+    "if lockind == 'u' and redis.call('HEXISTS', KEYS[3], lockstate) == 1 then return {'BUILDING'} end\n"
     "local id = nil\n"
     "if lockind == 'i' then id = locval\n"
     "elseif lockind == 'u' then id = redis.call('HGET', KEYS[3 + tonumber(locval)], lockey) or nil end\n"
@@ -265,10 +301,12 @@ const char kv_script_main[] =
     "if op == 'delete' then return do_delete(id) end\n"
     "return redis.error_reply('kvorm: unknown op ' .. op)\n";
 
-/* KEYS: [1] the schema hash, [2] the model's ids, [3] its index states, then the zsets of the indexes removed
- * (or redefined). ARGV: model, layout last read ('' = none), new layout, then the new indexes (count; names) and
- * the removed ones (count; names). Stores the new layout only if nobody changed it since it was read; a new
- * index on a model that has records is marked building, a removed one loses its entries and its state.
+/* KEYS: [1] the schema hash, [2] the model's ids, [3] its index states, then the keys of the indexes and unique
+ * constraints removed. ARGV: model, layout last read ('' = none), new layout, then the state fields of the new
+ * indexes and constraints (count; names: an index's name, "u:<name>" for a constraint) and of the removed ones
+ * (count; fields, in the order of their keys). Stores the new layout only if nobody changed it since it was read;
+ * a new index or constraint on a model that has records is marked building, a removed one loses its entries and
+ * its state.
  * Reply: 1 stored, 0 changed meanwhile. */
 const char kv_script_schema_cas[] =
     "local a = ARGV\n"

@@ -317,6 +317,9 @@ static int add_unique(loader *ld, kv_model *m, const msgpack_object *fields, con
     if (kv_model_field(m, u->name, strlen(u->name)) >= 0 && u->nfields > 1)
         return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, u->name,
                           "schema: %s: compound unique %s has the name of a field", m->name, u->name);
+    if (m->nuniques == KV_MAX_UNIQUES)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL,
+                          "schema: %s: more than %d unique constraints", m->name, KV_MAX_UNIQUES);
     m->nuniques++;
     return 0;
 }
@@ -431,6 +434,9 @@ static int add_index(loader *ld, kv_model *m, const msgpack_object *parts, const
 {
     kv_index *x = &m->indexes[m->nindexes];
     char what[KV_MAX_NAME + 48];
+    if (m->nindexes == KV_MAX_INDEXES)
+        return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, NULL, "schema: %s: more than %d indexes", m->name,
+                          KV_MAX_INDEXES);
     /* how messages call it: by its field, its name, or its place in "indexes" */
     if (field_flag)
         snprintf(what, sizeof(what), "the index of field %s", field_flag);
@@ -773,6 +779,14 @@ int kv_model_index(const kv_model *m, const char *name, size_t len)
     return -1;
 }
 
+int kv_model_unique(const kv_model *m, const char *name, size_t len)
+{
+    for (int i = 0; i < m->nuniques; i++)
+        if (strlen(m->uniques[i].name) == len && memcmp(m->uniques[i].name, name, len) == 0)
+            return i;
+    return -1;
+}
+
 /* ---- compatibility of a stored layout with the current one ---- */
 
 static int mismatch(kv_error *err, const kv_model *m, const char *field, const char *what)
@@ -892,6 +906,17 @@ static bool index_same(const kv_model *m, const kv_index *x, const msgpack_objec
     return true;
 }
 
+static bool unique_same(const kv_model *m, const kv_unique *u, const msgpack_object *su)
+{
+    const msgpack_object *fields = &su->via.array.ptr[1];
+    if ((int)fields->via.array.size != u->nfields)
+        return false;
+    for (int i = 0; i < u->nfields; i++)
+        if (!kv_mp_str_eq(&fields->via.array.ptr[i], m->fields[u->fields[i]].name))
+            return false;
+    return true;
+}
+
 /* Decodes a stored layout into root (in zone) once its format is this one and every type is checked;
  * SCHEMA_MISMATCH otherwise. */
 static int read_stored(const kv_model *m, const char *stored, size_t len, msgpack_zone *zone, msgpack_object *root,
@@ -959,19 +984,17 @@ int kv_layout_compare(const kv_model *m, const char *stored, size_t stored_len, 
             goto done;
         }
     }
-    /* Unique constraints must be the same: the layout packs them sorted, so compare that packing. */
-    {
-        size_t off = 0;
-        msgpack_object cur_root;
-        const msgpack_object *cur;
-        if (msgpack_unpack(m->layout, m->layout_len, &off, zone, &cur_root) != MSGPACK_UNPACK_SUCCESS ||
-            !(cur = kv_mp_map_get(&cur_root, "unique"))) {
-            rc = kv_fail(err, KVORM_EINTERNAL, "cannot read the current layout");
-            goto done;
-        }
-        if (!msgpack_object_equal(*cur, *uniques)) {
-            rc = mismatch(err, m, NULL,
-                          "the unique constraints changed (adding or removing one needs an index rebuild)");
+    /* An added or removed unique constraint is compatible (the engine builds or drops its entries); other fields
+     * under the same name are not: the stored entries hold other values. */
+    for (uint32_t i = 0; i < uniques->via.array.size; i++) {
+        const msgpack_object *su = &uniques->via.array.ptr[i], *sname = &su->via.array.ptr[0];
+        int k = kv_model_unique(m, sname->via.str.ptr, sname->via.str.size);
+        if (k >= 0 && !unique_same(m, &m->uniques[k], su)) {
+            snprintf(what, sizeof(what),
+                     "unique constraint %s changed its fields; give the changed constraint another name (the old one "
+                     "is then dropped and the new one built)",
+                     m->uniques[k].name);
+            rc = mismatch(err, m, NULL, what);
             goto done;
         }
     }
@@ -994,13 +1017,39 @@ done:
     return rc;
 }
 
+/* The names (copied into zone) of the stored items (indexes or uniques: [name, ...] each) that find() does not
+ * know any more; marks the others not new. */
+static int removed_names(const msgpack_object *list, const kv_model *m, int (*find)(const kv_model *, const char *,
+                         size_t), bool *is_new, const char ***out, int *nout, msgpack_zone *zone, kv_error *err)
+{
+    const char **gone = msgpack_zone_malloc(zone, sizeof(char *) * (list->via.array.size + 1));
+    *out = gone;
+    *nout = 0;
+    if (!gone)
+        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    for (uint32_t i = 0; i < list->via.array.size; i++) {
+        const msgpack_object *sname = &list->via.array.ptr[i].via.array.ptr[0];
+        int k = find(m, sname->via.str.ptr, sname->via.str.size);
+        if (k >= 0) {
+            is_new[k] = false; /* same definition: kv_layout_compare said so */
+            continue;
+        }
+        char *copy = msgpack_zone_malloc(zone, sname->via.str.size + 1);
+        if (!copy)
+            return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+        memcpy(copy, sname->via.str.ptr, sname->via.str.size); /* an identifier: never empty */
+        copy[sname->via.str.size] = '\0';
+        gone[(*nout)++] = copy;
+    }
+    return 0;
+}
+
 int kv_layout_index_changes(const kv_model *m, const char *stored, size_t stored_len, bool *is_new,
-                            const char ***removed, int *nremoved, msgpack_zone *zone, kv_error *err)
+                            kv_layout_removed *removed, msgpack_zone *zone, kv_error *err)
 {
     msgpack_object root;
-    *removed = NULL;
-    *nremoved = 0;
-    for (int i = 0; i < m->nindexes; i++)
+    memset(removed, 0, sizeof(*removed));
+    for (int i = 0; i < kv_model_nbuilt(m); i++)
         is_new[i] = true;
     if (!stored || stored_len == 0)
         return 0;
@@ -1009,24 +1058,9 @@ int kv_layout_index_changes(const kv_model *m, const char *stored, size_t stored
         return rc;
     if (read_stored(m, stored, stored_len, zone, &root, err) != 0)
         return err->code;
-    const msgpack_object *indexes = kv_mp_map_get(&root, "indexes");
-    const char **gone = msgpack_zone_malloc(zone, sizeof(char *) * (indexes->via.array.size + 1));
-    if (!gone)
-        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
-    for (uint32_t i = 0; i < indexes->via.array.size; i++) {
-        const msgpack_object *sname = &indexes->via.array.ptr[i].via.array.ptr[0];
-        int k = kv_model_index(m, sname->via.str.ptr, sname->via.str.size);
-        if (k >= 0) {
-            is_new[k] = false; /* same parts: kv_layout_compare said so */
-            continue;
-        }
-        char *copy = msgpack_zone_malloc(zone, sname->via.str.size + 1);
-        if (!copy)
-            return kv_fail(err, KVORM_EINTERNAL, "out of memory");
-        memcpy(copy, sname->via.str.ptr, sname->via.str.size); /* an identifier: never empty */
-        copy[sname->via.str.size] = '\0';
-        gone[(*nremoved)++] = copy;
-    }
-    *removed = gone;
-    return 0;
+    if ((rc = removed_names(kv_mp_map_get(&root, "indexes"), m, kv_model_index, is_new, &removed->indexes,
+                            &removed->nindexes, zone, err)) != 0)
+        return rc;
+    return removed_names(kv_mp_map_get(&root, "unique"), m, kv_model_unique, is_new + m->nindexes,
+                         &removed->uniques, &removed->nuniques, zone, err);
 }

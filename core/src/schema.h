@@ -11,6 +11,9 @@
 #define KV_MAX_NAME 64
 #define KV_FORMAT_VERSION 2
 #define KV_MAX_INDEX_PARTS 8 /* parts of one index */
+#define KV_MAX_INDEXES 32    /* secondary indexes of one model */
+#define KV_MAX_UNIQUES 32    /* unique constraints of one model */
+#define KV_MAX_BUILT (KV_MAX_INDEXES + KV_MAX_UNIQUES)
 
 typedef enum kv_type {
     KV_T_STRING, KV_T_INTEGER, KV_T_FLOAT, KV_T_BOOLEAN, KV_T_DATETIME, KV_T_DECIMAL, KV_T_ENUM, KV_T_JSON, KV_T_BYTES
@@ -84,6 +87,9 @@ void kv_schema_unref(kvorm_schema *s);
 const kv_model *kv_schema_model(const kvorm_schema *s, const char *name, size_t len);
 int kv_model_field(const kv_model *m, const char *name, size_t len); /* index or -1 */
 int kv_model_index(const kv_model *m, const char *name, size_t len); /* index into m->indexes or -1 */
+int kv_model_unique(const kv_model *m, const char *name, size_t len); /* index into m->uniques or -1 */
+/* What the store builds for a model: its indexes, then its unique constraints (the engine's index_states). */
+static inline int kv_model_nbuilt(const kv_model *m) { return m->nindexes + m->nuniques; }
 const char *kv_type_name(kv_type t);
 bool kv_id_is_integer(const kv_model *m);
 
@@ -91,15 +97,25 @@ bool kv_id_is_integer(const kv_model *m);
  * is a compatible extension (store it), or KVORM_ESCHEMA_MISMATCH with err naming what changed. */
 int kv_layout_compare(const kv_model *m, const char *stored, size_t stored_len, kv_error *err);
 
-/* Which indexes an open must build or drop, once kv_layout_compare accepted the stored layout (it is called
- * again here, so a mismatch is returned, never a wrong answer). For a model whose stored layout is `stored`:
- * - is_new (m->nindexes entries, filled by the call): is_new[i] is true when m->indexes[i] is not in the stored
- *   layout, so its entries do not exist yet (build it: `reindex`; until then the planner must not use it);
- * - *removed / *nremoved: the names (NUL-terminated identifiers, allocated in zone) of the stored indexes the
- *   model no longer has, whose entries the engine drops.
- * stored == NULL or stored_len == 0 (no layout stored yet: a new model): every index is new, none removed.
+/* The stored indexes and unique constraints a model no longer has: names (NUL-terminated identifiers). */
+typedef struct kv_layout_removed {
+    const char **indexes;
+    int nindexes;
+    const char **uniques;
+    int nuniques;
+} kv_layout_removed;
+
+/* Which indexes and unique constraints an open must build or drop, once kv_layout_compare accepted the stored
+ * layout (it is called again here, so a mismatch is returned, never a wrong answer). For a model whose stored
+ * layout is `stored`:
+ * - is_new (kv_model_nbuilt(m) entries: indexes, then uniques; filled by the call): true when that index or
+ *   constraint is not in the stored layout, so its entries do not exist yet (build it: `reindex`; until then the
+ *   planner must not use it);
+ * - *removed: the names (allocated in zone) of the stored ones the model no longer has, whose entries the engine
+ *   drops.
+ * stored == NULL or stored_len == 0 (no layout stored yet: a new model): everything is new, nothing removed.
  * Returns 0, SCHEMA_MISMATCH (as kv_layout_compare) or INTERNAL (out of memory). */
 int kv_layout_index_changes(const kv_model *m, const char *stored, size_t stored_len, bool *is_new,
-                            const char ***removed, int *nremoved, msgpack_zone *zone, kv_error *err);
+                            kv_layout_removed *removed, msgpack_zone *zone, kv_error *err);
 
 #endif

@@ -14,8 +14,8 @@ function notBuiltMessage() {
     'kvorm). Build it from your project with `npm rebuild kvorm --ignore-scripts=false` (where "allowScripts" ' +
     'denies kvorm, run `npm install-scripts approve kvorm` first), or directly with ' +
     `\`node ${path.join(packageRoot, 'scripts', 'install.js')}\`. The build needs cmake, a C and C++ compiler, ` +
-    'pkg-config and the development packages of hiredis, msgpack-c and jansson (Debian: cmake g++ pkg-config ' +
-    'libhiredis-dev libmsgpack-dev libjansson-dev), and prints the compiler\'s errors when it fails.';
+    'pkg-config and the development packages of hiredis, LMDB, msgpack-c and jansson (Debian: cmake g++ pkg-config ' +
+    'libhiredis-dev liblmdb-dev libmsgpack-dev libjansson-dev), and prints the compiler\'s errors when it fails.';
 }
 
 try {

@@ -83,8 +83,8 @@ function main() {
   const status = run(process.execPath, [cmakeJs, 'compile', '--out', 'build']);
   if (status !== 0) {
     say(`the build failed (exit ${status}): it needs cmake, make or ninja, a C and C++ compiler, pkg-config and ` +
-      'the development packages of hiredis, msgpack-c and jansson (Debian: cmake g++ pkg-config libhiredis-dev ' +
-      'libmsgpack-dev libjansson-dev); the compiler\'s errors are above');
+      'the development packages of hiredis, LMDB, msgpack-c and jansson (Debian: cmake g++ pkg-config libhiredis-dev ' +
+      'liblmdb-dev libmsgpack-dev libjansson-dev); the compiler\'s errors are above');
     process.exit(status);
   }
 }

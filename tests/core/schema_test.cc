@@ -390,6 +390,12 @@ INSTANTIATE_TEST_SUITE_P(
         Change{"NewEnumValue", R"("values":["a","b"])", R"("values":["a","b","c"])", {}},
         // an added index is built online (`reindex`); the records stay readable meanwhile
         Change{"AddedIndex", R"("pages":{"type":"integer"})", R"("pages":{"type":"integer","index":true})", {}},
+        // so is an added unique constraint (findUnique by it waits for the build; by title it works meanwhile)
+        Change{"AddedUniqueField", R"("body":{"type":"string","optional":true})",
+               R"("body":{"type":"string","optional":true,"unique":true})", {}},
+        Change{"AddedCompoundUnique", R"("unique":[["kind","pages"]])",
+               R"("unique":[["kind","pages"],["title","body"]])", {}},
+        Change{"RemovedCompoundUnique", R"(,"unique":[["kind","pages"]])", "", {}},
         Change{"NewModel", R"("Other":{"fields":{"x":{"type":"string"}}})",
                R"("Other":{"fields":{"x":{"type":"string"}}},"Extra":{"fields":{"y":{"type":"integer"}}})", {}}),
     [](const ::testing::TestParamInfo<Change> &info) { return std::string(info.param.name); });
@@ -423,13 +429,8 @@ INSTANTIATE_TEST_SUITE_P(
         Change{"NewRequiredField", R"("pages":{"type":"integer"})",
                R"("pages":{"type":"integer"},"isbn":{"type":"string"})", {"Doc", "isbn"}},
         Change{"RemovedEnumValue", R"("values":["a","b"])", R"("values":["a"])", {"Doc", "kind"}},
-        Change{"AddedUniqueField", R"("body":{"type":"string","optional":true})",
-               R"("body":{"type":"string","optional":true,"unique":true})", {"Doc"}},
-        Change{"RemovedUniqueField", R"("title":{"type":"string","unique":true})", R"("title":{"type":"string"})",
-               {"Doc"}},
-        Change{"RemovedCompoundUnique", R"(,"unique":[["kind","pages"]])", "", {"Doc"}},
-        Change{"AddedCompoundUnique", R"("unique":[["kind","pages"]])", R"("unique":[["kind","pages"],["title","body"]])",
-               {"Doc"}}),
+        Change{"CompoundUniqueChangedUnderItsName", R"("unique":[["kind","pages"]])",
+               R"("unique":[{"name":"kind_pages","fields":["kind","title"]}])", {"Doc", "kind_pages", "another name"}}),
     [](const ::testing::TestParamInfo<Change> &info) { return std::string(info.param.name); });
 
 TEST_F(StoredSchema, AMismatchInOneModelWritesNothingForAnyModel)
@@ -808,7 +809,7 @@ struct IndexChange {
     std::string rest;                  // its other keys
     int want;                          // 0, 1 or KVORM_ESCHEMA_MISMATCH
     std::vector<std::string> mentions; // for a mismatch
-    std::vector<std::string> added;    // the indexes kv_layout_index_changes calls new
+    std::vector<std::string> added;    // the indexes (then "u:" + unique constraints) kv_layout_index_changes calls new
     std::vector<std::string> removed;  // and removed
 };
 
@@ -831,24 +832,29 @@ TEST_P(IndexCompat, FollowsTheRulesOfDocsSchema)
     for (const auto &w : c.mentions)
         EXPECT_NE(msg.find(w), std::string::npos) << "the message should name \"" << w << "\": " << msg;
 
-    std::vector<char> is_new_bytes(static_cast<size_t>(m->nindexes) + 1);
+    std::vector<char> is_new_bytes(static_cast<size_t>(kv_model_nbuilt(m)) + 1);
     bool *is_new = reinterpret_cast<bool *>(is_new_bytes.data());
-    const char **removed = nullptr;
-    int nremoved = -1;
+    kv_layout_removed removed{};
+    removed.nindexes = removed.nuniques = -1;
     msgpack_zone *zone = msgpack_zone_new(1024);
     kv_error err2{};
-    int rc2 = kv_layout_index_changes(m, old->layout, old->layout_len, is_new, &removed, &nremoved, zone, &err2);
+    int rc2 = kv_layout_index_changes(m, old->layout, old->layout_len, is_new, &removed, zone, &err2);
     if (c.want < 0) {
         EXPECT_EQ(rc2, c.want);
-        EXPECT_EQ(nremoved, 0);
+        EXPECT_EQ(removed.nindexes + removed.nuniques, 0);
     } else {
         EXPECT_EQ(rc2, 0) << err2.message;
         std::vector<std::string> added, gone;
         for (int i = 0; i < m->nindexes; i++)
             if (is_new[i])
                 added.push_back(m->indexes[i].name);
-        for (int i = 0; i < nremoved; i++)
-            gone.push_back(removed[i]);
+        for (int i = 0; i < m->nuniques; i++)
+            if (is_new[m->nindexes + i])
+                added.push_back(std::string("u:") + m->uniques[i].name);
+        for (int i = 0; i < removed.nindexes; i++)
+            gone.push_back(removed.indexes[i]);
+        for (int i = 0; i < removed.nuniques; i++)
+            gone.push_back(std::string("u:") + removed.uniques[i]);
         EXPECT_EQ(added, c.added);
         EXPECT_EQ(gone, c.removed);
     }
@@ -891,11 +897,18 @@ INSTANTIATE_TEST_SUITE_P(
                     KVORM_ESCHEMA_MISMATCH, {"M", "a_b"}, {}, {}},
         IndexChange{"OtherPartsUnderANewNameAndTheOldRemoved", kIndexBase,
                     R"(,"indexes":[["a","b"],{"name":"by_b2","fields":["b"]}])", 1, {}, {"by_b2"}, {"by_b"}},
-        IndexChange{"AddedUniqueIsStillAMismatch", kIndexBase, kSameIndexes + R"(,"unique":[["a","b"]])",
-                    KVORM_ESCHEMA_MISMATCH, {"M", "unique"}, {}, {}},
-        IndexChange{"RemovedUniqueIsStillAMismatch",
+        IndexChange{"AddedUnique", kIndexBase, kSameIndexes + R"(,"unique":[["a","b"]])", 1, {}, {"u:a_b"}, {}},
+        IndexChange{"AddedByAFieldFlagUnique",
+                    R"("a":{"type":"string","unique":true},"b":{"type":"integer","optional":true},)"
+                    R"("c":{"type":"string","unique":true})",
+                    kSameIndexes, 1, {}, {"u:a"}, {}},
+        IndexChange{"RemovedUnique",
                     R"("a":{"type":"string"},"b":{"type":"integer","optional":true},"c":{"type":"string"})",
-                    kSameIndexes, KVORM_ESCHEMA_MISMATCH, {"M", "unique"}, {}, {}},
+                    kSameIndexes, 1, {}, {}, {"u:c"}},
+        IndexChange{"UniqueChangedFieldsUnderTheSameName",
+                    R"("a":{"type":"string"},"b":{"type":"integer","optional":true},"c":{"type":"string"})",
+                    kSameIndexes + R"(,"unique":[{"name":"c","fields":["a"]}])", KVORM_ESCHEMA_MISMATCH,
+                    {"M", "unique constraint c", "another name"}, {}, {}},
         IndexChange{"AnIndexedFieldRemovedIsAMismatch", R"("a":{"type":"string"},"c":{"type":"string","unique":true})",
                     R"(,"indexes":[["a"]])", KVORM_ESCHEMA_MISMATCH, {"M", "b", "removed"}, {}, {}}),
     [](const ::testing::TestParamInfo<IndexChange> &info) { return std::string(info.param.name); });
@@ -928,15 +941,14 @@ int CompareCrafted(void (*change)(mp::V &), std::string *msg)
         EXPECT_EQ(err.code, rc);
         EXPECT_EQ(err.model, m->name);
         // kv_layout_index_changes refuses the same layout the same way
-        std::vector<char> is_new(static_cast<size_t>(m->nindexes) + 1);
-        const char **removed = nullptr;
-        int nremoved = -1;
+        std::vector<char> is_new(static_cast<size_t>(kv_model_nbuilt(m)) + 1);
+        kv_layout_removed removed{};
         msgpack_zone *zone = msgpack_zone_new(1024);
         kv_error err2{};
         EXPECT_EQ(kv_layout_index_changes(m, bytes.data(), bytes.size(), reinterpret_cast<bool *>(is_new.data()),
-                                          &removed, &nremoved, zone, &err2),
+                                          &removed, zone, &err2),
                   rc);
-        EXPECT_EQ(nremoved, 0);
+        EXPECT_EQ(removed.nindexes + removed.nuniques, 0);
         msgpack_zone_free(zone);
     }
     return rc;
@@ -978,18 +990,18 @@ TEST(SchemaIndexes, NoStoredLayoutMakesEveryIndexNew)
     Internal l(OneModel(kIndexBase, kSameIndexes));
     ASSERT_EQ(l.rc, 0) << l.err.message;
     const kv_model *m = l.Model("M");
-    bool is_new[2] = {false, false};
-    const char **removed = nullptr;
-    int nremoved = -1;
+    ASSERT_EQ(kv_model_nbuilt(m), 3); // two indexes, one unique
+    bool is_new[3] = {false, false, false};
+    kv_layout_removed removed{};
     msgpack_zone *zone = msgpack_zone_new(1024);
     kv_error err{};
-    EXPECT_EQ(kv_layout_index_changes(m, nullptr, 0, is_new, &removed, &nremoved, zone, &err), 0);
-    EXPECT_TRUE(is_new[0] && is_new[1]);
-    EXPECT_EQ(nremoved, 0);
+    EXPECT_EQ(kv_layout_index_changes(m, nullptr, 0, is_new, &removed, zone, &err), 0);
+    EXPECT_TRUE(is_new[0] && is_new[1] && is_new[2]);
+    EXPECT_EQ(removed.nindexes + removed.nuniques, 0);
     // its own layout: nothing new, nothing removed
-    EXPECT_EQ(kv_layout_index_changes(m, m->layout, m->layout_len, is_new, &removed, &nremoved, zone, &err), 0);
-    EXPECT_FALSE(is_new[0] || is_new[1]);
-    EXPECT_EQ(nremoved, 0);
+    EXPECT_EQ(kv_layout_index_changes(m, m->layout, m->layout_len, is_new, &removed, zone, &err), 0);
+    EXPECT_FALSE(is_new[0] || is_new[1] || is_new[2]);
+    EXPECT_EQ(removed.nindexes + removed.nuniques, 0);
     msgpack_zone_free(zone);
 }
 

@@ -53,20 +53,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK((rc == 0) == same, "%s: result %d for %s the layout", m->name, rc, same ? "exactly" : "not");
         {
             /* kv_layout_index_changes accepts exactly what kv_layout_compare accepts */
-            bool is_new[16]; /* more than any model of the fixed schema has */
-            const char **removed = NULL;
-            int nremoved = -1;
+            bool is_new[KV_MAX_BUILT];
+            kv_layout_removed removed = {0};
             kv_error err2 = {0};
             msgpack_zone *zone = msgpack_zone_new(1024);
-            FZ_CHECK(zone && m->nindexes <= (int)(sizeof(is_new) / sizeof(is_new[0])), "zone");
-            int rc2 = kv_layout_index_changes(m, doc, size, is_new, &removed, &nremoved, zone, &err2);
+            FZ_CHECK(zone, "zone");
+            int rc2 = kv_layout_index_changes(m, doc, size, is_new, &removed, zone, &err2);
             FZ_CHECK(size == 0 ? rc2 == 0 : rc2 == (rc < 0 ? rc : 0), "%s: index changes %d, compare %d", m->name,
                      rc2, rc);
-            for (int k = 0; rc2 == 0 && k < nremoved; k++)
-                FZ_CHECK(removed[k][0] && kv_model_index(m, removed[k], strlen(removed[k])) < 0,
-                         "%s: removed index %s is current", m->name, removed[k]);
-            for (int k = 0; rc == 0 && k < m->nindexes; k++)
-                FZ_CHECK(!is_new[k], "%s: index %s is new in its own layout", m->name, m->indexes[k].name);
+            for (int k = 0; rc2 == 0 && k < removed.nindexes; k++)
+                FZ_CHECK(removed.indexes[k][0] &&
+                             kv_model_index(m, removed.indexes[k], strlen(removed.indexes[k])) < 0,
+                         "%s: removed index %s is current", m->name, removed.indexes[k]);
+            for (int k = 0; rc2 == 0 && k < removed.nuniques; k++)
+                FZ_CHECK(removed.uniques[k][0] &&
+                             kv_model_unique(m, removed.uniques[k], strlen(removed.uniques[k])) < 0,
+                         "%s: removed unique %s is current", m->name, removed.uniques[k]);
+            for (int k = 0; rc == 0 && k < kv_model_nbuilt(m); k++)
+                FZ_CHECK(!is_new[k], "%s: index or unique %d is new in its own layout", m->name, k);
             msgpack_zone_free(zone);
         }
         if (rc < 0)

@@ -284,19 +284,33 @@ def schema_seeds():
 
 
 def layouts():
-    # the stored layout of docs/schema.md, for the models of fuzz_layout.c
-    def layout(idname, fields, uniques):
-        return mp({"format": 1, "id": idname, "fields": fields, "unique": uniques})
+    # the stored layout of docs/schema.md (format 2), for the models of fuzz_layout.c
+    def layout(idname, fields, uniques, indexes=(), fmt=2):
+        doc = {"format": fmt, "id": idname, "fields": fields, "unique": uniques}
+        if fmt >= 2:
+            doc["indexes"] = list(indexes)
+        return mp(doc)
     f = lambda t, o=False: {"type": t, "optional": o}
-    write("layout", "counter", layout("increment", {"n": f("integer", True)}, []))
+    write("layout", "counter", layout("increment", {"n": f("integer", True)}, [], [["n", [["n", "asc"]]]]))
+    write("layout", "counter-index-removed", layout("increment", {"n": f("integer", True)}, []))
+    write("layout", "counter-index-redefined", layout("increment", {"n": f("integer", True)}, [],
+                                                      [["n", [["n", "desc"]]]]))
     write("layout", "item", layout("string", {"kind": {"type": "enum", "optional": False, "values": ["a"]}}, []))
     write("layout", "item-enum-removed", layout("string", {"kind": {"type": "enum", "optional": False,
                                                                    "values": ["a", "b"]}}, []))
+    write("layout", "item-unique-removed", layout("string", {"kind": {"type": "enum", "optional": False,
+                                                                     "values": ["a"]}}, [["kind", ["kind"]]]))
     write("layout", "num", layout("integer", {}, []))
-    write("layout", "user-fewer-fields", layout("ulid", {"email": f("string"), "org": f("string", True)},
+    user_fields = {"email": f("string"), "org": f("string", True)}
+    user_indexes = [["by_at", [["at", "asc"]]], ["org_age", [["org", "asc"], ["age", "desc"]]]]
+    write("layout", "user-fewer-fields", layout("ulid", user_fields,
                                                 [["email", ["email"]], ["org_email", ["org", "email"]],
-                                                 ["roleAt", ["role", "at"]]]))
-    write("layout", "newer-format", layout("ulid", {}, []).replace(b"\xa6format\x01", b"\xa6format\x02"))
+                                                 ["roleAt", ["role", "at"]]], user_indexes))
+    write("layout", "user-unique-redefined", layout("ulid", user_fields,
+                                                    [["email", ["email"]], ["org_email", ["email", "org"]]],
+                                                    user_indexes))
+    write("layout", "format-1", layout("ulid", {}, [], fmt=1))
+    write("layout", "newer-format", layout("ulid", {}, [], fmt=3))
 
 
 def nest(depth):

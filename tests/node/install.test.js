@@ -31,7 +31,7 @@ test('require() of a package without its addon says how to build it', () => {
     assert.ok(err.message.includes('`npm rebuild kvorm --ignore-scripts=false`'), err.message);
     assert.ok(err.message.includes('`npm install-scripts approve kvorm`'), err.message);
     assert.ok(err.message.includes(`\`node ${path.join(copy, 'scripts', 'install.js')}\``), err.message);
-    assert.match(err.message, /libhiredis-dev libmsgpack-dev libjansson-dev/);
+    assert.match(err.message, /libhiredis-dev liblmdb-dev libmsgpack-dev libjansson-dev/);
     assert.equal(err.cause?.code, 'MODULE_NOT_FOUND');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,22 @@
+// A shim around a db's engine for tests that need a write to land at an exact point of a read (C, since the
+// db handle's layout is the core's C header): the query layer reads ranges page by page, and what happens between
+// two pages is what these tests are about. The engine underneath is the real one.
+#ifndef KVORM_TESTS_ENGINE_SHIM_H
+#define KVORM_TESTS_ENGINE_SHIM_H
+
+#include "kvorm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// From now on, after db's engine has answered its next range scan, calls fn(arg) once (before the query reads
+// the records the scan named). Call kt_shim_remove before closing db.
+void kt_shim_after_next_scan(kvorm_db *db, void (*fn)(void *), void *arg);
+void kt_shim_remove(kvorm_db *db);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

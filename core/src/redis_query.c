@@ -1,6 +1,7 @@
 /* Ranges of the Redis engine: scans and counts of an index's sorted set (or of the ids) by lexical range, the
  * states of the indexes, and the online build of an index in bounded chunks. */
 #include "redis_internal.h"
+#include "redis_resp.h"
 
 #include "entries.h"
 #include "keycode.h"
@@ -26,6 +27,62 @@ static void arg_bound(argbuf *a, const kv_bound *b, bool low)
     arg_concat(a, b->inclusive ? "[" : "(", 1, b->data, b->len);
 }
 
+/* Runs a ZRANGE and appends its members to out (*got: how many). The reply is read by the batch reader, with no
+ * allocation per member, unless hiredis holds bytes of its own on the connection. */
+static int run_members(redis_engine *e, const kv_model *m, argbuf *a, kv_keys *out, size_t *got, kv_error *err)
+{
+    redisContext *c;
+    kv_cmdbuf cmds = {0};
+    kv_resp_batch *b = NULL;
+    bool broken = false;
+    int rc;
+    *got = 0;
+    if (a->oom)
+        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    if ((rc = kv_pool_acquire(&e->pool, &c, err)) != 0)
+        return rc;
+    if (!kv_resp_usable(c)) {
+        redisReply *rep;
+        kv_pool_release(&e->pool, c, false);
+        if ((rc = kv_redis_command(e, m, "ZRANGE BYLEX", a, &rep, err)) != 0)
+            return rc;
+        if (rep->type != REDIS_REPLY_ARRAY)
+            rc = kv_redis_error(err, KVORM_EINTERNAL, m->name, "ZRANGE BYLEX", rep);
+        for (size_t i = 0; rc == 0 && i < rep->elements; i++)
+            if (rep->element[i]->type != REDIS_REPLY_STRING ||
+                !kv_keys_add(out, rep->element[i]->str, rep->element[i]->len))
+                rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
+        *got = rc == 0 ? rep->elements : 0;
+        freeReplyObject(rep);
+        return rc;
+    }
+    kv_cmdbuf_add(&cmds, a->n, a->argv, a->lens);
+    rc = kv_redis_send(c, &cmds, "ZRANGE BYLEX", &broken, err);
+    kv_cmdbuf_free(&cmds);
+    if (rc == 0)
+        rc = kv_resp_read(c, 1, "ZRANGE BYLEX", &b, &broken, err);
+    kv_pool_release(&e->pool, c, broken);
+    if (rc != 0)
+        return rc;
+    const kv_resp_reply *r = &b->replies[0];
+    if (r->kind == KV_RESP_ERROR) {
+        char text[256];
+        size_t tl = r->error.len < sizeof(text) - 1 ? r->error.len : sizeof(text) - 1;
+        memcpy(text, b->buf + r->error.off, tl);
+        text[tl] = '\0';
+        redisReply er = {.type = REDIS_REPLY_ERROR, .str = text, .len = tl};
+        rc = kv_redis_error(err, KVORM_EINTERNAL, m->name, "ZRANGE BYLEX", &er);
+    }
+    for (size_t i = 0; rc == 0 && i < r->n; i++) {
+        const kv_resp_span *sp = &b->spans[r->first + i];
+        if (!kv_keys_add(out, b->buf + sp->off, sp->len))
+            rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    }
+    *got = rc == 0 ? r->n : 0;
+    kv_resp_batch_unref(b);
+    return rc;
+}
+
 int kv_redis_scan(kv_engine *eng, const kv_model *m, const kv_range *r, bool reverse, size_t limit, kv_keys *out,
                   kv_error *err)
 {
@@ -37,9 +94,8 @@ int kv_redis_scan(kv_engine *eng, const kv_model *m, const kv_range *r, bool rev
     if (!k)
         return err->code;
     while (limit > 0) {
-        size_t n = limit < KV_REDIS_SCAN_CHUNK ? limit : KV_REDIS_SCAN_CHUNK;
+        size_t n = limit < KV_REDIS_SCAN_CHUNK ? limit : KV_REDIS_SCAN_CHUNK, got = 0;
         argbuf a = {0};
-        redisReply *rep;
         arg_cstr(&a, "ZRANGE");
         arg_key(&a, range_key(k, m, cur.index));
         if (reverse) {
@@ -55,39 +111,24 @@ int kv_redis_scan(kv_engine *eng, const kv_model *m, const kv_range *r, bool rev
         arg_cstr(&a, "LIMIT");
         arg_cstr(&a, "0");
         arg_int(&a, (int64_t)n);
-        rc = kv_redis_command(e, m, "ZRANGE BYLEX", &a, &rep, err);
+        rc = run_members(e, m, &a, out, &got, err);
         arg_free(&a);
-        if (rc != 0)
+        if (rc != 0 || got < n || limit == n)
             break;
-        if (rep->type != REDIS_REPLY_ARRAY) {
-            rc = kv_redis_error(err, KVORM_EINTERNAL, m->name, "ZRANGE BYLEX", rep);
-            freeReplyObject(rep);
+        /* the next chunk starts after the last key read */
+        size_t ll = out->len[out->n - 1];
+        char *nr = realloc(resume, ll + 1);
+        if (!nr) {
+            rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
             break;
         }
-        for (size_t i = 0; rc == 0 && i < rep->elements; i++)
-            if (rep->element[i]->type != REDIS_REPLY_STRING ||
-                !kv_keys_add(out, rep->element[i]->str, rep->element[i]->len))
-                rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
-        size_t got = rep->elements;
-        if (rc == 0 && got == n && limit > n) {
-            /* the next chunk starts after the last key read */
-            const redisReply *last = rep->element[got - 1];
-            char *nr = realloc(resume, last->len + 1);
-            if (!nr) {
-                rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
-            } else {
-                resume = nr;
-                memcpy(resume, last->str, last->len);
-                kv_bound after = {resume, last->len, false};
-                if (reverse)
-                    cur.hi = after;
-                else
-                    cur.lo = after;
-            }
-        }
-        freeReplyObject(rep);
-        if (rc != 0 || got < n)
-            break;
+        resume = nr;
+        memcpy(resume, out->data + out->off[out->n - 1], ll);
+        kv_bound after = {resume, ll, false};
+        if (reverse)
+            cur.hi = after;
+        else
+            cur.lo = after;
         limit -= n;
     }
     free(resume);

@@ -137,7 +137,7 @@ static bool room(kv_resp_batch *b)
     return true;
 }
 
-int kv_resp_read(redisContext *c, size_t n, kv_resp_batch **out, bool *broken, kv_error *err)
+int kv_resp_read(redisContext *c, size_t n, const char *what, kv_resp_batch **out, bool *broken, kv_error *err)
 {
     kv_resp_batch *b = calloc(1, sizeof(*b));
     size_t pos = 0;
@@ -158,7 +158,8 @@ int kv_resp_read(redisContext *c, size_t n, kv_resp_batch **out, bool *broken, k
         }
         if (got < 0) {
             rc = oom ? kv_fail(err, KVORM_EINTERNAL, "out of memory reading from Redis")
-                     : kv_fail(err, KVORM_EINTERNAL, "Redis sent a reply that is not an HGETALL's (a protocol error)");
+                     : kv_fail(err, KVORM_EINTERNAL, "Redis sent a reply of another shape to %s (a protocol error)",
+                               what);
             break;
         }
         if (!room(b)) {
@@ -170,12 +171,12 @@ int kv_resp_read(redisContext *c, size_t n, kv_resp_batch **out, bool *broken, k
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            rc = kv_fail(err, KVORM_ETIMEOUT, "Redis did not answer within the command timeout (HGETALL)");
+            rc = kv_fail(err, KVORM_ETIMEOUT, "Redis did not answer within the command timeout (%s)", what);
         else if (r <= 0) {
             char why[128];
             const char *text = r == 0 ? "the server closed it" : strerror(errno);
             kv_sanitize(why, sizeof(why), text, strlen(text));
-            rc = kv_fail(err, KVORM_ECONNECTION, "the connection to Redis failed during HGETALL: %s", why);
+            rc = kv_fail(err, KVORM_ECONNECTION, "the connection to Redis failed during %s: %s", what, why);
         }
         else
             b->len += (size_t)r;

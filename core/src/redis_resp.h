@@ -1,7 +1,7 @@
-/* A reader for the replies to a pipeline of HGETALLs, straight from the socket into one buffer, with no allocation
- * per element. hiredis' reader makes a reply object and a string copy for every element (two mallocs and two
+/* A reader for the replies to a pipeline of HGETALLs (or to a ZRANGE), straight from the socket into one buffer,
+ * with no allocation per element. hiredis' reader makes a reply object and a string copy for every element (two mallocs and two
  * frees each: 26 per record of 6 fields); under callgrind that was most of findMany's client time, more than
- * kvorm's own work. Only replies of the shapes HGETALL gives are accepted: an array of bulk strings, or an error.
+ * kvorm's own work. Only replies of the shapes HGETALL and ZRANGE give are accepted: an array of bulk strings, or an error.
  * Anything else is a protocol error: the caller drops the connection. */
 #ifndef KVORM_REDIS_RESP_H
 #define KVORM_REDIS_RESP_H
@@ -42,10 +42,10 @@ typedef struct kv_resp_batch {
  * the bytes are not a reply of those shapes (or out of memory: *oom is set). */
 int kv_resp_parse(kv_resp_batch *b, const char *buf, size_t len, size_t *pos, kv_resp_reply *out, bool *oom);
 
-/* Reads n replies from c (sent by the caller) into a new batch (*out, one reference). hiredis must hold no unread
- * bytes (kv_resp_usable). On failure: CONNECTION, TIMEOUT (the socket's timeout) or INTERNAL (a malformed reply),
- * *broken set, *out NULL. */
-int kv_resp_read(redisContext *c, size_t n, kv_resp_batch **out, bool *broken, kv_error *err);
+/* Reads n replies from c (sent by the caller: `what`, for messages) into a new batch (*out, one reference).
+ * hiredis must hold no unread bytes (kv_resp_usable). On failure: CONNECTION, TIMEOUT (the socket's timeout) or
+ * INTERNAL (a malformed reply), *broken set, *out NULL. */
+int kv_resp_read(redisContext *c, size_t n, const char *what, kv_resp_batch **out, bool *broken, kv_error *err);
 
 /* Whether kv_resp_read may read c now: hiredis' own buffer holds no reply bytes it has not handed out. */
 bool kv_resp_usable(const redisContext *c);

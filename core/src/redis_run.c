@@ -777,7 +777,7 @@ static size_t run_reads_by_id(redisContext *c, stepx *sx, size_t n, bool *broken
     kv_resp_batch *b;
     for (size_t i = 0; i < n; i++)
         ncmd += sx[i].cmd;
-    if (kv_resp_read(c, ncmd, &b, broken, sx[0].st->err) != 0)
+    if (kv_resp_read(c, ncmd, "HGETALL", &b, broken, sx[0].st->err) != 0)
         return 0;
     for (size_t i = 0; i < n; i++) {
         if (!sx[i].cmd)

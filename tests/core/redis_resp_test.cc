@@ -98,5 +98,21 @@ TEST_F(RespReads, AnErrorReplyInThePipelineIsAnInternalErrorNamingIt)
     EXPECT_EQ(json_array_size(again.get()), 1u);
 }
 
+TEST_F(RespReads, AnErrorReplyToARangeIsAnInternalErrorNamingIt)
+{
+    DbPtr db = OpenDb(R"({"namespace":"rz","models":{"D":{"id":{"type":"string"},)"
+                      R"("fields":{"tag":{"type":"string","index":true}}}}})");
+    ASSERT_TRUE(db);
+    KT_ASSERT_OK(ExecJson(db.get(), Req("D", "create", R"({"data":{"id":"a","tag":"t"}})")));
+    // the index's sorted set overwritten by a string
+    raw_.Str({"SET", "rz:{D}:x:tag", "not a zset"});
+    JRes r = ExecJson(db.get(), Req("D", "findMany", R"({"where":{"tag":"t"}})"));
+    EXPECT_EQ(r.rc, KVORM_EINTERNAL) << r.text;
+    EXPECT_NE(r.text.find("WRONGTYPE"), std::string::npos) << r.text;
+    EXPECT_NE(r.text.find("ZRANGE"), std::string::npos) << r.text;
+    JRes byid = ExecJson(db.get(), Req("D", "findUnique", R"({"where":{"id":"a"}})"));
+    KT_ASSERT_OK(byid);
+}
+
 }  // namespace
 }  // namespace kt

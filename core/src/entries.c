@@ -45,6 +45,21 @@ bool kv_index_touched(const kv_index *x, const kv_write *w)
     return false;
 }
 
+bool kv_unique_touched(const kv_unique *u, const kv_write *w)
+{
+    if (w->op == KV_WRITE_DELETE)
+        return true;
+    for (int k = 0; k < u->nfields; k++) {
+        for (int i = 0; i < w->nset; i++)
+            if (w->set[i].field == u->fields[k])
+                return true;
+        for (int i = 0; i < w->nunset; i++)
+            if (w->unset[i] == u->fields[k])
+                return true;
+    }
+    return false;
+}
+
 bool kv_unique_key(msgpack_sbuffer *out, const kv_unique *u, const char *const *values, const size_t *lens)
 {
     for (int i = 0; i < u->nfields; i++)

@@ -18,6 +18,10 @@ int kv_id_entry(msgpack_sbuffer *out, const kv_model *m, const char *id, size_t 
  * such a record has no entry. */
 bool kv_unique_key(msgpack_sbuffer *out, const kv_unique *u, const char *const *values, const size_t *lens);
 
+/* Whether an update (or delete) can change constraint u's entry: a delete removes every entry; an update only
+ * those of constraints with a field it sets or clears, so updating other fields costs no unique work at all. */
+bool kv_unique_touched(const kv_unique *u, const kv_write *w);
+
 /* Whether a write that sets or clears the given fields can change x's entry (a part's field is among them). */
 bool kv_index_touched(const kv_index *x, const kv_write *w);
 

@@ -147,24 +147,6 @@ static void pre_reply(stepx *sx, redisReply *r)
 
 /* ---- writes ---- */
 
-/* Can the write change constraint u's entry? A delete removes every entry; an update only those of constraints
- * with a field it sets or clears, so updating other fields costs the server no unique work at all. */
-static bool may_move(const kv_write *w, const kv_unique *u)
-{
-    if (w->op == KV_WRITE_DELETE)
-        return true;
-    for (int k = 0; k < u->nfields; k++) {
-        for (int i = 0; i < w->nset; i++)
-            if (w->set[i].field == u->fields[k])
-                return true;
-        for (int i = 0; i < w->nunset; i++)
-            if (w->unset[i] == u->fields[k])
-                return true;
-    }
-    return false;
-}
-
-/* Finds the value a write gives to field f, to show it in an error. */
 /* The unique key the create data gives constraint u (docs/format.md): its fields' canonical values end to end,
  * or '' when one of them is null (nulls never collide; no real key is empty). */
 static void add_create_key(argbuf *a, const kv_write *w, const kv_unique *u)
@@ -443,10 +425,10 @@ static int write_args(argbuf *a, const stepx *sx, kv_error *err)
     } else {
         int moved = 0;
         for (int i = 0; i < m->nuniques; i++)
-            moved += may_move(w, &m->uniques[i]);
+            moved += kv_unique_touched(&m->uniques[i], w);
         arg_int(a, moved);
         for (int i = 0; i < m->nuniques; i++) {
-            if (!may_move(w, &m->uniques[i]))
+            if (!kv_unique_touched(&m->uniques[i], w))
                 continue;
             arg_int(a, i + 1);
             arg_int(a, m->uniques[i].nfields);

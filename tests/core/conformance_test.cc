@@ -515,9 +515,38 @@ protected:
         *result = Own(FromMp(r.doc, err));
         return r.rc;
     }
+
+    // Where the case's db is opened: "" for the main Redis server.
+    virtual std::string Url() { return ""; }
+    void RunCase();
 };
 
-TEST_P(Conformance, Case)
+// The same corpus on the embedded LMDB engine: a fresh environment per case (docs/c-api.md, lmdb://).
+class ConformanceLmdb : public Conformance {
+protected:
+    void TearDown() override
+    {
+        Conformance::TearDown(); // closes the db first
+        if (!dir_.empty()) {
+            EXPECT_EQ(std::system(("rm -rf '" + dir_ + "'").c_str()), 0);
+        }
+    }
+    std::string Url() override
+    {
+        char tmpl[] = "/tmp/kvorm-cf-lmdb-XXXXXX";
+        const char *d = mkdtemp(tmpl);
+        if (!d)
+            return "lmdb:///nonexistent-mkdtemp-failed";
+        dir_ = d;
+        return "lmdb://" + dir_ + "?sync=nosync&mapsize=16777216";
+    }
+    std::string dir_;
+};
+
+TEST_P(Conformance, Case) { RunCase(); }
+TEST_P(ConformanceLmdb, Case) { RunCase(); }
+
+void Conformance::RunCase()
 {
     const CaseRef &ref = GetParam();
     ASSERT_TRUE(ref.doc) << ref.file << ": " << ref.name;
@@ -530,7 +559,7 @@ TEST_P(Conformance, Case)
     JsonPtr own_schema = Own(json_deep_copy(schema));
     std::string ns = "cf" + std::to_string(getpid()) + "_" + std::to_string(g_namespaces++);
     json_object_set_new(own_schema.get(), "namespace", json_string(ns.c_str()));
-    kvorm_db *db = Open(Dump(own_schema.get()));
+    kvorm_db *db = Open(Dump(own_schema.get()), Url());
     ASSERT_NE(db, nullptr) << kt::LastError();
 
     if (const json_t *data = Resolve(doc, "datasets", json_object_get(c, "data"))) {
@@ -582,6 +611,8 @@ TEST_P(Conformance, Case)
 }
 
 INSTANTIATE_TEST_SUITE_P(Corpus, Conformance, ::testing::ValuesIn(LoadCorpus()),
+                         [](const ::testing::TestParamInfo<CaseRef> &info) { return info.param.test; });
+INSTANTIATE_TEST_SUITE_P(Corpus, ConformanceLmdb, ::testing::ValuesIn(LoadCorpus()),
                          [](const ::testing::TestParamInfo<CaseRef> &info) { return info.param.test; });
 
 }  // namespace

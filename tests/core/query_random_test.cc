@@ -73,13 +73,18 @@ protected:
         KvTest::SetUp();
         if (HasFatalFailure())
             return;
-        db_ = Open(kSchema);
+        db_ = Open(kSchema, Url());
         ASSERT_NE(db_, nullptr);
         seed_ = static_cast<uint64_t>(EnvInt("KVORM_TEST_SEED", 20240917));
         rng_.seed(seed_);
         std::printf("QueryRandom seed=%" PRIu64 " (set KVORM_TEST_SEED to replay)\n", seed_);
         MakePools();
     }
+
+    // Where the db is opened: "" for the main Redis server.
+    virtual std::string Url() { return ""; }
+    // The test: load random records, then random queries (and some writes) against the brute force.
+    void Body();
 
     // ---- randomness ----
     uint64_t R() { return rng_(); }
@@ -659,7 +664,32 @@ protected:
     std::string last_req_;
 };
 
-TEST_F(QueryRandom, QueriesMatchABruteForceEvaluation)
+// The same on the embedded LMDB engine, in a fresh environment.
+class QueryRandomLmdb : public QueryRandom {
+protected:
+    void TearDown() override
+    {
+        QueryRandom::TearDown(); // closes the db first
+        if (!dir_.empty()) {
+            EXPECT_EQ(std::system(("rm -rf '" + dir_ + "'").c_str()), 0);
+        }
+    }
+    std::string Url() override
+    {
+        char tmpl[] = "/tmp/kvorm-qr-lmdb-XXXXXX";
+        const char *d = mkdtemp(tmpl);
+        if (!d)
+            return "lmdb:///nonexistent-mkdtemp-failed";
+        dir_ = d;
+        return "lmdb://" + dir_ + "?sync=nosync";
+    }
+    std::string dir_;
+};
+
+TEST_F(QueryRandom, QueriesMatchABruteForceEvaluation) { Body(); }
+TEST_F(QueryRandomLmdb, QueriesMatchABruteForceEvaluation) { Body(); }
+
+void QueryRandom::Body()
 {
     const long long records = EnvInt("KVORM_TEST_RECORDS", 2000);
     const long long queries = EnvInt("KVORM_TEST_QUERIES", 1200);

@@ -8,6 +8,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { kvorm, repoRoot } = require('./helpers/env');
 const { startRedis } = require('./helpers/redis');
@@ -152,12 +153,20 @@ after(async () => {
   await redis?.stop();
 });
 
-for (const { doc, c, title } of cases) {
-  test(title, async () => {
+// Every case on Redis, then again on the embedded engine (a fresh LMDB environment per case).
+const runs = ['redis', 'lmdb'].flatMap((engine) => cases.map((k) => ({ engine, ...k })));
+for (const { engine, doc, c, title } of runs) {
+  test(`${engine}: ${title}`, async (t) => {
     const schema = structuredClone(typeof c.schema === 'string' ? doc.schemas[c.schema] : c.schema);
     schema.namespace = `cn${process.pid}_${namespaces++}`;
     const data = typeof c.data === 'string' ? doc.datasets[c.data] : (c.data ?? {});
-    const db = await kvorm.open(redis.url(), { schema });
+    let url = redis.url();
+    if (engine === 'lmdb') {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvorm-cn-lmdb-'));
+      t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+      url = `lmdb://${dir}?sync=nosync&mapsize=16777216`;
+    }
+    const db = await kvorm.open(url, { schema });
     try {
       for (const [model, records] of Object.entries(data)) {
         for (const record of records) await db[model].create({ data: toNative(record) });

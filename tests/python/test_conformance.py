@@ -195,15 +195,18 @@ def call(model, op, args):
 _namespaces = iter(range(1 << 30))
 
 
+@pytest.mark.parametrize("engine", ["redis", "lmdb"])
 @pytest.mark.parametrize("doc,case", load_corpus())
-def test_case(server, doc, case):
+def test_case(server, tmp_path, engine, doc, case):
     schema = case["schema"]
     schema = json.loads(json.dumps(doc["schemas"][schema] if isinstance(schema, str) else schema))
     schema["namespace"] = "cp%d_%d" % (os.getpid(), next(_namespaces))
     data = case.get("data")
     if isinstance(data, str):
         data = doc["datasets"][data]
-    db = kvorm.open(server.url, schema=schema)
+    # the same corpus on the embedded engine: a fresh LMDB environment per case
+    url = server.url if engine == "redis" else "lmdb://%s?sync=nosync&mapsize=16777216" % (tmp_path / "lmdb")
+    db = kvorm.open(url, schema=schema)
     try:
         for model_name, records in (data or {}).items():
             for record in records:

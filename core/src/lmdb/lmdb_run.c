@@ -218,23 +218,6 @@ static int check_version(const kv_write *w, const stored *s, kv_error *err)
 
 /* ---- writes ---- */
 
-/* Can the write change constraint u's entry? A delete removes every entry; an update those with a field it sets
- * or clears. */
-static bool may_move(const kv_write *w, const kv_unique *u)
-{
-    if (w->op == KV_WRITE_DELETE)
-        return true;
-    for (int k = 0; k < u->nfields; k++) {
-        for (int i = 0; i < w->nset; i++)
-            if (w->set[i].field == u->fields[k])
-                return true;
-        for (int i = 0; i < w->nunset; i++)
-            if (w->unset[i] == u->fields[k])
-                return true;
-    }
-    return false;
-}
-
 typedef struct wstep {
     op o;
     const kv_write *w;
@@ -370,7 +353,7 @@ static int do_update(wstep *s, stored *old)
     }
     /* every check first: a taken unique value writes nothing */
     for (int u = 0; u < m->nuniques; u++) {
-        if (!may_move(w, &m->uniques[u]))
+        if (!kv_unique_touched(&m->uniques[u], w))
             continue;
         was.size = 0;
         has_was = kv_unique_key(&was, &m->uniques[u], old->values, old->lens);
@@ -394,7 +377,7 @@ static int do_update(wstep *s, stored *old)
     if ((rc = kv_lmdb_record_copy(&s->st->out, m, old->id, old->id_len, o->b.data, o->b.size, o->err)) != 0)
         goto out;
     for (int u = 0; u < m->nuniques; u++) {
-        if (!may_move(w, &m->uniques[u]))
+        if (!kv_unique_touched(&m->uniques[u], w))
             continue;
         was.size = 0;
         has_was = kv_unique_key(&was, &m->uniques[u], old->values, old->lens);

@@ -84,6 +84,25 @@ bool kv_keys_add(kv_keys *k, const char *data, size_t len)
     return true;
 }
 
+/* ---- steps ---- */
+
+size_t kv_steps_group_end(kv_step *const *steps, size_t n, size_t i, size_t max_steps, size_t max_writes,
+                          bool *writes)
+{
+    size_t j = i, nw = 0;
+    *writes = false;
+    while (j < n && j - i < max_steps) {
+        if (steps[j]->write) {
+            if (nw == max_writes)
+                break;
+            nw++;
+            *writes = true;
+        }
+        j++;
+    }
+    return j;
+}
+
 /* ---- records ---- */
 
 bool kv_record_alloc(kv_record *r, int nfields)

@@ -180,6 +180,11 @@ struct kv_engine {
     const kv_engine_ops *ops;
 };
 
+/* Where the group of steps starting at i ends when a group holds at most max_steps steps and max_writes writes
+ * (an engine's round trip or transaction); *writes tells whether it holds any. */
+size_t kv_steps_group_end(kv_step *const *steps, size_t n, size_t i, size_t max_steps, size_t max_writes,
+                          bool *writes);
+
 /* An engine's entry in the registry: the URL schemes it serves and how to open it. */
 typedef struct kv_engine_entry {
     const char *const *schemes; /* NULL-terminated, e.g. "redis", "rediss", "unix" */

@@ -1119,23 +1119,6 @@ static void fail_from(stepx *sx, size_t n, size_t from, size_t group_end, const 
     }
 }
 
-/* Where the group starting at i ends: at most KV_REDIS_READS_PER_TRIP steps, KV_REDIS_WRITES_PER_TRIP writes. */
-static size_t group_end(stepx *sx, size_t n, size_t i, bool *writes)
-{
-    size_t j = i, nw = 0;
-    *writes = false;
-    while (j < n && j - i < KV_REDIS_READS_PER_TRIP) {
-        if (sx[j].st->write) {
-            if (nw == KV_REDIS_WRITES_PER_TRIP)
-                break;
-            nw++;
-            *writes = true;
-        }
-        j++;
-    }
-    return j;
-}
-
 void kv_redis_run_steps(kv_engine *eng, kv_step **steps, size_t n)
 {
     redis_engine *e = (redis_engine *)eng;
@@ -1189,7 +1172,8 @@ void kv_redis_run_steps(kv_engine *eng, kv_step **steps, size_t n)
     }
     for (size_t i = 0; i < n;) {
         bool writes, sent = false;
-        size_t j = group_end(sx, n, i, &writes), done;
+        /* a round trip: at most KV_REDIS_READS_PER_TRIP steps, KV_REDIS_WRITES_PER_TRIP writes */
+        size_t done, j = kv_steps_group_end(steps, n, i, KV_REDIS_READS_PER_TRIP, KV_REDIS_WRITES_PER_TRIP, &writes);
         /* steps without key names are done already; they take no part */
         if (!writes) {
             done = run_reads(e, c, sx + i, j - i, &broken);

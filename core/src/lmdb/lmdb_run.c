@@ -644,23 +644,6 @@ static int run_group(lmdb_engine *e, kv_step **steps, size_t n)
     }
 }
 
-/* Where the group starting at i ends; *writes tells whether it holds any. */
-static size_t group_end(kv_step **steps, size_t n, size_t i, bool *writes)
-{
-    size_t j = i, nw = 0;
-    *writes = false;
-    while (j < n && j - i < STEPS_PER_GROUP) {
-        if (steps[j]->write) {
-            if (nw == KV_LMDB_WRITES_PER_TXN)
-                break;
-            nw++;
-            *writes = true;
-        }
-        j++;
-    }
-    return j;
-}
-
 void kv_lmdb_run(kv_engine *eng, kv_step **steps, size_t n)
 {
     lmdb_engine *e = (lmdb_engine *)eng;
@@ -677,7 +660,7 @@ void kv_lmdb_run(kv_engine *eng, kv_step **steps, size_t n)
     }
     for (size_t i = 0; i < n;) {
         bool writes;
-        size_t j = group_end(steps, n, i, &writes);
+        size_t j = kv_steps_group_end(steps, n, i, STEPS_PER_GROUP, KV_LMDB_WRITES_PER_TXN, &writes);
         if (!writes) {
             run_reads(e, steps + i, j - i);
         } else if (e->readonly) {

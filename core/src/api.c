@@ -264,7 +264,7 @@ void kv_pack_capabilities(kvorm_db *db, msgpack_packer *pk)
 {
     kv_engine_facts f = {0};
     db->engine->ops->facts(db->engine, &f);
-    msgpack_pack_map(pk, 20); /* 18 facts, formatVersion, ops */
+    msgpack_pack_map(pk, 21); /* 19 facts, formatVersion, ops */
     kv_pack_cstr(pk, "engine");
     kv_pack_cstr(pk, f.engine);
     kv_pack_cstr(pk, "serverVersion");
@@ -304,6 +304,8 @@ void kv_pack_capabilities(kvorm_db *db, msgpack_packer *pk)
     msgpack_pack_int(pk, f.scan_chunk);
     kv_pack_cstr(pk, "writesPerTrip");
     msgpack_pack_int(pk, f.writes_per_trip);
+    kv_pack_cstr(pk, "atomicManyLimit");
+    msgpack_pack_int(pk, f.atomic_many);
     kv_pack_cstr(pk, "formatVersion");
     msgpack_pack_int(pk, KV_FORMAT_VERSION);
     kv_pack_cstr(pk, "ops");

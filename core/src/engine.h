@@ -83,6 +83,10 @@ int kv_fail_unique_taken(kv_error *err, const kv_write *w, const char *id, size_
  * canonical values end to end. */
 int kv_fail_unique_build(kv_error *err, const kv_model *m, const kv_unique *u, const char *ukey, size_t ulen,
                          const char *a, size_t al, const char *b, size_t bl);
+/* UNIQUE_VIOLATION of two writes of one call (described as a and b, "data[3]" say) that would give constraint
+ * which - 1 (0: the id, whose text is key) the same key, the constraint's canonical values end to end. */
+int kv_fail_unique_pair(kv_error *err, const kv_model *m, int which, const char *key, size_t len, const char *a,
+                        const char *b);
 /* The error of a read or write that selects its record by unique constraint u while u is still being built (its
  * entries may miss records written before it existed): UNAVAILABLE, retryable, naming u's fields. */
 int kv_fail_unique_building(kv_error *err, const kv_model *m, const kv_unique *u);
@@ -145,7 +149,12 @@ typedef struct kv_engine_facts {
     bool parallel_calls;        /* calls from several threads run at the same time */
     int scan_chunk;             /* keys read per scan step */
     int writes_per_trip;        /* writes of a batch sent (or committed) together */
+    int atomic_many;            /* the most writes run_all takes: createMany, updateMany and deleteMany are all or
+                                 * nothing up to this many records */
 } kv_engine_facts;
+
+/* The rc run_all gives a step that would have succeeded but was not applied, because another step failed. */
+#define KV_STEP_UNAPPLIED 1
 
 typedef struct kv_engine_ops {
     unsigned version; /* KV_ENGINE_INTERFACE_VERSION */
@@ -153,6 +162,12 @@ typedef struct kv_engine_ops {
     /* Runs n steps in order, each with its own outcome, as if one by one; the engine decides how they are grouped
      * into round trips. A read that matches nothing has found false and out empty. */
     void (*run)(kv_engine *e, kv_step **steps, size_t n);
+    /* Runs n writes of one model (1 <= n <= facts.atomic_many) all or nothing: each is checked against the store as it is
+     * before any of them is applied (no other client writes in between), then all are applied, or none is. The
+     * caller guarantees that no two of them write the same record or give a unique constraint the same value.
+     * When one fails, at least one step has its error and every other has rc KV_STEP_UNAPPLIED. A skipped
+     * duplicate (skip_duplicate) is no failure. */
+    void (*run_all)(kv_engine *e, kv_step **steps, size_t n);
     /* Up to limit keys of range r in order (reverse: from hi down), appended to out. Resume after the last key by
      * passing it as the exclusive bound. */
     int (*scan)(kv_engine *e, const kv_model *m, const kv_range *r, bool reverse, size_t limit, kv_keys *out,

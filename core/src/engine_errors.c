@@ -1,5 +1,6 @@
 /* The errors every engine gives in the same words (docs/errors.md): a taken id or unique value, a unique build
- * that met two records with one value, a lookup by a unique constraint still being built. And the two look-ups
+ * that met two records with one value, two writes of one call giving the same value, a lookup by a unique
+ * constraint still being built. And the two look-ups
  * of a write's values they are worded from. */
 #include "engine.h"
 
@@ -117,6 +118,23 @@ int kv_fail_unique_build(kv_error *err, const kv_model *m, const kv_unique *u, c
                    "%s: cannot build unique constraint %s: records %s and %s both have %s; change or delete one, then "
                    "run reindex again",
                    m->name, u->name, qa, qb, vals[0] ? vals : "the same value");
+}
+
+int kv_fail_unique_pair(kv_error *err, const kv_model *m, int which, const char *key, size_t len, const char *a,
+                        const char *b)
+{
+    if (which <= 0 || which > m->nuniques) {
+        char q[96];
+        kv_quote(q, sizeof(q), key, len);
+        return kv_fail_at(err, KVORM_EUNIQUE, m->name, "id", "%s: %s and %s both have id %s", m->name, a, b, q);
+    }
+    const kv_unique *u = &m->uniques[which - 1];
+    char vals[256];
+    key_values k = {key, len, 0};
+    describe_values(vals, sizeof(vals), m, u, key_value, &k);
+    name_fields(err, m, u);
+    return kv_fail(err, KVORM_EUNIQUE, "%s: unique constraint %s would be violated: %s and %s would both have %s",
+                   m->name, u->name, a, b, vals[0] ? vals : "the same value");
 }
 
 int kv_fail_unique_building(kv_error *err, const kv_model *m, const kv_unique *u)

@@ -129,6 +129,7 @@ static void redis_facts(kv_engine *eng, kv_engine_facts *f)
     f->parallel_calls = true; /* a pooled connection per call */
     f->scan_chunk = KV_REDIS_SCAN_CHUNK;
     f->writes_per_trip = KV_REDIS_WRITES_PER_TRIP;
+    f->atomic_many = KV_REDIS_WRITES_PER_TRIP; /* one MULTI/EXEC: Redis serves nobody else meanwhile */
 }
 
 static void redis_close(kv_engine *eng)
@@ -144,6 +145,7 @@ static const kv_engine_ops redis_ops = {
     .version = KV_ENGINE_INTERFACE_VERSION,
     .name = "redis",
     .run = kv_redis_run_steps,
+    .run_all = kv_redis_run_all,
     .scan = kv_redis_scan,
     .count = kv_redis_count,
     .sync_schema = kv_redis_sync_schema,

@@ -31,6 +31,7 @@ typedef struct kv_rkey {
 typedef struct kv_model_keys {
     kv_rkey rec; /* "<ns>:{<M>}:r:", the prefix of record keys */
     kv_rkey ids, seq, xs;
+    kv_rkey guard; /* "<ns>:{<M>}:guard": counts the checks of an all-or-nothing write, inside its MULTI only */
     kv_rkey *u;  /* per unique constraint: "<ns>:{<M>}:u:<name>" */
     kv_rkey *x;  /* per index: "<ns>:{<M>}:x:<name>" */
     int nu, nx;
@@ -108,6 +109,8 @@ void kv_redis_outcome_unknown(kv_error *err);
 /* ---- steps (redis_run.c) ---- */
 
 void kv_redis_run_steps(kv_engine *eng, kv_step **steps, size_t n);
+/* The engine's run_all (redis_run_all.c). */
+void kv_redis_run_all(kv_engine *eng, kv_step **steps, size_t n);
 /* Reads HGETALL pairs into per-field pointers (values point into pairs): `$v` becomes the version, fields
  * unknown to the schema are skipped. */
 int kv_redis_fill_record(kv_record *out, const kv_model *m, const redisReply *pairs, kv_error *err);

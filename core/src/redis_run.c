@@ -7,6 +7,7 @@
  * step is read and written again alone. */
 #include "redis_internal.h"
 #include "redis_resp.h"
+#include "redis_steps.h"
 
 #include "entries.h"
 #include "value.h"
@@ -16,27 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Outcome of a step within a group, beyond its rc. */
-enum { S_PENDING, S_DONE, S_RERUN };
-
-/* What the engine keeps about one step while it runs. */
-typedef struct stepx {
-    kv_step *st;
-    const kv_write *w;       /* st->write */
-    const kv_model_keys *k;
-    bool pre;                /* a write computed from the record as read first */
-    bool gen;                /* creates under a generated integer id */
-    bool have_gen;
-    char gen_id[24];
-    size_t gen_len;
-    redisReply *pre_rep;     /* the reply of the read first */
-    kv_record old;           /* the record it read (values point into pre_rep) */
-    bool old_found;
-    const char *old_id;
-    size_t old_id_len;
-    bool cmd;                /* has a command in the transaction being built */
-    int state;
-} stepx;
 
 /* ---- records ---- */
 
@@ -373,7 +353,7 @@ static int write_args(argbuf *a, const stepx *sx, kv_error *err)
     }
     arg_cstr(a, "");
     arg_cstr(a, "");
-    arg_int(a, 3 + m->nuniques + m->nindexes + (rkid ? 1 : 0));
+    arg_int(a, 3 + m->nuniques + m->nindexes + (rkid ? 1 : 0) + (sx->mode != MODE_ALONE));
     arg_key(a, &k->ids);
     arg_key(a, &k->seq);
     arg_key(a, &k->xs);
@@ -383,7 +363,19 @@ static int write_args(argbuf *a, const stepx *sx, kv_error *err)
         arg_key(a, &k->x[i]);
     if (rkid)
         arg_record_key(a, k, rkid, rkid_len);
-    arg_cstr(a, opnames[w->op]);
+    if (sx->mode != MODE_ALONE)
+        arg_key(a, &k->guard);
+    if (sx->mode == MODE_ALONE) {
+        arg_cstr(a, opnames[w->op]);
+    } else {
+        /* '?create' ('~create' when a taken value is a skip), '!<checks>create' (redis_scripts.c) */
+        char op[40];
+        if (sx->mode == MODE_CHECK)
+            snprintf(op, sizeof(op), "%c%s", w->skip_duplicate ? '~' : '?', opnames[w->op]);
+        else
+            snprintf(op, sizeof(op), "!%zu%s", sx->checks, opnames[w->op]);
+        arg_copy(a, op, strlen(op));
+    }
     arg_key(a, &k->rec);
     arg_cstr(a, m->id_kind == KV_ID_INCREMENT ? (sx->gen && cid ? "G" : "g") : m->id_kind == KV_ID_INTEGER ? "i" : "s");
     arg_int(a, m->nuniques);
@@ -443,7 +435,7 @@ static int write_args(argbuf *a, const stepx *sx, kv_error *err)
 
 /* Reads the main script's reply to a write into its step; the reply is kept as the record's storage on success,
  * else freed. STALE (and a generated id found taken) leaves the step to be run again. */
-static void write_reply(stepx *sx, redisReply *r)
+void kv_redis_write_reply(stepx *sx, redisReply *r)
 {
     kv_step *st = sx->st;
     const kv_write *w = sx->w;
@@ -474,6 +466,8 @@ static void write_reply(stepx *sx, redisReply *r)
         rc = kv_fail(st->err, KVORM_EINTERNAL, "%s: unexpected reply from the write script", m->name);
     } else if (strcmp(r->element[0]->str, "STALE") == 0) {
         sx->state = S_RERUN;
+    } else if (sx->mode == MODE_CHECK && strcmp(r->element[0]->str, "CHECKED") == 0) {
+        /* the write would succeed: nothing to keep yet */
     } else if (is_building(r) && w->loc.unique) {
         rc = kv_fail_unique_building(st->err, m, w->loc.unique);
     } else if (strcmp(r->element[0]->str, "NOTFOUND") == 0) {
@@ -520,7 +514,7 @@ static void write_reply(stepx *sx, redisReply *r)
 
 /* ---- running steps ---- */
 
-static void reset_step(stepx *sx)
+void kv_redis_step_reset(stepx *sx)
 {
     kv_record_free(&sx->st->out);
     sx->st->found = false;
@@ -528,7 +522,7 @@ static void reset_step(stepx *sx)
     sx->state = S_PENDING;
 }
 
-static void forget_read(stepx *sx)
+void kv_redis_step_forget(stepx *sx)
 {
     kv_record_free(&sx->old);
     sx->old_found = false;
@@ -567,9 +561,9 @@ static void write_alone(redis_engine *e, redisContext *c, stepx *sx, bool *broke
         redisReply *r = NULL;
         bool sent = false;
         char sha[41];
-        reset_step(sx);
+        kv_redis_step_reset(sx);
         if (sx->pre) {
-            forget_read(sx);
+            kv_redis_step_forget(sx);
             kv_redis_sha(e, KV_SCRIPT_MAIN, sha);
             read_args(&a, sx->k, &sx->w->loc, sha);
             st->rc = a.oom ? kv_fail(st->err, KVORM_EINTERNAL, "out of memory")
@@ -604,11 +598,11 @@ static void write_alone(redis_engine *e, redisContext *c, stepx *sx, bool *broke
                 kv_redis_outcome_unknown(st->err);
             return;
         }
-        write_reply(sx, r);
+        kv_redis_write_reply(sx, r);
         if (sx->state != S_RERUN)
             return;
     }
-    reset_step(sx);
+    kv_redis_step_reset(sx);
     st->rc = kv_fail_at(st->err, KVORM_EINTERNAL, m->name, NULL,
                         "%s: the record kept changing between its read and its write (%d attempts), or one of its "
                         "index entries is missing (the check op finds it); nothing was written",
@@ -634,7 +628,7 @@ static void run_alone(redis_engine *e, redisContext *c, stepx *sx, bool *broken)
     argbuf a = {0};
     redisReply *r = NULL;
     char sha[41];
-    reset_step(sx);
+    kv_redis_step_reset(sx);
     kv_redis_sha(e, KV_SCRIPT_MAIN, sha);
     read_args(&a, sx->k, st->loc, sha);
     if (a.oom)
@@ -656,7 +650,7 @@ static void take_reply(stepx *sx, redisReply *r)
         freeReplyObject(r);
         sx->state = S_RERUN;
     } else if (sx->st->write) {
-        write_reply(sx, r);
+        kv_redis_write_reply(sx, r);
     } else {
         read_reply(sx->st, r);
         sx->state = S_DONE;
@@ -680,7 +674,7 @@ static void rerun(redis_engine *e, redisContext *c, stepx *sx, size_t n, bool *b
 }
 
 /* The command of a step, appended to cmds; a write that cannot be formatted fails alone, with no command. */
-static void add_command(kv_cmdbuf *cmds, stepx *sx, const char *sha)
+void kv_redis_add_command(kv_cmdbuf *cmds, stepx *sx, const char *sha)
 {
     argbuf a = {0};
     int rc = 0;
@@ -782,7 +776,7 @@ static size_t run_reads(redis_engine *e, redisContext *c, stepx *sx, size_t n, b
     for (size_t i = 0; i < n; i++) {
         sx[i].cmd = false;
         if (sx[i].state != S_DONE) /* done: it has no key names */
-            add_command(&cmds, &sx[i], sha);
+            kv_redis_add_command(&cmds, &sx[i], sha);
         by_id = by_id && !(sx[i].cmd && sx[i].st->loc->unique);
     }
     if (cmds.oom || kv_redis_send(c, &cmds, "a read", broken, sx[0].st->err) != 0) {
@@ -827,7 +821,7 @@ static const char *write_target(const stepx *sx, size_t *len)
 
 /* The first write of the group that must not share the group with the writes before it: one computed from a
  * read (or before which one was) that may touch the same record as an earlier write. n if none. */
-static size_t conflict_at(const stepx *sx, size_t n)
+size_t kv_redis_conflict_at(const stepx *sx, size_t n)
 {
     for (size_t p = 1; p < n; p++) {
         if (!sx[p].st->write)
@@ -853,7 +847,7 @@ static bool needs_id(const stepx *sx)
 
 /* Reads the records the group's writes are computed from, and takes its generated ids, in one pipeline.
  * Returns 0, or the error (in sx[0]'s err) that broke the connection; a step's own failure is in the step. */
-static int prepare(redis_engine *e, redisContext *c, stepx *sx, size_t n, bool *broken)
+int kv_redis_prepare(redis_engine *e, redisContext *c, stepx *sx, size_t n, bool *broken)
 {
     kv_cmdbuf cmds = {0};
     char sha[41];
@@ -874,7 +868,7 @@ static int prepare(redis_engine *e, redisContext *c, stepx *sx, size_t n, bool *
             continue;
         argbuf a = {0};
         sx[i].cmd = true;
-        forget_read(&sx[i]);
+        kv_redis_step_forget(&sx[i]);
         read_args(&a, sx[i].k, &sx[i].w->loc, sha);
         if (a.oom)
             cmds.oom = true;
@@ -1044,7 +1038,7 @@ static size_t run_transaction(redis_engine *e, redisContext *c, stepx *sx, size_
             sx[i].cmd = false;
             continue;
         }
-        add_command(&cmds, &sx[i], sha);
+        kv_redis_add_command(&cmds, &sx[i], sha);
         queued += sx[i].cmd;
     }
     kv_cmdbuf_add(&cmds, 1, exec, exec_len);
@@ -1102,7 +1096,7 @@ static size_t run_transaction(redis_engine *e, redisContext *c, stepx *sx, size_
 /* The connection failed in the group starting at `from`: every step from there on shares that error. When the
  * group's commands had left (sent), its writes may or may not have been applied; later groups were never sent.
  * Reruns already done inside the group keep their own outcome. */
-static void fail_from(stepx *sx, size_t n, size_t from, size_t group_end, const kv_error *why_in, bool sent)
+void kv_redis_fail_from(stepx *sx, size_t n, size_t from, size_t group_end, const kv_error *why_in, bool sent)
 {
     const kv_error why = *why_in; /* as it was, before the steps change theirs */
     for (size_t i = from; i < n; i++) {
@@ -1117,6 +1111,33 @@ static void fail_from(stepx *sx, size_t n, size_t from, size_t group_end, const 
             kv_redis_outcome_unknown(st->err);
         st->rc = why.code;
     }
+}
+
+void kv_redis_steps_init(redis_engine *e, stepx *sx, kv_step **steps, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        kv_step *st = steps[i];
+        memset(&st->out, 0, sizeof(st->out));
+        st->found = false;
+        st->rc = 0;
+        sx[i].st = st;
+        sx[i].w = st->write;
+        sx[i].k = NULL;
+        sx[i].state = S_PENDING;
+        sx[i].mode = MODE_ALONE;
+        if (st->write) {
+            sx[i].pre = needs_preread(st->write);
+            sx[i].gen = (st->write->op == KV_WRITE_CREATE || st->write->op == KV_WRITE_UPSERT) &&
+                        st->model->id_kind == KV_ID_INCREMENT && !st->write->new_id &&
+                        !(st->write->op == KV_WRITE_UPSERT && !st->write->loc.unique);
+        }
+    }
+    /* key names first: a model without them fails its steps alone */
+    for (size_t i = 0; i < n; i++)
+        if (!(sx[i].k = kv_redis_keys(e, steps[i]->model, steps[i]->err))) {
+            steps[i]->rc = steps[i]->err->code;
+            sx[i].state = S_DONE;
+        }
 }
 
 void kv_redis_run_steps(kv_engine *eng, kv_step **steps, size_t n)
@@ -1138,30 +1159,9 @@ void kv_redis_run_steps(kv_engine *eng, kv_step **steps, size_t n)
     }
     if (n == 1)
         memset(&one, 0, sizeof(one));
-    for (size_t i = 0; i < n; i++) {
-        kv_step *st = steps[i];
-        memset(&st->out, 0, sizeof(st->out));
-        st->found = false;
-        st->rc = 0;
-        sx[i].st = st;
-        sx[i].w = st->write;
-        sx[i].k = NULL;
-        sx[i].state = S_PENDING;
-        if (st->write) {
-            sx[i].pre = needs_preread(st->write);
-            sx[i].gen = (st->write->op == KV_WRITE_CREATE || st->write->op == KV_WRITE_UPSERT) &&
-                        st->model->id_kind == KV_ID_INCREMENT && !st->write->new_id &&
-                        !(st->write->op == KV_WRITE_UPSERT && !st->write->loc.unique);
-        }
-    }
-    /* key names first: a model without them fails its steps alone */
-    for (size_t i = 0; i < n; i++)
-        if (!(sx[i].k = kv_redis_keys(e, steps[i]->model, steps[i]->err))) {
-            steps[i]->rc = steps[i]->err->code;
-            sx[i].state = S_DONE;
-        }
+    kv_redis_steps_init(e, sx, steps, n);
     if (kv_pool_acquire(&e->pool, &c, steps[0]->err) != 0) {
-        fail_from(sx, n, 0, 0, steps[0]->err, false);
+        kv_redis_fail_from(sx, n, 0, 0, steps[0]->err, false);
         goto out;
     }
     if (n == 1) {
@@ -1178,15 +1178,15 @@ void kv_redis_run_steps(kv_engine *eng, kv_step **steps, size_t n)
         if (!writes) {
             done = run_reads(e, c, sx + i, j - i, &broken);
         } else {
-            if (prepare(e, c, sx + i, j - i, &broken) != 0) {
-                fail_from(sx, n, i, j, steps[i]->err, false);
+            if (kv_redis_prepare(e, c, sx + i, j - i, &broken) != 0) {
+                kv_redis_fail_from(sx, n, i, j, steps[i]->err, false);
                 break;
             }
-            size_t cut = conflict_at(sx + i, j - i);
+            size_t cut = kv_redis_conflict_at(sx + i, j - i);
             if (cut < j - i) {
                 /* the rest reads again after this part has run */
                 for (size_t k = i + cut; k < j; k++) {
-                    forget_read(&sx[k]);
+                    kv_redis_step_forget(&sx[k]);
                     if (sx[k].k) {
                         sx[k].state = S_PENDING;
                         sx[k].st->rc = 0;
@@ -1197,7 +1197,7 @@ void kv_redis_run_steps(kv_engine *eng, kv_step **steps, size_t n)
             done = run_transaction(e, c, sx + i, j - i, &broken, &sent);
         }
         if (done != j - i) {
-            fail_from(sx, n, i + done, j, steps[i + done]->err, sent);
+            kv_redis_fail_from(sx, n, i + done, j, steps[i + done]->err, sent);
             break;
         }
         i = j;
@@ -1205,7 +1205,7 @@ void kv_redis_run_steps(kv_engine *eng, kv_step **steps, size_t n)
     kv_pool_release(&e->pool, c, broken);
 out:
     for (size_t i = 0; i < n; i++)
-        forget_read(&sx[i]);
+        kv_redis_step_forget(&sx[i]);
     if (sx != &one)
         free(sx);
 }

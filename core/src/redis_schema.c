@@ -26,6 +26,7 @@ static void model_keys_free(kv_model_keys *k)
     free(k->ids.s);
     free(k->seq.s);
     free(k->xs.s);
+    free(k->guard.s);
     for (int i = 0; k->u && i < k->nu; i++)
         free(k->u[i].s);
     for (int i = 0; k->x && i < k->nx; i++)
@@ -49,7 +50,8 @@ void kv_redis_keys_free(redis_engine *e)
 static bool model_keys_make(kv_model_keys *k, const char *ns, const kv_model *m)
 {
     bool ok = key_make(&k->rec, ns, m->name, "r:", "") && key_make(&k->ids, ns, m->name, "ids", "") &&
-              key_make(&k->seq, ns, m->name, "seq", "") && key_make(&k->xs, ns, m->name, "xs", "");
+              key_make(&k->seq, ns, m->name, "seq", "") && key_make(&k->xs, ns, m->name, "xs", "") &&
+              key_make(&k->guard, ns, m->name, "guard", "");
     k->u = calloc((size_t)m->nuniques + 1, sizeof(*k->u));
     k->x = calloc((size_t)m->nindexes + 1, sizeof(*k->x));
     ok = ok && k->u && k->x;

@@ -44,7 +44,13 @@
  * an old entry that is not there (while its index is not being built), replies STALE: the caller reads again.
  * Replies: the new id after a create (version 1; the caller has the data); {'OK', id, version, fields} where
  * fields is the HGETALL of the record after an update or before a delete; or {'NOTFOUND'}, {'UNIQUE',
- * constraint (0 = id)}, {'CONFLICT', current version}, {'STALE'}. */
+ * constraint (0 = id)}, {'CONFLICT', current version}, {'STALE'}.
+ *
+ * All or nothing (run_all): the op may carry a mode, and KEYS then ends with the model's guard key, which the
+ * transaction deletes before and after. '?op' checks the write without writing anything and, when it would
+ * succeed, increments the guard; '~op' does the same for a create whose taken id or unique value is a skip
+ * (skipDuplicates), not a failure. '!<n>op' writes only when the guard is n, that is when all n checks before it
+ * passed; else it replies {'ABORTED'}. A check replies {'CHECKED'}, or what the write would. */
 const char kv_script_main[] =
     "local a = ARGV\n"
     "local op = a[1]\n"
@@ -95,6 +101,14 @@ const char kv_script_main[] =
     "  if a[3] == '' then redis.call('HDEL', KEYS[2], a[2]) else redis.call('HSET', KEYS[2], a[2], a[3]) end\n"
     "  return #todo\n"
     "end\n"
+    "local mode, need = '', 0\n"
+    "do\n"
+    "  local m, n, rest = string.match(op, '^([?~!])(%d*)(.+)$')\n"
+    "  if m then mode, need, op = m, tonumber(n) or 0, rest end\n"
+    "end\n"
+    "local checking = mode == '?' or mode == '~'\n"
+    "local guard = mode ~= '' and KEYS[#KEYS] or nil\n"
+    "if mode == '!' and tonumber(redis.call('GET', guard) or '0') ~= need then return {'ABORTED'} end\n"
     "local prefix, idkind = a[2], a[3]\n"
     "local nu, nx = tonumber(a[4]), tonumber(a[5])\n"
     "local lockind, locval, lockey, newid, ifver, expect, identry, rkid = a[6], a[7], a[8], a[9], a[10], a[11],\n"
@@ -122,7 +136,17 @@ const char kv_script_main[] =
     "\n"
     "-- an id the caller took from the counter for a create that does not happen goes back, if still the last\n"
     "local function give_back()\n"
+    "  if checking then return end\n"
     "  if idkind == 'G' and redis.call('GET', KEYS[2]) == newid then redis.call('DECR', KEYS[2]) end\n"
+    "end\n"
+    "-- a check that would succeed counts in the guard; for '~' a taken value is a skip, but a taken generated id\n"
+    "-- is not (the caller takes another)\n"
+    "local function counted(r)\n"
+    "  if checking and type(r) == 'table' and (r[1] == 'CHECKED' or\n"
+    "      (mode == '~' and r[1] == 'UNIQUE' and not (r[2] == 0 and idkind == 'G'))) then\n"
+    "    redis.call('INCR', guard)\n"
+    "  end\n"
+    "  return r\n"
     "end\n"
     "local function do_create(cid, xc)\n"
     "  local key = rkey(cid)\n"
@@ -131,6 +155,7 @@ const char kv_script_main[] =
     "    local k = a[ks + i - 1]\n"
     "    if k ~= '' and redis.call('HEXISTS', KEYS[3 + i], k) == 1 then give_back(); return {'UNIQUE', i} end\n"
     "  end\n"
+    "  if checking then return {'CHECKED'} end\n"
     "  if idkind == 'g' then\n"
     "    local cur = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
     "    if tonumber(cid) > cur then redis.call('SET', KEYS[2], cid) end\n"
@@ -147,7 +172,7 @@ const char kv_script_main[] =
     "  end\n"
     "  return cid\n"
     "end\n"
-    "if op == 'create' then return do_create(newid, index_sections()) end\n"
+    "if op == 'create' then return counted(do_create(newid, index_sections())) end\n"
     "\n"
     "-- the constraints a write may move (for an update, those with a field it sets or clears; for a delete, all):\n"
     "-- each as {number, {fields}}\n"
@@ -247,6 +272,7 @@ const char kv_script_main[] =
     "  local _, xm = index_sections()\n"
     "  local xmoves = index_moves(xm)\n"
     "  if not xmoves then return {'STALE'} end\n"
+    "  if checking then return {'CHECKED'} end\n"
     "  if ns > 0 then redis.call('HSET', key, unpack(a, ss, ss + 2 * ns - 1)) end\n"
     "  if nd > 0 then redis.call('HDEL', key, unpack(a, ds, ds + nd - 1)) end\n"
     "  local ver = redis.call('HINCRBY', key, '$v', 1)\n"
@@ -266,6 +292,7 @@ const char kv_script_main[] =
     "  local _, xm = index_sections()\n"
     "  local xmoves = index_moves(xm)\n"
     "  if not xmoves then return {'STALE'} end\n"
+    "  if checking then return {'CHECKED'} end\n"
     "  local all = redis.call('HGETALL', key)\n"
     "  local rec = {}\n"
     "  for k = 1, #all, 2 do rec[all[k]] = all[k + 1] end\n"
@@ -280,6 +307,7 @@ const char kv_script_main[] =
     "  return {'OK', did, rec['$v'] or '0', all}\n"
     "end\n"
     "\n"
+    "local function write()\n"
     "if lockind == 'u' and redis.call('HEXISTS', KEYS[3], lockstate) == 1 then return {'BUILDING'} end\n"
     "local id = nil\n"
     "if lockind == 'i' then id = locval\n"
@@ -299,7 +327,9 @@ const char kv_script_main[] =
     "if not exists then return {'NOTFOUND'} end\n"
     "if op == 'update' then return do_update(id) end\n"
     "if op == 'delete' then return do_delete(id) end\n"
-    "return redis.error_reply('kvorm: unknown op ' .. op)\n";
+    "return redis.error_reply('kvorm: unknown op ' .. op)\n"
+    "end\n"
+    "return counted(write())\n";
 
 /* KEYS: [1] the schema hash, [2] the model's ids, [3] its index states, then the keys of the indexes and unique
  * constraints removed. ARGV: model, layout last read ('' = none), new layout, then the state fields of the new

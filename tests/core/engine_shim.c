@@ -1,4 +1,5 @@
-// The engine shim of engine_shim.h: a copy of the engine's ops whose scan calls the real one, then the hook.
+// The engine shim of engine_shim.h: a copy of the engine's ops whose scan calls the real one, then the hook, and
+// whose run_all calls its hook, then the real one.
 #include "engine_shim.h"
 
 #include "db.h"
@@ -9,6 +10,8 @@ static const kv_engine_ops *real_ops;
 static kv_engine_ops shim_ops;
 static void (*hook)(void *);
 static void *hook_arg;
+static void (*all_hook)(void *);
+static void *all_hook_arg;
 
 static int shim_scan(kv_engine *e, const kv_model *m, const kv_range *r, bool reverse, size_t limit, kv_keys *out,
                      kv_error *err)
@@ -21,16 +24,38 @@ static int shim_scan(kv_engine *e, const kv_model *m, const kv_range *r, bool re
     return rc;
 }
 
-void kt_shim_after_next_scan(kvorm_db *db, void (*fn)(void *), void *arg)
+static void shim_run_all(kv_engine *e, kv_step **steps, size_t n)
+{
+    void (*fn)(void *) = all_hook;
+    all_hook = NULL;
+    if (fn)
+        fn(all_hook_arg);
+    real_ops->run_all(e, steps, n);
+}
+
+static void install(kvorm_db *db)
 {
     if (db->engine->ops != &shim_ops) {
         real_ops = db->engine->ops;
         shim_ops = *real_ops;
         shim_ops.scan = shim_scan;
+        shim_ops.run_all = shim_run_all;
         db->engine->ops = &shim_ops;
     }
+}
+
+void kt_shim_after_next_scan(kvorm_db *db, void (*fn)(void *), void *arg)
+{
+    install(db);
     hook = fn;
     hook_arg = arg;
+}
+
+void kt_shim_before_next_run_all(kvorm_db *db, void (*fn)(void *), void *arg)
+{
+    install(db);
+    all_hook = fn;
+    all_hook_arg = arg;
 }
 
 void kt_shim_remove(kvorm_db *db)
@@ -38,4 +63,5 @@ void kt_shim_remove(kvorm_db *db)
     if (db->engine->ops == &shim_ops)
         db->engine->ops = real_ops;
     hook = NULL;
+    all_hook = NULL;
 }

@@ -13,6 +13,9 @@ extern "C" {
 // From now on, after db's engine has answered its next range scan, calls fn(arg) once (before the query reads
 // the records the scan named). Call kt_shim_remove before closing db.
 void kt_shim_after_next_scan(kvorm_db *db, void (*fn)(void *), void *arg);
+// From now on, before db's engine runs its next all-or-nothing group (createMany, updateMany, deleteMany, after
+// their records were read), calls fn(arg) once.
+void kt_shim_before_next_run_all(kvorm_db *db, void (*fn)(void *), void *arg);
 void kt_shim_remove(kvorm_db *db);
 
 #ifdef __cplusplus

@@ -647,11 +647,12 @@ TEST_F(LmdbMany, CreateManyCrossesTransactionGroups)
     EXPECT_EQ(Count(db, "Item"), 700);
     JRes c = J(db, "Item", "count", R"({"where":{"label":"l3"}})");
     EXPECT_EQ(json_integer_value(c.get()), 100) << c.text;
-    // a taken id stops the call; the records before it stay, with all their entries
+    // a taken id fails the call all or nothing (one transaction up to atomicManyLimit records)
     r = J(db, "Item", "createMany", R"({"data":[{"id":"n1"},{"id":"m5"},{"id":"n2"}]})");
     EXPECT_EQ(r.rc, KVORM_EUNIQUE) << r.text;
     MRes n1 = Find(db, "Item", "id", "n1");
-    EXPECT_FALSE(n1.doc.is_nil()) << "the record before the failed one stays";
+    EXPECT_TRUE(n1.doc.is_nil()) << "nothing of the call is written";
+    EXPECT_EQ(Count(db, "Item"), 700);
     JRes rep = CheckClean(db, "Item");
     EXPECT_EQ(rep.integer("records"), Count(db, "Item"));
 }

@@ -29,6 +29,7 @@ static void lmdb_facts(kv_engine *eng, kv_engine_facts *f)
     f->parallel_calls = true; /* MDB_NOTLS: any thread, readers in parallel */
     f->scan_chunk = KV_LMDB_SCAN_CHUNK;
     f->writes_per_trip = KV_LMDB_WRITES_PER_TXN;
+    f->atomic_many = KV_LMDB_ATOMIC_MANY;
 }
 
 static void lmdb_close(kv_engine *eng)
@@ -43,6 +44,7 @@ static const kv_engine_ops lmdb_ops = {
     .version = KV_ENGINE_INTERFACE_VERSION,
     .name = "lmdb",
     .run = kv_lmdb_run,
+    .run_all = kv_lmdb_run_all,
     .scan = kv_lmdb_scan,
     .count = kv_lmdb_count,
     .sync_schema = kv_lmdb_sync_schema,

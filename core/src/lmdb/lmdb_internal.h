@@ -33,6 +33,8 @@
 #define KV_LMDB_MIN_MAPSIZE (64ull << 10)
 #define KV_LMDB_DEFAULT_MAX_MAPSIZE (1ull << 40) /* growth stops here unless maxmapsize says otherwise */
 #define KV_LMDB_WRITES_PER_TXN 256              /* writes of a batch committed together */
+#define KV_LMDB_ATOMIC_MANY 4096                /* writes of one all-or-nothing transaction (run_all); far below
+                                                 * LMDB's limit of dirty pages per transaction */
 #define KV_LMDB_SCAN_CHUNK 1000                 /* what the capabilities report; a scan is one read txn */
 
 enum { LM_META, LM_RECORDS, LM_UNIQUES, LM_INDEX, LM_NDBS };
@@ -183,6 +185,7 @@ const char *kv_lmdb_ns(lmdb_engine *e, const kv_model *m, kv_error *err);
 /* ---- the ops ---- */
 
 void kv_lmdb_run(kv_engine *eng, kv_step **steps, size_t n);
+void kv_lmdb_run_all(kv_engine *eng, kv_step **steps, size_t n);
 int kv_lmdb_scan(kv_engine *eng, const kv_model *m, const kv_range *r, bool reverse, size_t limit, kv_keys *out,
                  kv_error *err);
 int kv_lmdb_count(kv_engine *eng, const kv_model *m, const kv_range *r, int64_t *out, kv_error *err);

@@ -7,7 +7,9 @@
  * transaction (one commit, one fsync), each write in a nested transaction of its own, so that a write that fails
  * is undone alone and the others keep their outcome; reads in the group see the writes before them. When LMDB
  * itself fails in a group (a full map is grown first) nothing of it was written, and its steps run one by one. A
- * group of reads is one read transaction. */
+ * group of reads is one read transaction.
+ *
+ * run_all is one write transaction without nesting: the first write that fails aborts it, so none is written. */
 #include "lmdb_internal.h"
 
 #include "entries.h"
@@ -641,6 +643,67 @@ static int run_group(lmdb_engine *e, kv_step **steps, size_t n)
             reset_step(steps[i]);
         if (t.mdb_rc != MDB_MAP_FULL || kv_lmdb_grow(e->env, t.mapsize, &why) != 0)
             return -1;
+    }
+}
+
+/* ---- all or nothing ---- */
+
+typedef struct all {
+    lmdb_engine *e;
+    kv_step **steps;
+    size_t n;
+} all;
+
+/* Every write in the one transaction, stopping at the first that fails (the transaction is then aborted). */
+static int write_all_fn(lm_txn *t, void *ctx, kv_error *err)
+{
+    all *c = ctx;
+    (void)err; /* the steps' own */
+    for (size_t i = 0; i < c->n; i++)
+        reset_step(c->steps[i]);
+    for (size_t i = 0; i < c->n; i++) {
+        run_write(c->e, t, c->steps[i]);
+        if (c->steps[i]->rc != 0)
+            return c->steps[i]->rc;
+    }
+    return 0;
+}
+
+void kv_lmdb_run_all(kv_engine *eng, kv_step **steps, size_t n)
+{
+    lmdb_engine *e = (lmdb_engine *)eng;
+    all c = {e, steps, n};
+    kv_error why = {0};
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        memset(&steps[i]->out, 0, sizeof(steps[i]->out));
+        steps[i]->found = false;
+        steps[i]->rc = 0;
+    }
+    if (!kv_lmdb_ns(e, steps[0]->model, &why)) {
+        kv_fail_at(&why, KVORM_EINTERNAL, steps[0]->model->name, NULL, "%s: the LMDB engine has no schema yet",
+                   steps[0]->model->name);
+    } else if (kv_lmdb_write(e, steps[0]->model->name, write_all_fn, &c, &why) == 0) {
+        return;
+    }
+    /* nothing was written: the write that failed keeps its error, the others were not applied; a failure of the
+     * transaction itself (begin, commit, read-only) is every step's */
+    bool own = false;
+    for (size_t i = 0; i < n && why.code == 0; i++)
+        own = own || (steps[i]->rc != 0 && steps[i]->rc != KV_STEP_UNAPPLIED);
+    for (size_t i = 0; i < n; i++) {
+        kv_step *st = steps[i];
+        kv_record_free(&st->out);
+        st->found = false;
+        if (own && st->rc != 0)
+            continue;
+        if (own) {
+            st->rc = KV_STEP_UNAPPLIED;
+        } else {
+            *st->err = why;
+            st->rc = why.code;
+        }
     }
 }
 

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #define NRECORDS 1000
+#define MANY 100 /* records per createMany (case 5) */
 #define SLOT_SECONDS 0.25 /* one side's turn; sides alternate kvorm,raw | raw,kvorm | ... (ABBA) */
 #define MAX_ROUNDS 64
 
@@ -409,15 +410,13 @@ static void op_raw_find_email(bench *b)
 }
 
 /* 3. create with one unique */
-static void op_kv_create(bench *b)
+
+/* Packs the data of kvorm's new user n: {email, name, age}. */
+static void pk_new_user(bench *b, uint64_t n)
 {
     char email[96], name[32];
-    uint64_t n = b->seq++;
     make_email(email, sizeof email, 'k', b->tag, n);
     snprintf(name, sizeof name, "New User %06llu", (unsigned long long)(n % 1000000));
-    msgpack_sbuffer_clear(&b->buf);
-    pk_request_head(&b->pk, "create", 1);
-    pk_str(&b->pk, "data");
     msgpack_pack_map(&b->pk, 3);
     pk_str(&b->pk, "email");
     pk_str(&b->pk, email);
@@ -425,6 +424,14 @@ static void op_kv_create(bench *b)
     pk_str(&b->pk, name);
     pk_str(&b->pk, "age");
     msgpack_pack_int64(&b->pk, (int64_t)(n % 100));
+}
+
+static void op_kv_create(bench *b)
+{
+    msgpack_sbuffer_clear(&b->buf);
+    pk_request_head(&b->pk, "create", 1);
+    pk_str(&b->pk, "data");
+    pk_new_user(b, b->seq++);
     unsigned char *out;
     size_t out_len;
     kv_exec_ok(b, b->buf.data, b->buf.size, &out, &out_len);
@@ -446,10 +453,11 @@ static void make_raw_id(char out[27], uint64_t n)
     out[26] = '\0';
 }
 
-static void op_raw_create(bench *b)
+/* The raw create of user n, as an EVALSHA of LUA_CREATE: appended to the connection's output when append,
+ * else run and checked. */
+static void raw_create(bench *b, uint64_t n, bool append)
 {
     char email[96], name[32], id[27], key[64];
-    uint64_t n = b->seq++;
     make_email(email, sizeof email, 'r', b->tag, n);
     snprintf(name, sizeof name, "New User %06llu", (unsigned long long)(n % 1000000));
     make_raw_id(id, n);
@@ -465,10 +473,60 @@ static void op_raw_create(bench *b)
                             "email", b->buf.data, "name", b->buf2.data, "age", b->buf2.data + name_len, "$v", "1"};
     size_t lens[16] = {0, 0, 1, (size_t)klen, strlen(R_UNIQUE), strlen(R_IDS), b->buf.size, 26,
                        5, b->buf.size, 4, name_len, 3, b->buf2.size - name_len, 2, 1};
+    if (append) {
+        argv[0] = "EVALSHA";
+        lens[0] = 7;
+        argv[1] = b->create.sha;
+        lens[1] = 40;
+        redisAppendCommandArgv(b->rc, 16, argv, lens); /* copies the arguments */
+        return;
+    }
     redisReply *r = evalsha(b, &b->create, 16, argv, lens);
     if (r->type != REDIS_REPLY_INTEGER || r->integer != 1)
         die("raw create: unexpected reply");
     freeReplyObject(r);
+}
+
+static void op_raw_create(bench *b)
+{
+    raw_create(b, b->seq++, false);
+}
+
+/* 5. createMany of MANY users: all or nothing. The raw side sends the same MANY creates as one MULTI/EXEC of
+ * LUA_CREATE calls in one round trip: atomic as a group, but a failing create would not undo the others. */
+static void op_kv_create_many(bench *b)
+{
+    msgpack_sbuffer_clear(&b->buf);
+    pk_request_head(&b->pk, "createMany", 1);
+    pk_str(&b->pk, "data");
+    msgpack_pack_array(&b->pk, MANY);
+    for (int k = 0; k < MANY; k++)
+        pk_new_user(b, b->seq++);
+    unsigned char *out;
+    size_t out_len;
+    kv_exec_ok(b, b->buf.data, b->buf.size, &out, &out_len);
+    kvorm_free(out);
+}
+
+static void op_raw_create_many(bench *b)
+{
+    redisAppendCommand(b->rc, "MULTI");
+    for (int k = 0; k < MANY; k++)
+        raw_create(b, b->seq++, true);
+    redisAppendCommand(b->rc, "EXEC");
+    redisReply *r = NULL;
+    for (int k = 0; k < MANY + 2; k++) {
+        if (redisGetReply(b->rc, (void **)&r) != REDIS_OK || !r)
+            die("raw createMany: %s", b->rc->errstr);
+        if (k < MANY + 1)
+            freeReplyObject(r);
+    }
+    bool ok = r->type == REDIS_REPLY_ARRAY && r->elements == MANY;
+    for (size_t k = 0; ok && k < r->elements; k++)
+        ok = r->element[k]->type == REDIS_REPLY_INTEGER && r->element[k]->integer == 1;
+    freeReplyObject(r);
+    if (!ok)
+        die("raw createMany: EXEC did not answer %d creates", MANY);
 }
 
 /* 4. update of one non-unique field (name) by id */
@@ -785,17 +843,18 @@ int main(int argc, char **argv)
     fprintf(stderr, "redis_bench: creating %d records\n", NRECORDS);
     setup_records(b);
 
-    result res[4];
+    result res[5];
     res[0] = measure(b, "1. findUnique by id", op_kv_find_id, op_raw_find_id, secs, 0.9);
     res[1] = measure(b, "2. findUnique by unique (email)", op_kv_find_email, op_raw_find_email, secs, 0);
     res[2] = measure(b, "3. create (one unique)", op_kv_create, op_raw_create, secs, 0.8);
     res[3] = measure(b, "4. update one field by id", op_kv_update, op_raw_update, secs, 0);
+    res[4] = measure(b, "5. createMany of 100 (one unique)", op_kv_create_many, op_raw_create_many, secs, 0);
 
     printf("\n| %-33s | %12s | %12s | %9s | %-21s | %-20s | %-19s |\n", "case", "kvorm ops/s", "raw ops/s",
            "kvorm/raw", "target (median)", "round ratios", "client CPU us/op k/r");
     printf("|%s|%s|%s|%s|%s|%s|%s|\n", "-----------------------------------", "-------------:", "-------------:",
            "----------:", "-----------------------", "----------------------", "---------------------");
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         double ratio = res[i].kv_ops / res[i].raw_ops;
         char target[48], spread[64];
         /* judged on the median round ratio: one noisy turn cannot decide it */

@@ -4,6 +4,7 @@
 #include "query.h"
 
 #include "compare.h"
+#include "entries.h"
 #include "keycode.h"
 
 #include <stdio.h>
@@ -468,8 +469,35 @@ int kv_query_refuse(kv_query *q)
 
 /* ---- reading ---- */
 
-/* Reads the records of n ids (text) in one call to the engine, keeping those that match. */
-static int read_ids(kv_query *q, const char *const *ids, const size_t *lens, size_t n, kv_rows *out)
+/* How far an ordered read of an index has got: the bytes that fix the place (run_len) of the last key it has
+ * read. A record that now sorts after them was moved there by a write after the scan, past keys the read has not
+ * met yet: keeping it would put it in a page before records it should follow, and a cursor taken from that page
+ * would skip them. It is left out; the read meets it again at its new key if it goes that far. */
+typedef struct frontier {
+    const kv_index *index;
+    const char *run;
+    size_t run_len;
+    int run_parts;
+    bool reverse;
+    msgpack_sbuffer key; /* scratch: a record's key in the index */
+    kv_error ignored;
+} frontier;
+
+static size_t run_len(const char *key, size_t len, int parts);
+static int key_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
+static bool beyond(const kv_query *q, frontier *fr, const kv_record *r)
+{
+    fr->key.size = 0;
+    if (kv_index_entry(&fr->key, q->model, fr->index, r->values, r->lens, r->id, r->id_len, &fr->ignored) != 0)
+        return false; /* a malformed value: the row is judged as any other, not dropped here */
+    int c = key_cmp(fr->key.data, run_len(fr->key.data, fr->key.size, fr->run_parts), fr->run, fr->run_len);
+    return fr->reverse ? c < 0 : c > 0;
+}
+
+/* Reads the records of n ids (text) in one call to the engine, keeping those that match (and, for an ordered
+ * read, that are not beyond its frontier). */
+static int read_ids(kv_query *q, const char *const *ids, const size_t *lens, size_t n, frontier *fr, kv_rows *out)
 {
     kv_engine *e = q->rq->db->engine;
     kv_locator *locs = calloc(n + 1, sizeof(*locs));
@@ -498,7 +526,7 @@ static int read_ids(kv_query *q, const char *const *ids, const size_t *lens, siz
             rc = shared.code ? shared.code : st->rc;
         }
         if (rc == 0 && st->found && kv_filter_eval(&q->filter, q->model, &st->out) == KV_TRUE &&
-            (!q->has_cursor || after_cursor(q, &st->out)))
+            (!q->has_cursor || after_cursor(q, &st->out)) && !(fr && beyond(q, fr, &st->out)))
             rc = rows_take(out, &st->out, q->rq->err);
         kv_record_free(&st->out);
     }
@@ -544,6 +572,68 @@ static size_t run_len(const char *key, size_t len, int parts)
     return off;
 }
 
+static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c != 0 ? c : alen < blen ? -1 : alen > blen;
+}
+
+/* Keyset pagination: an ordered read with a cursor starts at the cursor's key, not at the range's start, so a
+ * page costs what it returns however deep the walk. The cursor's key is the range's fixed elements, then the
+ * elements of the cursor's order values (and its id when the read meets ids in order after them), ending after
+ * a cut element, since values sharing its first bytes may sort either way. Rows before the cursor that share
+ * its key start are still dropped by after_cursor. buf holds the bounds written into cur. */
+static void seek_cursor(const kv_query *q, const kv_range *r, kv_range *cur, msgpack_sbuffer *buf)
+{
+    const kv_plan *p = &q->plan;
+    const kv_index *x = r->index;
+    const char *fixed = r->lo.data ? r->lo.data : r->hi.data;
+    size_t fixed_len = 0, avail = r->lo.data ? r->lo.len : r->hi.len;
+    kv_error ignored = {0};
+    bool cut = false;
+    int nparts = x ? x->nparts : 0, nkeys = q->norder - 1;
+    for (int i = 0; i < p->fixed_parts; i++) {
+        size_t n = fixed ? kv_key_skip(fixed + fixed_len, avail - fixed_len, NULL) : 0;
+        if (n == 0)
+            return;
+        fixed_len += n;
+    }
+    if (fixed_len > 0)
+        msgpack_sbuffer_write(buf, fixed, fixed_len);
+    for (int k = 0; k < nkeys && !cut; k++) {
+        const kv_index_part *part = &x->parts[p->fixed_parts + k];
+        if (kv_key_append_value(buf, q->model->fields[part->field].type, q->cursor_vals[k], q->cursor_lens[k],
+                                part->desc, &cut, &ignored) != 0)
+            return;
+    }
+    /* the id only when the read meets ids in the query's direction too */
+    bool id_too = p->fixed_parts + nkeys == nparts && q->order[q->norder - 1].desc == p->reverse;
+    if (!cut && id_too &&
+        kv_key_append_id(buf, q->model, q->cursor_id, q->cursor_id_len, &ignored) != 0)
+        return;
+    size_t n = buf->size;
+    if (n == 0)
+        return;
+    if (!p->reverse) {
+        if (!r->lo.data || key_cmp(buf->data, n, r->lo.data, r->lo.len) > 0)
+            cur->lo = (kv_bound){buf->data, n, true};
+        return;
+    }
+    /* backwards: from just after every key that starts with the cursor's */
+    char *end = malloc(n + 1);
+    size_t end_len = 0;
+    if (!end)
+        return;
+    kv_key_prefix_end(end, &end_len, buf->data, n);
+    if (end_len > 0) {
+        buf->size = 0;
+        msgpack_sbuffer_write(buf, end, end_len);
+        if (!r->hi.data || key_cmp(buf->data, end_len, r->hi.data, r->hi.len) < 0)
+            cur->hi = (kv_bound){buf->data, end_len, false};
+    }
+    free(end);
+}
+
 /* Reads one range page by page. need: the rows wanted in order (skip + take), or -1 for every match. */
 static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out)
 {
@@ -569,7 +659,13 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
     /* the page's ids, end to end: a string id's text is shorter than its key, an integer's at most 21 bytes */
     char *texts = NULL;
     size_t texts_cap = 0;
+    frontier fr = {r->index, NULL, 0, run_parts, p->reverse, {0}, {0}};
+    msgpack_sbuffer seek;
     int rc = 0;
+    msgpack_sbuffer_init(&fr.key);
+    msgpack_sbuffer_init(&seek);
+    if (p->ordered && q->has_cursor)
+        seek_cursor(q, r, &cur, &seek);
     if (!ids || !lens) {
         rc = kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
         goto done;
@@ -607,10 +703,14 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
             used += lens[n] + 1;
             ids[n++] = text;
         }
-        size_t before = out->n;
-        if ((rc = read_ids(q, ids, lens, n, out)) != 0)
+        /* an index's keys move with their records (the id collection's never do) */
+        bool bounded = ordered && r->index && n > 0;
+        if (bounded) {
+            fr.run = keys.data + keys.off[n - 1];
+            fr.run_len = run_len(fr.run, keys.len[n - 1], run_parts);
+        }
+        if ((rc = read_ids(q, ids, lens, n, bounded ? &fr : NULL, out)) != 0)
             goto done;
-        (void)before;
         if (stop)
             break;
         if (exact && (int64_t)out->n >= need)
@@ -649,6 +749,8 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
             chunk = chunk * 4 > KV_SCAN_CHUNK ? KV_SCAN_CHUNK : chunk * 4;
     }
 done:
+    msgpack_sbuffer_destroy(&fr.key);
+    msgpack_sbuffer_destroy(&seek);
     kv_keys_free(&keys);
     free(resume);
     free(cutoff);
@@ -667,7 +769,7 @@ static int collect(kv_query *q, int64_t need, kv_rows *out)
         return 0;
     case KV_PLAN_GET: {
         const kv_pred *ids = p->ids;
-        return read_ids(q, (const char *const *)ids->vals, ids->lens, (size_t)ids->nvals, out);
+        return read_ids(q, (const char *const *)ids->vals, ids->lens, (size_t)ids->nvals, NULL, out);
     }
     case KV_PLAN_UNIQUE:
         return read_unique(q, out);

@@ -376,13 +376,11 @@ static size_t put_uint(char *p, size_t n)
 
 /* Appends the command in RESP. We format it ourselves: hiredis' redisCommandArgv formats every argument through
  * sdscatfmt, which cost more than the rest of a kvorm write put together. */
-void kv_cmdbuf_add(kv_cmdbuf *b, int argc, const char *const *argv, const size_t *lens)
+/* Room for need more bytes; false (and oom set) when there is none. */
+static bool cmdbuf_reserve(kv_cmdbuf *b, size_t need)
 {
-    size_t need = 1 + 20 + 2;
-    for (int i = 0; i < argc; i++)
-        need += 1 + 20 + 2 + lens[i] + 2;
     if (b->oom)
-        return;
+        return false;
     if (b->len + need > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + need)
@@ -390,11 +388,31 @@ void kv_cmdbuf_add(kv_cmdbuf *b, int argc, const char *const *argv, const size_t
         char *data = realloc(b->data, cap);
         if (!data) {
             b->oom = true;
-            return;
+            return false;
         }
         b->data = data;
         b->cap = cap;
     }
+    return true;
+}
+
+void kv_cmdbuf_append(kv_cmdbuf *b, const kv_cmdbuf *more)
+{
+    if (more->oom)
+        b->oom = true;
+    if (more->len > 0 && cmdbuf_reserve(b, more->len)) {
+        memcpy(b->data + b->len, more->data, more->len);
+        b->len += more->len;
+    }
+}
+
+void kv_cmdbuf_add(kv_cmdbuf *b, int argc, const char *const *argv, const size_t *lens)
+{
+    size_t need = 1 + 20 + 2;
+    for (int i = 0; i < argc; i++)
+        need += 1 + 20 + 2 + lens[i] + 2;
+    if (!cmdbuf_reserve(b, need))
+        return;
     char *p = b->data + b->len;
     *p++ = '*';
     p += put_uint(p, (size_t)argc);

@@ -50,6 +50,8 @@ typedef struct kv_cmdbuf {
 } kv_cmdbuf;
 
 void kv_cmdbuf_add(kv_cmdbuf *b, int argc, const char *const *argv, const size_t *lens);
+/* Appends the commands of more, end to end. */
+void kv_cmdbuf_append(kv_cmdbuf *b, const kv_cmdbuf *more);
 void kv_cmdbuf_free(kv_cmdbuf *b);
 /* Sends the buffer; what names the command in error messages. On an I/O failure returns CONNECTION or TIMEOUT
  * and sets *broken. */

@@ -307,9 +307,20 @@ out:
 
 /* The arguments of the main script for a write (argv[0] and argv[1], EVALSHA and the SHA1, are filled by the
  * caller). Returns 0, or an error (an entry that cannot be made, out of memory). */
-static int write_args(argbuf *a, const stepx *sx, kv_error *err)
+static const char *const opnames[] = {"create", "update", "upsert", "delete"};
+
+/* The mode argument of a write in an all-or-nothing group: '?create' ('~create' when a taken value is a skip),
+ * '!<checks>create' (redis_scripts.c). Returns its length. */
+static size_t group_mode(char *op, size_t cap, const stepx *sx)
 {
-    static const char *const opnames[] = {"create", "update", "upsert", "delete"};
+    const kv_write *w = sx->w;
+    int n = sx->mode == MODE_CHECK ? snprintf(op, cap, "%c%s", w->skip_duplicate ? '~' : '?', opnames[w->op])
+                                   : snprintf(op, cap, "!%zu%s", sx->checks, opnames[w->op]);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static int write_args(argbuf *a, const stepx *sx, int *mode_at, kv_error *err)
+{
     const kv_write *w = sx->w;
     const kv_model *m = w->model;
     const kv_model_keys *k = sx->k;
@@ -368,13 +379,10 @@ static int write_args(argbuf *a, const stepx *sx, kv_error *err)
     if (sx->mode == MODE_ALONE) {
         arg_cstr(a, opnames[w->op]);
     } else {
-        /* '?create' ('~create' when a taken value is a skip), '!<checks>create' (redis_scripts.c) */
         char op[40];
-        if (sx->mode == MODE_CHECK)
-            snprintf(op, sizeof(op), "%c%s", w->skip_duplicate ? '~' : '?', opnames[w->op]);
-        else
-            snprintf(op, sizeof(op), "!%zu%s", sx->checks, opnames[w->op]);
-        arg_copy(a, op, strlen(op));
+        if (mode_at) /* where the group's apply command differs from its check */
+            *mode_at = a->n;
+        arg_copy(a, op, group_mode(op, sizeof(op), sx));
     }
     arg_key(a, &k->rec);
     arg_cstr(a, m->id_kind == KV_ID_INCREMENT ? (sx->gen && cid ? "G" : "g") : m->id_kind == KV_ID_INTEGER ? "i" : "s");
@@ -590,7 +598,7 @@ static void write_alone(redis_engine *e, redisContext *c, stepx *sx, bool *broke
             if (st->rc != 0)
                 return;
         }
-        if ((st->rc = write_args(&a, sx, st->err)) == 0)
+        if ((st->rc = write_args(&a, sx, NULL, st->err)) == 0)
             st->rc = kv_redis_script(e, c, KV_SCRIPT_MAIN, &a, &r, broken, &sent, st->err);
         arg_free(&a);
         if (st->rc != 0) {
@@ -679,7 +687,7 @@ void kv_redis_add_command(kv_cmdbuf *cmds, stepx *sx, const char *sha)
     argbuf a = {0};
     int rc = 0;
     if (sx->st->write) {
-        if ((rc = write_args(&a, sx, sx->st->err)) == 0 && a.n >= 2) {
+        if ((rc = write_args(&a, sx, NULL, sx->st->err)) == 0 && a.n >= 2) {
             a.argv[0] = "EVALSHA";
             a.lens[0] = 7;
             a.argv[1] = sha;
@@ -697,6 +705,33 @@ void kv_redis_add_command(kv_cmdbuf *cmds, stepx *sx, const char *sha)
         sx->st->rc = rc;
         sx->state = S_DONE;
     }
+    arg_free(&a);
+}
+
+void kv_redis_add_check_and_apply(kv_cmdbuf *checks, kv_cmdbuf *applies, stepx *sx, const char *sha)
+{
+    argbuf a = {0};
+    int mode_at = -1;
+    char op[40];
+    sx->mode = MODE_CHECK;
+    int rc = write_args(&a, sx, &mode_at, sx->st->err);
+    sx->cmd = rc == 0 && mode_at >= 0;
+    if (!sx->cmd) {
+        sx->st->rc = rc ? rc : kv_fail(sx->st->err, KVORM_EINTERNAL, "out of memory");
+        sx->state = S_DONE;
+        arg_free(&a);
+        return;
+    }
+    a.argv[0] = "EVALSHA";
+    a.lens[0] = 7;
+    a.argv[1] = sha;
+    a.lens[1] = 40;
+    kv_cmdbuf_add(checks, a.n, a.argv, a.lens);
+    /* the same arguments, the apply's mode in place of the check's */
+    sx->mode = MODE_APPLY;
+    a.lens[mode_at] = group_mode(op, sizeof(op), sx);
+    a.argv[mode_at] = op;
+    kv_cmdbuf_add(applies, a.n, a.argv, a.lens);
     arg_free(&a);
 }
 

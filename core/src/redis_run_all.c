@@ -46,17 +46,19 @@ static bool build(kv_cmdbuf *cmds, stepx *sx, size_t n, const char *sha, kv_erro
     static const size_t multi_len[1] = {5}, exec_len[1] = {4};
     const char *del[2] = {"DEL", sx[0].k->guard.s};
     size_t del_len[2] = {3, sx[0].k->guard.len};
+    kv_cmdbuf applies = {0};
     kv_cmdbuf_add(cmds, 1, multi, multi_len);
     kv_cmdbuf_add(cmds, 2, del, del_len);
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < n; i++) {
-            sx[i].mode = pass == 0 ? MODE_CHECK : MODE_APPLY;
-            sx[i].checks = n;
-            kv_redis_add_command(cmds, &sx[i], sha);
-            if (!sx[i].cmd)
-                return false;
+    for (size_t i = 0; i < n; i++) {
+        sx[i].checks = n;
+        kv_redis_add_check_and_apply(cmds, &applies, &sx[i], sha);
+        if (!sx[i].cmd) {
+            kv_cmdbuf_free(&applies);
+            return false;
         }
     }
+    kv_cmdbuf_append(cmds, &applies);
+    kv_cmdbuf_free(&applies);
     kv_cmdbuf_add(cmds, 2, del, del_len);
     kv_cmdbuf_add(cmds, 1, exec, exec_len);
     if (cmds->oom) {

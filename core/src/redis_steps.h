@@ -41,6 +41,9 @@ int kv_redis_prepare(redis_engine *e, redisContext *c, stepx *sx, size_t n, bool
 size_t kv_redis_conflict_at(const stepx *sx, size_t n);
 /* Appends the command of sx (its write in sx->mode, or its read); one that cannot be formatted fails alone. */
 void kv_redis_add_command(kv_cmdbuf *cmds, stepx *sx, const char *sha);
+/* Appends the check command of the write of sx to checks and its apply command to applies (run_all), formatting
+ * its arguments once; one that cannot be formatted fails alone (sx->cmd false). */
+void kv_redis_add_check_and_apply(kv_cmdbuf *checks, kv_cmdbuf *applies, stepx *sx, const char *sha);
 /* Takes the main script's reply to a write into its step (S_RERUN: to run again). */
 void kv_redis_write_reply(stepx *sx, redisReply *r);
 void kv_redis_step_reset(stepx *sx);

@@ -1,5 +1,5 @@
-// The engine shim of engine_shim.h: a copy of the engine's ops whose scan calls the real one, then the hook, and
-// whose run_all calls its hook, then the real one.
+// The engine shim of engine_shim.h: a copy of the engine's ops whose scan calls the real one, counts its keys,
+// then calls the hook, and whose run_all calls its hook, then the real one.
 #include "engine_shim.h"
 
 #include "db.h"
@@ -12,11 +12,14 @@ static void (*hook)(void *);
 static void *hook_arg;
 static void (*all_hook)(void *);
 static void *all_hook_arg;
+static size_t keys_scanned;
 
 static int shim_scan(kv_engine *e, const kv_model *m, const kv_range *r, bool reverse, size_t limit, kv_keys *out,
                      kv_error *err)
 {
+    size_t before = out->n;
     int rc = real_ops->scan(e, m, r, reverse, limit, out, err);
+    keys_scanned += out->n - before;
     void (*fn)(void *) = hook;
     hook = NULL;
     if (fn)
@@ -57,6 +60,14 @@ void kt_shim_before_next_run_all(kvorm_db *db, void (*fn)(void *), void *arg)
     all_hook = fn;
     all_hook_arg = arg;
 }
+
+void kt_shim_count_keys(kvorm_db *db)
+{
+    install(db);
+    keys_scanned = 0;
+}
+
+size_t kt_shim_keys_scanned(void) { return keys_scanned; }
 
 void kt_shim_remove(kvorm_db *db)
 {

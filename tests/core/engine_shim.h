@@ -6,6 +6,8 @@
 
 #include "kvorm.h"
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -16,6 +18,10 @@ void kt_shim_after_next_scan(kvorm_db *db, void (*fn)(void *), void *arg);
 // From now on, before db's engine runs its next all-or-nothing group (createMany, updateMany, deleteMany, after
 // their records were read), calls fn(arg) once.
 void kt_shim_before_next_run_all(kvorm_db *db, void (*fn)(void *), void *arg);
+// Installs the shim (if it is not yet) and starts counting the keys db's range scans return.
+void kt_shim_count_keys(kvorm_db *db);
+// The keys db's range scans returned since kt_shim_count_keys.
+size_t kt_shim_keys_scanned(void);
 void kt_shim_remove(kvorm_db *db);
 
 #ifdef __cplusplus

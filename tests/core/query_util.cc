@@ -721,9 +721,12 @@ std::vector<const Rec *> FindMany(const Model &m, const std::map<std::string, Re
         }
         auto it = live.find(IdKey(id));
         bool gives_all = true; /* ordered by the id alone, the id is the whole position */
-        for (const OrderKey &k : order)
-            if (k.field != 0 && !json_object_get(w.cursor, m.fields[k.field].name.c_str()))
+        for (const OrderKey &k : order) {
+            if (k.field == 0) /* nothing after the id can tie, so its keys play no part */
+                break;
+            if (!json_object_get(w.cursor, m.fields[k.field].name.c_str()))
                 gives_all = false;
+        }
         if (it == live.end() && !gives_all) {
             *not_found = true;
             return {};

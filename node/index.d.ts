@@ -255,8 +255,13 @@ export interface OpenOptions {
   refuseScans?: boolean;
 }
 
+/** Opens a store by URL (redis://, unix://, lmdb://); url null or left out: the URL in KVORM_URL, else
+ * lmdb://kvorm-data, an embedded store in the working directory. */
 export function open<Models extends object = Record<string, Record<string, unknown>>>(
-  url: string,
+  url: string | null | undefined,
+  options: OpenOptions,
+): Promise<Db<Models>>;
+export function open<Models extends object = Record<string, Record<string, unknown>>>(
   options: OpenOptions,
 ): Promise<Db<Models>>;
 

@@ -1855,6 +1855,21 @@ fail:
 }
 
 
+// js_global_getter
+Napi::Value exports_KVORM_DEFAULT_URL_get(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Value jsresult;
+  
+  jsresult = SWIG_FromCharPtr((const char *)"lmdb://kvorm-data");
+  
+  return jsresult;
+  
+  goto fail;
+fail:
+  return Napi::Value();
+}
+
+
 namespace {
 
 /* kvorm_open (and the schema load before it) on a worker thread. The last error is thread-local, so it is read
@@ -1863,10 +1878,10 @@ namespace {
  * side's model names and field types. */
 class OpenWorker : public Napi::AsyncWorker {
 public:
-    OpenWorker(const Napi::Function &callback, std::string url, std::string schema, bool schema_is_path,
-               const kvorm_open_options &opts)
-        : Napi::AsyncWorker(callback, "kvorm.open"), url_(std::move(url)), schema_(std::move(schema)),
-          schema_is_path_(schema_is_path), opts_(opts) {}
+    OpenWorker(const Napi::Function &callback, bool has_url, std::string url, std::string schema,
+               bool schema_is_path, const kvorm_open_options &opts)
+        : Napi::AsyncWorker(callback, "kvorm.open"), has_url_(has_url), url_(std::move(url)),
+          schema_(std::move(schema)), schema_is_path_(schema_is_path), opts_(opts) {}
 
     void Execute() override {
         kvorm_schema *schema = NULL;
@@ -1884,7 +1899,7 @@ public:
             status_ = kvorm_schema_from_json(&schema, schema_json_.data(), schema_json_.size());
         }
         if (status_ == KVORM_OK)
-            status_ = kvorm_open(&db_, url_.c_str(), schema, &opts_);
+            status_ = kvorm_open(&db_, has_url_ ? url_.c_str() : NULL, schema, &opts_);
         if (status_ != KVORM_OK) {
             message_ = kvorm_last_error_message();
             retryable_ = kvorm_last_error_retryable() != 0;
@@ -1910,6 +1925,7 @@ private:
         return !in.bad();
     }
 
+    bool has_url_;
     std::string url_, schema_, schema_json_, message_;
     bool schema_is_path_;
     kvorm_open_options opts_;
@@ -1988,7 +2004,7 @@ Napi::Value kvorm_node_throw(Napi::Env env, const char *message) {
 
 static Napi::Value kvorm_node_open_async(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 8 || !info[0].IsString() || !info[1].IsString() || !info[2].IsBoolean() ||
+    if (info.Length() != 8 || !(info[0].IsString() || info[0].IsNull()) || !info[1].IsString() || !info[2].IsBoolean() ||
         !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsBoolean() ||
         !info[7].IsFunction())
         return kvorm_node_throw(env, "openAsync(url, schema, schemaIsPath, connectTimeoutMs, commandTimeoutMs, "
@@ -1999,7 +2015,9 @@ static Napi::Value kvorm_node_open_async(const Napi::CallbackInfo &info) {
     opts.command_timeout_ms = info[4].As<Napi::Number>().Int32Value();
     opts.pool_size = info[5].As<Napi::Number>().Int32Value();
     opts.refuse_scans = info[6].As<Napi::Boolean>().Value() ? 1 : 0;
-    auto *worker = new OpenWorker(info[7].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(),
+    bool has_url = info[0].IsString();
+    auto *worker = new OpenWorker(info[7].As<Napi::Function>(), has_url,
+                                  has_url ? info[0].As<Napi::String>().Utf8Value() : std::string(),
                                   info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Boolean>().Value(),
                                   opts);
     worker->Queue(); /* deletes itself after OnOK */
@@ -2674,6 +2692,13 @@ do {
 // jsnapi_register_global_function
 do {
   Napi::PropertyDescriptor pd = Napi::PropertyDescriptor::Function("kvorm_close", _wrap_kvorm_close);
+  NAPI_CHECK_MAYBE(exports.DefineProperties({
+    pd
+  }));
+} while (0);
+// jsnapi_register_global_variable
+do {
+  Napi::PropertyDescriptor pd = Napi::PropertyDescriptor::Accessor<exports_KVORM_DEFAULT_URL_get, JS_veto_set_variable>("KVORM_DEFAULT_URL");
   NAPI_CHECK_MAYBE(exports.DefineProperties({
     pd
   }));

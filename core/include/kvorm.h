@@ -107,7 +107,8 @@ KVORM_EXTERN int kvorm_open_options_init(kvorm_open_options *opts, unsigned int 
  *   unix:///path/to/redis.sock[?db=n&user=u&password=p&connect_timeout=ms&timeout=ms&pool=n]
  *   lmdb:///abs/dir or lmdb://relative/dir[?mapsize=bytes&maxmapsize=bytes&sync=full|nosync|nometasync&
  *       readonly=1&maxreaders=n]   (an embedded LMDB environment, created if missing)
- * opts may be NULL. The db keeps its own reference to the schema. */
+ * url NULL: the URL in the environment variable KVORM_URL, else KVORM_DEFAULT_URL. opts may be NULL. The db
+ * keeps its own reference to the schema. */
 KVORM_EXTERN int kvorm_open(kvorm_db **out, const char *url, const kvorm_schema *schema,
                             const kvorm_open_options *opts);
 /* Closes the db and frees it. NULL-safe. No call on the db may be running or follow. */
@@ -135,6 +136,11 @@ KVORM_EXTERN int kvorm_exec_json(char **out, size_t *out_len, kvorm_db *db, cons
 KVORM_EXTERN int kvorm_capabilities(unsigned char **out, size_t *out_len, kvorm_db *db);
 
 /* KVORM_API_END */
+
+/* The store kvorm_open opens when url is NULL and KVORM_URL is unset or empty: an LMDB environment in the
+ * directory kvorm-data of the working directory. (Outside the API block: cffi's cdef takes integer constants
+ * only.) */
+#define KVORM_DEFAULT_URL "lmdb://kvorm-data"
 
 #ifdef __cplusplus
 }

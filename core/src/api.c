@@ -108,8 +108,10 @@ int kvorm_open(kvorm_db **out, const char *url, const kvorm_schema *schema, cons
     if (!out)
         return misuse("kvorm_open: out is NULL");
     *out = NULL;
-    if (!url || !schema)
-        return misuse("kvorm_open: url and schema are required");
+    if (!schema)
+        return misuse("kvorm_open: schema is required");
+    if (!url) /* no URL: the environment's, else the embedded store in the working directory */
+        url = getenv("KVORM_URL") && *getenv("KVORM_URL") ? getenv("KVORM_URL") : KVORM_DEFAULT_URL;
     if (opts && (opts->version < 1 || opts->version > KVORM_OPEN_OPTIONS_VERSION))
         return kv_fail(NULL, KVORM_EMISUSE, "kvorm_open: options version %u is not 1 to %d (use kvorm_open_options_init)",
                        opts->version, KVORM_OPEN_OPTIONS_VERSION);

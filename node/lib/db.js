@@ -141,9 +141,17 @@ function checkTimeout(name, value) {
   return value;
 }
 
-// open(url, { schema, connectTimeoutMs, commandTimeoutMs, poolSize, integers, refuseScans })
+// open(url, { schema, connectTimeoutMs, commandTimeoutMs, poolSize, integers, refuseScans }), or open({ schema, ... })
+// and open(null, {...}): the core's default store (KVORM_URL, else lmdb://kvorm-data in the working directory).
 async function open(url, options = {}) {
-  if (typeof url !== 'string') throw new TypeError('kvorm.open: the url must be a string');
+  if (url !== null && typeof url === 'object' && arguments.length === 1) {
+    options = url;
+    url = null;
+  }
+  if (url === undefined) url = null;
+  if (url !== null && typeof url !== 'string') {
+    throw new TypeError('kvorm.open: the url must be a string, or null for the default store');
+  }
   if (options === null || typeof options !== 'object') throw new TypeError('kvorm.open: options must be an object');
   const integers = options.integers ?? 'auto';
   if (integers !== 'auto' && integers !== 'bigint') {

@@ -229,7 +229,7 @@ class AsyncDb(ModelsByName[AsyncModel]):
 class _Opening:
     """What aio.open returns: awaitable (db = await open(...)) and an async context manager."""
 
-    def __init__(self, url: str, schema: SchemaSource, options: Dict[str, Any]) -> None:
+    def __init__(self, url: Optional[str], schema: Optional[SchemaSource], options: Dict[str, Any]) -> None:
         self._args = (url, schema, options)
         self._db: Optional[AsyncDb] = None
 
@@ -251,9 +251,9 @@ class _Opening:
             await self._db.close()
 
 
-def open(url: str, schema: SchemaSource, *, connect_timeout_ms: Optional[int] = None,
-         command_timeout_ms: Optional[int] = None, pool_size: Optional[int] = None,
-         refuse_scans: bool = False) -> _Opening:
+def open(url: Optional[str] = None, schema: Optional[SchemaSource] = None, *,
+         connect_timeout_ms: Optional[int] = None, command_timeout_ms: Optional[int] = None,
+         pool_size: Optional[int] = None, refuse_scans: bool = False) -> _Opening:
     """Like kvorm.open, for asyncio: `db = await kvorm.aio.open(...)` or `async with kvorm.aio.open(...) as db`."""
     return _Opening(url, schema, {"connect_timeout_ms": connect_timeout_ms,
                                   "command_timeout_ms": command_timeout_ms, "pool_size": pool_size,

@@ -164,17 +164,25 @@ class Db(ModelsByName[Model]):
         return "<kvorm db %s, models %s>" % ("closed" if self.closed else "open", ", ".join(self._models))
 
 
-def open(url: str, schema: "_schema.SchemaSource", *, connect_timeout_ms: Optional[int] = None,
-         command_timeout_ms: Optional[int] = None, pool_size: Optional[int] = None, refuse_scans: bool = False) -> Db:
-    """Opens a store by URL (redis://[user:password@]host[:port][/db], unix:///path/to/redis.sock[?db=n]) with a
-    schema given as a path, a dict or JSON text. refuse_scans=True makes every query that no index serves fail
-    with Refused (unless it passes refuse_scans=False). Raises SchemaError, SchemaMismatch, ConnectionError,
-    TimeoutError, or MisuseError for an invalid URL."""
+def open(url: Optional[str] = None, schema: Optional["_schema.SchemaSource"] = None, *,
+         connect_timeout_ms: Optional[int] = None, command_timeout_ms: Optional[int] = None,
+         pool_size: Optional[int] = None, refuse_scans: bool = False) -> Db:
+    """Opens a store by URL (redis://[user:password@]host[:port][/db], unix:///path/to/redis.sock[?db=n],
+    lmdb:///abs/dir or lmdb://relative/dir) with a schema given as a path, a dict or JSON text. With no URL
+    (kvorm.open(schema=...)), the URL in KVORM_URL, else lmdb://kvorm-data: an embedded store in the working
+    directory. refuse_scans=True makes every query that no index serves fail with Refused (unless it passes
+    refuse_scans=False). Raises SchemaError, SchemaMismatch, ConnectionError, TimeoutError, or MisuseError for an
+    invalid URL."""
+    if schema is None:
+        raise TypeError("kvorm.open: a schema is required (a path, a dict or JSON text)")
+    if url is not None and not isinstance(url, str):
+        raise TypeError("kvorm.open: the url must be a str, or None for the default store")
     opts = _options(connect_timeout_ms, command_timeout_ms, pool_size, refuse_scans)  # bad options fail first
     native_schema, model_names = _schema.load(schema)
     out = ffi.new("kvorm_db **")
     # surrogatepass: a URL holding a lone surrogate reaches the core as invalid text, which it refuses (MISUSE)
-    status = lib.kvorm_open(out, url.encode("utf-8", "surrogatepass"), native_schema, opts)
+    native_url = ffi.NULL if url is None else url.encode("utf-8", "surrogatepass")
+    status = lib.kvorm_open(out, native_url, native_schema, opts)
     ffi.release(native_schema)  # the db keeps its own reference
     if status != 0:
         raise last_error()

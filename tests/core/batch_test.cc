@@ -85,6 +85,7 @@ protected:
 
 TEST_F(Batch, EachRequestGetsWhatItsOwnCallWouldGive)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     MRes ann = Exec(db_, Create("ann@x.io", 31));
     ASSERT_EQ(ann.rc, KVORM_OK) << ann.doc;
     MRes bob = Exec(db_, Create("bob@x.io", 40));
@@ -154,6 +155,7 @@ TEST_F(Batch, RequestsRunInOrderAroundWrites)
 
 TEST_F(Batch, ManyReadsReachRedisTogether)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     std::vector<mp::V> reads;
     for (int i = 0; i < 128; i++) {
         std::string email = "u" + std::to_string(i) + "@x.io";
@@ -229,6 +231,7 @@ TEST_F(Batch, ManyWritesReachRedisTogetherAndEachGetsItsOwnOutcome)
 
 TEST_F(Batch, BatchesRacingForTheSameUniqueValuesCreateEachRecordOnce)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     std::vector<std::string> bytes;
     for (int i = 0; i < 50; i++)
         bytes.push_back(mp::pack(Create("race" + std::to_string(i) + "@x.io", i)));
@@ -285,6 +288,7 @@ TEST_F(Batch, WritesKeepTheirOrderWhenRedisForgetsTheWriteScript)
 
 TEST_F(Batch, ADroppedConnectionFailsEveryWriteOfTheBatchWithConnection)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_OK(ExecJson(db_, Req("Item", "create", R"({"data":{"id":"warm"}})")));
     ASSERT_GE(raw_.Int({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}), 1);
     std::vector<MRes> got = RunBatch({ItemReq("create", "a"), ItemReq("findUnique", "warm"), ItemReq("create", "b")});
@@ -297,6 +301,7 @@ TEST_F(Batch, ADroppedConnectionFailsEveryWriteOfTheBatchWithConnection)
 
 TEST_F(Batch, WhenRedisRefusesTheWritesEachRequestGetsItsOwnOutcome)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_OK(ExecJson(db_, Req("Item", "create", R"({"data":{"id":"warm"}})")));
     raw_.Str({"CONFIG", "SET", "maxmemory", "1"});  // Redis refuses writes (OOM), and the whole MULTI with them
     std::vector<MRes> got = RunBatch({ItemReq("create", "a"), ItemReq("findUnique", "warm"), ItemReq("create", "b")});
@@ -333,6 +338,7 @@ TEST_F(Batch, ReadsSurviveRedisForgettingTheLookupScript)
 
 TEST_F(Batch, ADroppedConnectionFailsTheReadsWithConnectionThenReconnects)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     MRes ann = Exec(db_, Create("ann@x.io", 31));
     ASSERT_EQ(ann.rc, KVORM_OK) << ann.doc;
     ASSERT_GE(raw_.Int({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}), 1);

@@ -57,6 +57,7 @@ TEST_F(Crud, CreateFillsDefaultsForMissingFields)
 
 TEST_F(Crud, CreateStoresTheDocumentedKeysAndBytes)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes r = CreateUser("ann@x.io", "o_1", ",\"age\":31");
     KT_ASSERT_OK(r);
     std::string id = r.str("id");
@@ -95,6 +96,7 @@ TEST_F(Crud, CreateStoresTheDocumentedKeysAndBytes)
 
 TEST_F(Crud, CreateWithoutARequiredFieldIsValidationAndNamesIt)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes r = Run("User", "create", R"({"data":{"email":"ann@x.io"}})");
     KT_ASSERT_CODE(r, KVORM_EVALIDATION, "VALIDATION");
     EXPECT_EQ(r.str("model"), "User");
@@ -104,6 +106,7 @@ TEST_F(Crud, CreateWithoutARequiredFieldIsValidationAndNamesIt)
 
 TEST_F(Crud, CreateWithAnUnknownFieldIsValidation)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes r = Run("User", "create", R"({"data":{"email":"ann@x.io","orgId":"o","nickname":"a"}})");
     KT_ASSERT_CODE(r, KVORM_EVALIDATION, "VALIDATION");
     EXPECT_NE(r.str("message").find("nickname"), std::string::npos) << r.text;
@@ -170,6 +173,7 @@ TEST_F(Crud, FindUniqueByACompoundUniqueUnderItsDefaultName)
 
 TEST_F(Crud, FindUniqueByACompoundUniqueUnderItsGivenName)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes c = Run("Slot", "create", R"({"data":{"tenant":"t1","slug":"home"}})");
     KT_ASSERT_OK(c);
     KT_ASSERT_OK(Run("Slot", "create", R"({"data":{"tenant":"t2","slug":"home"}})"));
@@ -262,6 +266,7 @@ TEST_F(Crud, FindUniqueWithoutWhereIsBadRequest)
 
 TEST_F(Crud, UpdateChangesOnlyTheGivenFields)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes c = CreateUser("ann@x.io", "o_1", ",\"age\":30,\"role\":\"admin\"");
     KT_ASSERT_OK(c);
     std::string id = c.str("id");
@@ -284,6 +289,7 @@ TEST_F(Crud, UpdateChangesOnlyTheGivenFields)
 
 TEST_F(Crud, UpdateIncrementsTheVersionByOne)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes c = CreateUser("ann@x.io");
     KT_ASSERT_OK(c);
     std::string key = "app:{User}:r:" + c.str("id");
@@ -297,6 +303,7 @@ TEST_F(Crud, UpdateIncrementsTheVersionByOne)
 
 TEST_F(Crud, UpdateWithNullClearsAnOptionalField)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes c = CreateUser("ann@x.io", "o_1", ",\"age\":30,\"profile\":{\"x\":1}");
     KT_ASSERT_OK(c);
     std::string key = "app:{User}:r:" + c.str("id");
@@ -334,6 +341,7 @@ TEST_F(Crud, UpdateCannotChangeTheId)
 
 TEST_F(Crud, UpdateOfAMissingRecordIsNotFound)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes u = Run("User", "update", R"({"where":{"email":"nobody@x.io"},"data":{"age":1}})");
     KT_ASSERT_CODE(u, KVORM_ENOTFOUND, "NOT_FOUND");
     EXPECT_EQ(u.str("model"), "User");
@@ -399,6 +407,7 @@ TEST_F(Crud, IfVersionOfAMissingRecordIsNotFound)
 
 TEST_F(Crud, UpsertCreatesWhenNothingMatches)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes u = Run("User", "upsert",
                  R"({"where":{"email":"ann@x.io"},"create":{"email":"ann@x.io","orgId":"o_1","age":1},)"
                  R"("update":{"age":2},"select":{"id":true,"age":true,"$version":true}})");
@@ -411,6 +420,7 @@ TEST_F(Crud, UpsertCreatesWhenNothingMatches)
 
 TEST_F(Crud, UpsertUpdatesWhenARecordMatches)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes c = CreateUser("ann@x.io", "o_1", ",\"age\":1");
     KT_ASSERT_OK(c);
     JRes u = Run("User", "upsert",
@@ -426,6 +436,7 @@ TEST_F(Crud, UpsertUpdatesWhenARecordMatches)
 
 TEST_F(Crud, UpsertWithAMissingBranchIsBadRequest)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_CODE(Run("User", "upsert", R"({"where":{"email":"ann@x.io"},"update":{"age":2}})"), KVORM_EBAD_REQUEST,
                    "BAD_REQUEST");
     KT_ASSERT_CODE(Run("User", "upsert", R"({"where":{"email":"ann@x.io"},"create":{"email":"a","orgId":"o"}})"),
@@ -446,6 +457,7 @@ TEST_F(Crud, UpsertWithInvalidCreateDataIsValidationEvenWhenTheUpdateBranchRuns)
 
 TEST_F(Crud, UpdatingOneFieldOfACompoundUniqueMovesOnlyThatConstraintsEntry)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes c = CreateUser("ann@x.io", "o_1");
     KT_ASSERT_OK(c);
     KT_ASSERT_OK(Run("User", "update", R"({"where":{"email":"ann@x.io"},"data":{"orgId":"o_2"}})"));
@@ -461,6 +473,7 @@ TEST_F(Crud, UpdatingOneFieldOfACompoundUniqueMovesOnlyThatConstraintsEntry)
 
 TEST_F(Crud, UpsertByIdCreatesTheRecordUnderThatId)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes u = Run("Item", "upsert", R"({"where":{"id":"sku:42"},"create":{"label":"new"},"update":{"label":"upd"}})");
     KT_ASSERT_OK(u);
     EXPECT_EQ(u.str("id"), "sku:42");
@@ -473,6 +486,7 @@ TEST_F(Crud, UpsertByIdCreatesTheRecordUnderThatId)
 
 TEST_F(Crud, UpsertByIdWithADifferentIdInCreateIsBadRequest)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_CODE(Run("Item", "upsert", R"({"where":{"id":"a"},"create":{"id":"b"},"update":{}})"),
                    KVORM_EBAD_REQUEST, "BAD_REQUEST");
     EXPECT_EQ(raw_.Keys(), std::vector<std::string>{"app:$schema"});
@@ -488,6 +502,7 @@ TEST_F(Crud, UpsertByIdOfAnIncrementModelMovesTheCounterPastIt)
 
 TEST_F(Crud, UpsertByCompoundUniqueCreatesThenUpdates)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     const char *args = R"({"where":{"tenantSlug":{"tenant":"t1","slug":"home"}},)"
                        R"("create":{"tenant":"t1","slug":"home","title":"first"},"update":{"title":"second"}})";
     JRes c = Run("Slot", "upsert", args);
@@ -502,6 +517,7 @@ TEST_F(Crud, UpsertByCompoundUniqueCreatesThenUpdates)
 
 TEST_F(Crud, UpsertWhoseUpdateMovesAUniqueReleasesTheOldValue)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_OK(CreateUser("ann@x.io"));
     JRes u = Run("User", "upsert",
                  R"({"where":{"email":"ann@x.io"},"create":{"email":"ann@x.io","orgId":"o_1"},)"
@@ -516,6 +532,7 @@ TEST_F(Crud, UpsertWhoseUpdateMovesAUniqueReleasesTheOldValue)
 // load them again and succeed, without an error reaching the caller.
 TEST_F(Crud, WritesAndLookupsSurviveTheServerForgettingTheScripts)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_OK(CreateUser("ann@x.io"));
     EXPECT_EQ(raw_.Str({"SCRIPT", "FLUSH"}), "OK");
     KT_ASSERT_OK(CreateUser("bob@x.io"));
@@ -530,6 +547,7 @@ TEST_F(Crud, WritesAndLookupsSurviveTheServerForgettingTheScripts)
 
 TEST_F(Crud, DeleteReturnsTheDeletedRecordAndRemovesAllItsKeys)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes c = CreateUser("ann@x.io", "o_1", ",\"age\":4");
     KT_ASSERT_OK(c);
     std::string id = c.str("id");
@@ -557,6 +575,7 @@ TEST_F(Crud, DeleteByAUniqueField)
 
 TEST_F(Crud, DeleteOfAMissingRecordIsNotFound)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes d = Run("User", "delete", R"({"where":{"id":"nope"}})");
     KT_ASSERT_CODE(d, KVORM_ENOTFOUND, "NOT_FOUND");
     EXPECT_EQ(raw_.Keys(), std::vector<std::string>{"app:$schema"});
@@ -657,6 +676,7 @@ TEST_F(Crud, AnUnknownOpIsBadRequest)
 
 TEST_F(Crud, AnUnknownArgumentIsBadRequest)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes r = Run("User", "create", R"({"data":{"email":"a@x.io","orgId":"o"},"include":{"posts":true}})");
     KT_ASSERT_CODE(r, KVORM_EBAD_REQUEST, "BAD_REQUEST");
     EXPECT_EQ(raw_.Keys(), std::vector<std::string>{"app:$schema"});
@@ -690,6 +710,7 @@ TEST_F(Crud, ArgsThatAreNotAMapAreBadRequest)
 
 TEST_F(Crud, DataThatIsNotAMapIsRejected)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes r = Run("User", "create", R"({"data":"ann"})");
     EXPECT_TRUE(r.rc == KVORM_EBAD_REQUEST || r.rc == KVORM_EVALIDATION) << r.text;
     EXPECT_EQ(raw_.Keys(), std::vector<std::string>{"app:$schema"});
@@ -697,6 +718,7 @@ TEST_F(Crud, DataThatIsNotAMapIsRejected)
 
 TEST_F(Crud, TheCapabilitiesOpNeedsNoModel)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes r = ExecJson(db_, R"({"op":"capabilities"})");
     KT_ASSERT_OK(r);
     EXPECT_EQ(r.str("engine"), "redis");

@@ -179,6 +179,7 @@ TEST_F(Errors, AFailedUpdateWritesNothing)
 
 TEST_F(Errors, AFailedCreateDoesNotAdvanceTheIdCounter)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_OK(Run("Ticket", "create", R"({"data":{"code":"a"}})"));
     auto before = raw_.Snapshot();
     KT_ASSERT_CODE(Run("Ticket", "create", R"({"data":{"code":"a"}})"), KVORM_EUNIQUE, "UNIQUE_VIOLATION");
@@ -204,6 +205,7 @@ TEST_F(Errors, AValidationFailureWritesNothing)
 
 TEST_F(Errors, AUniqueValueIsReleasedByUpdate)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes a = CreateUser("ann@x.io");
     KT_ASSERT_OK(a);
     KT_ASSERT_OK(Run("User", "update", R"({"where":{"email":"ann@x.io"},"data":{"email":"anna@x.io"}})"));
@@ -218,6 +220,7 @@ TEST_F(Errors, AUniqueValueIsReleasedByUpdate)
 
 TEST_F(Errors, AUniqueValueIsReleasedByDelete)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_OK(CreateUser("ann@x.io"));
     KT_ASSERT_OK(Run("User", "delete", R"({"where":{"email":"ann@x.io"}})"));
     EXPECT_EQ(raw_.HLen("app:{User}:u:email"), 0);
@@ -237,6 +240,7 @@ TEST_F(Errors, UpdatingToATakenValueIsUniqueViolation)
 
 TEST_F(Errors, UpdatingAUniqueFieldToItsOwnValueIsAllowed)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes a = CreateUser("ann@x.io");
     KT_ASSERT_OK(a);
     JRes r = Run("User", "update", R"({"where":{"email":"ann@x.io"},"data":{"email":"ann@x.io","age":3}})");
@@ -246,6 +250,7 @@ TEST_F(Errors, UpdatingAUniqueFieldToItsOwnValueIsAllowed)
 
 TEST_F(Errors, NullsNeverCollideInACompoundUnique)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_OK(Run("Pair", "create", R"({"data":{"a":"x"}})"));
     KT_ASSERT_OK(Run("Pair", "create", R"({"data":{"a":"x","b":null}})"));
     EXPECT_EQ(raw_.HLen("app:{Pair}:u:a_b"), 0);
@@ -265,6 +270,7 @@ TEST_F(Errors, NullsNeverCollideInASingleFieldUnique)
 
 TEST_F(Errors, ClearingAUniqueFieldRemovesItsEntry)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes t = Run("Tag", "create", R"({"data":{"code":300}})");
     KT_ASSERT_OK(t);
     EXPECT_EQ(raw_.HGetAll("app:{Tag}:u:code"), (std::map<std::string, std::string>{{Unhex("cd012c"), t.str("id")}}));
@@ -275,6 +281,7 @@ TEST_F(Errors, ClearingAUniqueFieldRemovesItsEntry)
 
 TEST_F(Errors, SettingACompoundFieldMovesTheCompoundEntry)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes p = Run("Pair", "create", R"({"data":{"a":"x","b":"y"}})");
     KT_ASSERT_OK(p);
     KT_ASSERT_OK(Run("Pair", "update", "{\"where\":{\"id\":" + JStr(p.str("id")) + "},\"data\":{\"b\":\"z\"}}"));
@@ -431,6 +438,7 @@ TEST_F(Errors, MalformedJsonIsBadRequest)
 
 TEST_F(Errors, DeeplyNestedJsonIsBadRequest)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     std::string deep = std::string(10000, '[') + std::string(10000, ']');
     JRes r = ExecJson(db_, deep);
     KT_ASSERT_CODE(r, KVORM_EBAD_REQUEST, "BAD_REQUEST");
@@ -587,6 +595,7 @@ TEST_F(Errors, IfVersionMustBeANonNegativeInteger)
 
 TEST_F(Errors, IfVersionIsNotAnArgumentOfCreate)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_CODE(Run("User", "create", R"({"data":{"email":"a@x.io","orgId":"o"},"ifVersion":1})"),
                    KVORM_EBAD_REQUEST, "BAD_REQUEST");
     EXPECT_EQ(raw_.Keys(), std::vector<std::string>{"app:$schema"});

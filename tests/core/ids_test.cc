@@ -124,6 +124,7 @@ TEST_F(Ids, UlidIdsAre26CrockfordBase32CharactersWithTheCurrentTime)
 
 TEST_F(Ids, AUlidStartsWithTheMillisecondOfTheClockExactly)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     {
         FakeIdClock clock(kT);
         JRes r = CreateUser("ann@x.io");
@@ -201,6 +202,7 @@ TEST_F(Ids, UlidIdsIncreaseStrictlyInCreationOrder)
 
 TEST_F(Ids, TheDefaultIdStrategyIsUlid)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes r = Run("Slot", "create", R"({"data":{"tenant":"t","slug":"s"}})");
     KT_ASSERT_OK(r);
     EXPECT_TRUE(IsUlid(r.str("id"))) << r.text;
@@ -211,6 +213,7 @@ TEST_F(Ids, TheDefaultIdStrategyIsUlid)
 
 TEST_F(Ids, Uuidv7IdsAreVersion7UuidTextWithTheCurrentTime)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     long long before = NowMs();
     JRes r = Run("Event", "create", R"({"data":{"name":"boot"}})");
     long long after = NowMs();
@@ -224,6 +227,7 @@ TEST_F(Ids, Uuidv7IdsAreVersion7UuidTextWithTheCurrentTime)
 
 TEST_F(Ids, AUuidv7StartsWithTheMillisecondOfTheClockExactly)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     FakeIdClock clock(kT);
     JRes r = Run("Event", "create", R"({"data":{"name":"boot"}})");
     KT_ASSERT_OK(r);
@@ -294,6 +298,7 @@ TEST_F(Ids, Uuidv7IdsSortByCreationTime)
 
 TEST_F(Ids, IncrementIdsAre1Then2Then3)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     for (int k = 1; k <= 3; k++) {
         JRes r = Run("Counter", "create", R"({"data":{"name":"c"}})");
         KT_ASSERT_OK(r);
@@ -308,6 +313,7 @@ TEST_F(Ids, IncrementIdsAre1Then2Then3)
 
 TEST_F(Ids, AnExplicitIntegerIdMovesTheCounterPastIt)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_OK(Run("Counter", "create", R"({"data":{}})"));  // 1
     JRes given = Run("Counter", "create", R"({"data":{"id":10,"name":"imported"}})");
     KT_ASSERT_OK(given);
@@ -337,6 +343,7 @@ TEST_F(Ids, AnExplicitIdThatIsTakenIsUniqueViolation)
 
 TEST_F(Ids, AGeneratedStringIdMayBeGivenForImports)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes r = Run("User", "create", R"({"data":{"id":"imported-1","email":"a@x.io","orgId":"o"}})");
     KT_ASSERT_OK(r);
     EXPECT_EQ(r.str("id"), "imported-1");
@@ -347,6 +354,7 @@ TEST_F(Ids, AGeneratedStringIdMayBeGivenForImports)
 
 TEST_F(Ids, AManualStringIdIsRequiredOnCreate)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes r = Run("Item", "create", R"({"data":{"label":"x"}})");
     KT_ASSERT_CODE(r, KVORM_EVALIDATION, "VALIDATION");
     EXPECT_EQ(r.fields(), std::vector<std::string>{"id"}) << r.text;
@@ -355,6 +363,7 @@ TEST_F(Ids, AManualStringIdIsRequiredOnCreate)
 
 TEST_F(Ids, AManualStringIdIsStoredAsGiven)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes r = Run("Item", "create", R"({"data":{"id":"sku-42","label":"x"}})");
     KT_ASSERT_OK(r);
     EXPECT_EQ(r.str("id"), "sku-42");
@@ -364,12 +373,14 @@ TEST_F(Ids, AManualStringIdIsStoredAsGiven)
 
 TEST_F(Ids, AnEmptyStringIdIsValidation)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_CODE(Run("Item", "create", R"({"data":{"id":""}})"), KVORM_EVALIDATION, "VALIDATION");
     EXPECT_EQ(raw_.Keys(), std::vector<std::string>{"app:$schema"});
 }
 
 TEST_F(Ids, AStringIdOf512BytesIsAcceptedAnd513IsValidation)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     std::string id512(512, 'k'), id513(513, 'k');
     JRes ok = Run("Item", "create", "{\"data\":{\"id\":" + JStr(id512) + "}}");
     KT_ASSERT_OK(ok);
@@ -391,6 +402,7 @@ TEST_F(Ids, ADuplicateManualIdIsUniqueViolation)
 
 TEST_F(Ids, AManualIntegerIdKeysTheRecordByItsDecimalText)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes neg = Run("Num", "create", R"({"data":{"id":-12,"n":1}})");
     KT_ASSERT_OK(neg);
     EXPECT_EQ(neg.integer("id"), -12);
@@ -409,6 +421,7 @@ TEST_F(Ids, AManualIntegerIdKeysTheRecordByItsDecimalText)
 
 TEST_F(Ids, AManualIntegerIdGivenAsAStringIsValidation)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_CODE(Run("Num", "create", R"({"data":{"id":"5"}})"), KVORM_EVALIDATION, "VALIDATION");
     KT_ASSERT_CODE(Run("Num", "create", R"({"data":{"id":1.5}})"), KVORM_EVALIDATION, "VALIDATION");
     KT_ASSERT_CODE(Run("Num", "create", R"({"data":{}})"), KVORM_EVALIDATION, "VALIDATION");
@@ -421,6 +434,7 @@ class BinarySafeIds : public AppTest, public ::testing::WithParamInterface<std::
 
 TEST_P(BinarySafeIds, AreKeyedExactlyAfterThePrefixAndReadBack)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     const std::string id = GetParam();
     JRes c = Run("Item", "create", "{\"data\":{\"id\":" + JStr(id) + ",\"label\":\"v\"}}");
     KT_ASSERT_OK(c);
@@ -451,6 +465,7 @@ INSTANTIATE_TEST_SUITE_P(Ids, BinarySafeIds,
 
 TEST_F(Ids, IdsThatLookLikeOtherKeysNeverReachThem)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     // an id made to look like the unique hash or the id set stays a record key
     KT_ASSERT_OK(Run("Item", "create", R"({"data":{"id":"x","label":"1"}})"));
     KT_ASSERT_OK(Run("Item", "create", R"({"data":{"id":"x:u:label","label":"2"}})"));
@@ -464,6 +479,7 @@ TEST_F(Ids, IdsThatLookLikeOtherKeysNeverReachThem)
 
 TEST_F(Ids, AStringIdThatIsNotValidUtf8IsRejectedInMessagePack)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     MRes r = Exec(db_, MReq("Item", "create", mp::map({{"data", mp::map({{"id", mp::str("\xff\xfe")}})}})));
     EXPECT_EQ(r.rc, KVORM_EVALIDATION) << r.doc;
     EXPECT_EQ(raw_.Keys(), std::vector<std::string>{"app:$schema"});

@@ -951,6 +951,50 @@ TEST_F(LmdbMap, AFullMapAtItsCapIsUnavailableAndWritesNothing)
 
 class LmdbOpen : public LmdbTest {};
 
+// kvorm_open with no URL: KVORM_URL when it is set, else lmdb://kvorm-data in the working directory.
+TEST_F(LmdbOpen, NoUrlOpensKvormUrlElseKvormDataInTheWorkingDirectory)
+{
+    SchemaPtr s = LoadSchema(kSchema);
+    ASSERT_TRUE(s);
+    const char *saved = getenv("KVORM_URL");
+    std::string had = saved ? saved : "";
+    char cwd[4096];
+    ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
+
+    ASSERT_EQ(setenv("KVORM_URL", Url().c_str(), 1), 0);
+    kvorm_db *db = nullptr;
+    ASSERT_EQ(kvorm_open(&db, nullptr, s.get(), nullptr), KVORM_OK) << kvorm_last_error_message();
+    DbPtr from_env(db);
+    EXPECT_EQ(CreateUser(db, "ann@x.io").rc, KVORM_OK);
+    from_env.reset();
+    kvorm_db *named = Open();
+    ASSERT_NE(named, nullptr);
+    EXPECT_EQ(Count(named, "User"), 1);  // the same environment
+    CloseAll();
+
+    ASSERT_EQ(setenv("KVORM_URL", "", 1), 0);  // empty is unset
+    ASSERT_EQ(chdir(root_.c_str()), 0);
+    db = nullptr;
+    int rc = kvorm_open(&db, nullptr, s.get(), nullptr);
+    std::string msg = kvorm_last_error_message();
+    DbPtr by_default(db);
+    if (db) {
+        EXPECT_EQ(CreateUser(db, "bob@x.io").rc, KVORM_OK);
+    }
+    by_default.reset();
+    EXPECT_EQ(chdir(cwd), 0);
+    if (saved)
+        setenv("KVORM_URL", had.c_str(), 1);
+    else
+        unsetenv("KVORM_URL");
+    ASSERT_EQ(rc, KVORM_OK) << msg;
+    EXPECT_TRUE(std::filesystem::is_directory(root_ + "/kvorm-data"));
+    EXPECT_EQ(std::string(KVORM_DEFAULT_URL), "lmdb://kvorm-data");
+    DbPtr again = OpenDb(kSchema, "lmdb://" + root_ + "/kvorm-data");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(Count(again.get(), "User"), 1);
+}
+
 TEST_F(LmdbOpen, ReadOnlyReadsAndRefusesWrites)
 {
     std::string msg;

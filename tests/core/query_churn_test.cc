@@ -270,7 +270,7 @@ TEST_F(QueryChurn, QueriesDuringWritesReturnOnlyMatchingRecords)
     ASSERT_EQ(kvorm_open_options_init(&o, KVORM_OPEN_OPTIONS_VERSION), KVORM_OK);
     o.pool_size = kWriters + kReaders;
     kvorm_db *raw = nullptr;
-    ASSERT_EQ(kvorm_open(&raw, RedisEnvironment::Main().UnixUrl().c_str(), schema.get(), &o), KVORM_OK)
+    ASSERT_EQ(kvorm_open(&raw, DefaultUrl().c_str(), schema.get(), &o), KVORM_OK)
         << LastError();
     DbPtr pooled(raw);
     db_ = pooled.get();

@@ -542,7 +542,7 @@ TEST_F(QueryOps, RefuseScansOpenOption)
     EXPECT_EQ(o.refuse_scans, 0);
     o.refuse_scans = 1;
     kvorm_db *raw = nullptr;
-    ASSERT_EQ(kvorm_open(&raw, RedisEnvironment::Main().UnixUrl().c_str(), s.get(), &o), KVORM_OK) << LastError();
+    ASSERT_EQ(kvorm_open(&raw, DefaultUrl().c_str(), s.get(), &o), KVORM_OK) << LastError();
     DbPtr db(raw);
     JRes r = ExecJson(db.get(), Req("P", "findMany", R"({"where":{"note":"x"}})"));
     ExpectError(r, KVORM_EREFUSED, "REFUSED", "P");
@@ -560,7 +560,7 @@ TEST_F(QueryOps, RefuseScansOpenOption)
     kvorm_open_options v1;
     ASSERT_EQ(kvorm_open_options_init(&v1, 1), KVORM_OK);
     kvorm_db *raw1 = nullptr;
-    ASSERT_EQ(kvorm_open(&raw1, RedisEnvironment::Main().UnixUrl().c_str(), s.get(), &v1), KVORM_OK) << LastError();
+    ASSERT_EQ(kvorm_open(&raw1, DefaultUrl().c_str(), s.get(), &v1), KVORM_OK) << LastError();
     DbPtr db1(raw1);
     r = ExecJson(db1.get(), Req("P", "findMany", R"({"where":{"note":""}})"));
     KT_EXPECT_OK(r);

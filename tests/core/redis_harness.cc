@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -653,9 +654,43 @@ SchemaPtr LoadSchema(const std::string &json)
     return SchemaPtr(s);
 }
 
+namespace {
+std::string g_lmdb_dir;  // the current test's LMDB environment (KVORM_TEST_ENGINE=lmdb), made on first use
+}
+
+bool OnLmdb()
+{
+    const char *e = getenv("KVORM_TEST_ENGINE");
+    return e && std::string(e) == "lmdb";
+}
+
+std::string DefaultUrl()
+{
+    if (!OnLmdb())
+        return RedisEnvironment::Main().UnixUrl();
+    if (g_lmdb_dir.empty()) {
+        char tmpl[] = "/tmp/kvorm-test-lmdb-XXXXXX";
+        if (!mkdtemp(tmpl)) {
+            ADD_FAILURE() << "mkdtemp: " << strerror(errno);
+            return "lmdb:///nonexistent";
+        }
+        g_lmdb_dir = tmpl;
+    }
+    return "lmdb://" + g_lmdb_dir + "/env?sync=nosync&mapsize=16777216";
+}
+
+void ForgetDefaultStore()
+{
+    if (g_lmdb_dir.empty())
+        return;
+    std::error_code ec;
+    std::filesystem::remove_all(g_lmdb_dir, ec);
+    g_lmdb_dir.clear();
+}
+
 DbPtr OpenDb(const kvorm_schema *schema, const std::string &url)
 {
-    std::string u = url.empty() ? RedisEnvironment::Main().UnixUrl() : url;
+    std::string u = url.empty() ? DefaultUrl() : url;
     kvorm_db *db = nullptr;
     int rc = kvorm_open(&db, u.c_str(), schema, nullptr);
     if (rc != KVORM_OK) {
@@ -953,6 +988,7 @@ void KvTest::SetUp()
 void KvTest::TearDown()
 {
     dbs_.clear();  // close every db before the next test flushes the server
+    ForgetDefaultStore();
 }
 
 kvorm_db *KvTest::Open(const std::string &schema_json, const std::string &url)

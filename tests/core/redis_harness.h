@@ -184,6 +184,20 @@ using DbPtr = std::unique_ptr<kvorm_db, DbDeleter>;
 // Loads a schema from JSON text; records a test failure (with kvorm's message) and returns null on failure.
 SchemaPtr LoadSchema(const std::string &json);
 // Opens a db on url (default: the main server's unix socket); records a failure and returns null on failure.
+// The engine the behaviour tests run on: with KVORM_TEST_ENGINE=lmdb (ctest's kvorm_core_tests_lmdb), a db
+// opened with no URL is an LMDB environment of the current test's own, removed at KvTest::TearDown; else the main
+// redis-server's unix socket. Tests that read raw Redis keys are Redis-only (tests/CMakeLists.txt lists the
+// suites that run on both).
+bool OnLmdb();
+// Marks a test of a suite that runs on both engines as Redis-only (it reads raw Redis keys or drives the server):
+// on LMDB it is skipped, saying why.
+#define KT_REDIS_ONLY(why)                          \
+    do {                                            \
+        if (::kt::OnLmdb())                         \
+            GTEST_SKIP() << "Redis-only: " << why;  \
+    } while (0)
+std::string DefaultUrl();
+void ForgetDefaultStore();
 DbPtr OpenDb(const kvorm_schema *schema, const std::string &url = "");
 DbPtr OpenDb(const std::string &schema_json, const std::string &url = "");
 

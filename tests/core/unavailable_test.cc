@@ -292,6 +292,7 @@ TEST_F(Retryable, AReadOnAKilledConnectionIsConnectionAndRetryable)
 
 TEST_F(Retryable, AWriteThatNeverLeftIsRetryable)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     kvorm_db *db = Open(kAppSchema);
     ASSERT_NE(db, nullptr);
     KT_ASSERT_OK(ExecJson(db, Req("Item", "count")));

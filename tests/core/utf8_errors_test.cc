@@ -111,6 +111,7 @@ TEST_F(Utf8Errors, AWideCompoundUniqueIsDescribedAndCutAtACodePoint)
 
 TEST_F(Utf8Errors, ABadEnumValueWithInvalidBytesIsValidUtf8)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     MRes r = Fail(MReq("User", "create",
                        mp::map({{"data", mp::map({{"email", "a@x.io"}, {"orgId", "o"}, {"role", "bo\xffss"}})}})),
                   KVORM_EVALIDATION);
@@ -139,6 +140,7 @@ TEST_F(Utf8Errors, ABadValueWithInvalidBytesIsEscapedInEveryTypeMessage)
 
 TEST_F(Utf8Errors, AnUnknownFieldWithInvalidBytesIsValidUtf8)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     MRes r = Fail(MReq("User", "create",
                        mp::map({{"data", mp::map({{"email", "a@x.io"}, {"orgId", "o"}, {"nick\xffname", mp::i(1)}})}})),
                   KVORM_EVALIDATION);
@@ -190,6 +192,7 @@ TEST_F(Utf8Errors, AnUnknownArgumentOrSelectWithInvalidBytesIsValidUtf8)
 
 TEST_F(Utf8Errors, AnOpWithANulByteIsAnUnknownOpAndRunsNothing)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     const std::string nul("\0x", 2);
     for (const char *op : {"create", "findUnique", "findUniqueOrThrow", "update", "upsert", "delete", "count",
                            "capabilities"}) {
@@ -297,6 +300,7 @@ TEST(Utf8Messages, ASchemaFileErrorOnAnyPathIsValidUtf8)
 
 TEST_F(Utf8Errors, AStoredStringThatIsNotUtf8StillReadsAsJson)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     // written by something other than kvorm: a str holding 0xff
     raw_.Cmd({"HSET", "app:{Item}:r:bad", "$v", "1", "label", MpStr("a\xff" "b")});
     JRes r = ExecJson(db_, Req("Item", "findUnique", R"({"where":{"id":"bad"}})"));

@@ -106,6 +106,7 @@ TEST_F(Values, VectorsFileCoversEveryType)
 
 TEST_F(Values, EveryVectorIsStoredAsItsDocumentedBytes)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     const json_t *vals = Section("values");
     for (size_t k = 0; k < json_array_size(vals); k++) {
         const json_t *v = json_array_get(vals, k);
@@ -146,6 +147,7 @@ TEST_F(Values, EveryVectorReadsBackAsItsJsonValue)
 
 TEST_F(Values, EveryInvalidVectorIsRejectedAndNamesItsField)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     const json_t *bad = Section("invalid");
     for (size_t k = 0; k < json_array_size(bad); k++) {
         const json_t *v = json_array_get(bad, k);
@@ -162,6 +164,7 @@ TEST_F(Values, EveryInvalidVectorIsRejectedAndNamesItsField)
 
 TEST_F(Values, NullIsNotStored)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes r = ExecJson(db_, Req("V", "create", R"({"data":{"id":1,"string":null,"json":null,"bytes":null}})"));
     KT_ASSERT_OK(r);
     EXPECT_EQ(raw_.HGetAll("vec:{V}:r:1"), (std::map<std::string, std::string>{{"$v", "1"}}));
@@ -188,6 +191,7 @@ TEST_F(Values, ADatetimeIsOutputInUtcWithNineFractionDigits)
 
 TEST_F(Values, EveryTypeRoundTripsThroughMessagePack)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     const long long year1 = UnixSeconds(1, 1, 1);
     std::string all_bytes;
     for (int k = 0; k < 256; k++)
@@ -243,6 +247,7 @@ std::string BE(uint64_t v, int n)
 
 TEST_F(Values, TimestampInputIsStoredInItsShortestForm)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     const TsCase cases[] = {
         {"timestamp64 holding whole seconds", BE(1, 8), 1, 0},
         {"timestamp96 holding the epoch", BE(0, 4) + BE(0, 8), 0, 0},
@@ -264,6 +269,7 @@ TEST_F(Values, TimestampInputIsStoredInItsShortestForm)
 
 TEST_F(Values, MalformedTimestampsAreValidation)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     const std::pair<const char *, mp::V> cases[] = {
         {"5-byte payload", mp::ext(-1, std::string(5, '\0'))},
         {"empty payload", mp::ext(-1, "")},
@@ -288,6 +294,7 @@ TEST_F(Values, MalformedTimestampsAreValidation)
 
 TEST_F(Values, AnRfc3339StringIsAcceptedForADatetimeInMessagePack)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     MRes r = CreateM(1, "datetime", mp::str("2024-01-01T02:00:00+02:00"));
     ASSERT_EQ(r.rc, KVORM_OK) << r.doc;
     EXPECT_EQ(Stored(1, "datetime"), "d6ff" + Hex(BE(1704067200, 4)));
@@ -296,6 +303,7 @@ TEST_F(Values, AnRfc3339StringIsAcceptedForADatetimeInMessagePack)
 
 TEST_F(Values, BytesAreBinInMessagePackAndAStringIsValidation)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     MRes ok = CreateM(1, "bytes", mp::bin(std::string("\x00\x01\xff", 3)));
     ASSERT_EQ(ok.rc, KVORM_OK) << ok.doc;
     EXPECT_EQ(Stored(1, "bytes"), "c4030001ff");
@@ -315,6 +323,7 @@ TEST_F(Values, BytesAreBase64InJsonResponses)
 
 TEST_F(Values, AFloat32IsStoredAsFloat64)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     MRes r = CreateM(1, "float", mp::f32(1.5f));
     ASSERT_EQ(r.rc, KVORM_OK) << r.doc;
     EXPECT_EQ(Stored(1, "float"), "cb3ff8000000000000");
@@ -323,6 +332,7 @@ TEST_F(Values, AFloat32IsStoredAsFloat64)
 
 TEST_F(Values, AnExactlyRepresentableIntegerIsAcceptedForAFloat)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     ASSERT_EQ(CreateM(1, "float", mp::i(3)).rc, KVORM_OK);
     EXPECT_EQ(Stored(1, "float"), "cb4008000000000000");
     ASSERT_EQ(CreateM(2, "float", mp::i(-(1LL << 53))).rc, KVORM_OK);
@@ -333,6 +343,7 @@ TEST_F(Values, AnExactlyRepresentableIntegerIsAcceptedForAFloat)
 
 TEST_F(Values, NanAndInfinitiesAreValidation)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
     const std::pair<const char *, mp::V> cases[] = {
         {"NaN", mp::f64(nan)},
@@ -354,6 +365,7 @@ TEST_F(Values, NanAndInfinitiesAreValidation)
 
 TEST_F(Values, IntegersOutsideInt64AreValidation)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     MRes a = CreateM(1, "integer", mp::u(1ull << 63));
     EXPECT_EQ(a.rc, KVORM_EVALIDATION) << a.doc;
     MRes b = CreateM(2, "integer", mp::u(std::numeric_limits<uint64_t>::max()));
@@ -365,6 +377,7 @@ TEST_F(Values, IntegersOutsideInt64AreValidation)
 
 TEST_F(Values, NonCanonicalInputIsStoredCanonically)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     struct Case {
         const char *name;
         const char *field;
@@ -401,6 +414,7 @@ TEST_F(Values, NonCanonicalInputIsStoredCanonically)
 
 TEST_F(Values, StringsThatAreNotUtf8AreValidation)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     const std::pair<const char *, std::string> cases[] = {
         {"lone continuation byte", "\x80"},
         {"truncated sequence", "\xc3"},
@@ -425,6 +439,7 @@ TEST_F(Values, StringsThatAreNotUtf8AreValidation)
 
 TEST_F(Values, JsonValuesHoldNoBinExtNonStringKeysOrDuplicateKeys)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     const std::pair<const char *, mp::V> cases[] = {
         {"bin", mp::bin("x")},
         {"nested bin", mp::arr({mp::bin("x")})},
@@ -445,6 +460,7 @@ TEST_F(Values, JsonValuesHoldNoBinExtNonStringKeysOrDuplicateKeys)
 
 TEST_F(Values, ADecimalAcceptsAnIntegerButNotAFloat)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     MRes a = CreateM(1, "decimal", mp::i(-42));
     ASSERT_EQ(a.rc, KVORM_OK) << a.doc;
     EXPECT_EQ(Stored(1, "decimal"), Hex(MpStr("-42")));
@@ -455,6 +471,7 @@ TEST_F(Values, ADecimalAcceptsAnIntegerButNotAFloat)
 
 TEST_F(Values, ABooleanIsOnlyABoolean)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     EXPECT_EQ(CreateM(1, "boolean", mp::i(1)).rc, KVORM_EVALIDATION);
     EXPECT_EQ(CreateM(2, "boolean", mp::nil()).rc, KVORM_OK);  // null: not stored
     EXPECT_EQ(CreateM(3, "boolean", mp::boolean(false)).rc, KVORM_OK);
@@ -464,6 +481,7 @@ TEST_F(Values, ABooleanIsOnlyABoolean)
 
 TEST_F(Values, AValueOver16MiBIsValidationAndNothingIsWritten)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     std::string big((17u << 20), 'b');
     MRes r = CreateM(1, "bytes", mp::bin(big));
     EXPECT_EQ(r.rc, KVORM_EVALIDATION) << r.doc;
@@ -473,6 +491,7 @@ TEST_F(Values, AValueOver16MiBIsValidationAndNothingIsWritten)
 
 TEST_F(Values, AFourMiBValueRoundTrips)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     std::string big;
     big.reserve(4u << 20);
     for (size_t k = 0; k < (4u << 20); k++)
@@ -485,6 +504,7 @@ TEST_F(Values, AFourMiBValueRoundTrips)
 
 TEST_F(Values, AnEnumTakesOnlyItsDeclaredValues)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     EXPECT_EQ(CreateM(1, "enum", mp::str("green")).rc, KVORM_OK);
     EXPECT_EQ(Stored(1, "enum"), Hex(MpStr("green")));
     MRes bad = CreateM(2, "enum", mp::str("greenish"));
@@ -523,6 +543,7 @@ TEST_F(Values, ValidationMessagesNameModelFieldAndValue)
 
 TEST_F(Values, JsonNumbersBeyondInt64AreValidationNamingModelFieldAndValue)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     struct Case {
         const char *field, *number, *says;
     };
@@ -558,6 +579,7 @@ TEST_F(Values, JsonNumbersBeyondInt64AreValidationNamingModelFieldAndValue)
 
 TEST_F(Values, ABigJsonIntegerIsExactDecimalText)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     JRes r = CreateText(1, "decimal", "-123456789012345678901234567890");
     KT_ASSERT_OK(r);
     EXPECT_EQ(Stored(1, "decimal"), Hex(MpStr("-123456789012345678901234567890")));
@@ -568,6 +590,7 @@ TEST_F(Values, ABigJsonIntegerIsExactDecimalText)
 
 TEST_F(Values, AJsonFieldStoresAUint64AndReadsItBackThroughJson)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_OK(CreateText(1, "json", R"({"max":18446744073709551615,"min":-9223372036854775808,"n":[9223372036854775808]})"));
     EXPECT_EQ(Stored(1, "json"),
               "83a36d6178cfffffffffffffffffa36d696ed38000000000000000a16e91cf8000000000000000");
@@ -627,6 +650,7 @@ TEST_F(Values, ANulInAJsonMapKeyIsValidation)
 
 TEST_F(Values, Base64WithNonZeroPaddingBitsIsValidation)
 {
+    KT_REDIS_ONLY("reads raw Redis keys");
     KT_ASSERT_OK(CreateText(1, "bytes", R"("QQ==")"));
     EXPECT_EQ(Stored(1, "bytes"), Hex(MpBin("A")));
     KT_ASSERT_OK(CreateText(2, "bytes", R"("QUI=")"));

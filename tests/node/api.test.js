@@ -7,6 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const { kvorm, appSchemaPath } = require('./helpers/env');
 const { startRedis } = require('./helpers/redis');
+const { engineTests } = require('./helpers/engines');
 
 let redis;
 before(async () => {
@@ -15,6 +16,7 @@ before(async () => {
 after(async () => {
   await redis?.stop();
 });
+const engineTest = engineTests(() => redis);
 
 // A schema of its own per test (its own namespace), so tests share the server but no keys.
 function schema(namespace) {
@@ -35,10 +37,10 @@ function schema(namespace) {
   };
 }
 
-test('open takes the schema as a path, an object or JSON text', async () => {
-  const fromPath = await kvorm.open(redis.url(1), { schema: appSchemaPath });
-  const fromText = await kvorm.open(redis.url(1), { schema: fs.readFileSync(appSchemaPath, 'utf8') });
-  const fromObject = await kvorm.open(redis.url(1), { schema: JSON.parse(fs.readFileSync(appSchemaPath, 'utf8')) });
+engineTest('open takes the schema as a path, an object or JSON text', async (store) => {
+  const fromPath = await kvorm.open(store.url(1), { schema: appSchemaPath });
+  const fromText = await kvorm.open(store.url(1), { schema: fs.readFileSync(appSchemaPath, 'utf8') });
+  const fromObject = await kvorm.open(store.url(1), { schema: JSON.parse(fs.readFileSync(appSchemaPath, 'utf8')) });
   const ann = await fromPath.User.create({ data: { email: 'ann@example.com', name: 'Ann', age: 31 } });
   assert.equal((await fromText.User.findUnique({ where: { id: ann.id } })).email, 'ann@example.com');
   assert.equal(await fromObject.User.count(), 1);
@@ -52,8 +54,8 @@ test('open over a unix socket', async () => {
   await db.close();
 });
 
-test('create returns the record with its generated id and every field', async () => {
-  const db = await kvorm.open(redis.url(), { schema: schema('create') });
+engineTest('create returns the record with its generated id and every field', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schema('create') });
   const ann = await db.User.create({ data: { email: 'ann@example.com', name: 'Ann', age: 31 } });
   assert.match(ann.id, /^[0-9A-HJKMNP-TV-Z]{26}$/);
   assert.deepEqual({ ...ann, id: 'x' }, { id: 'x', email: 'ann@example.com', orgId: null, name: 'Ann', age: 31 });
@@ -63,8 +65,8 @@ test('create returns the record with its generated id and every field', async ()
   await db.close();
 });
 
-test('findUnique by id, by a unique field and by a compound unique; null when absent', async () => {
-  const db = await kvorm.open(redis.url(), { schema: schema('find') });
+engineTest('findUnique by id, by a unique field and by a compound unique; null when absent', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schema('find') });
   const ann = await db.User.create({ data: { email: 'ann@example.com', orgId: 'o1', name: 'Ann' } });
   assert.equal((await db.User.findUnique({ where: { id: ann.id } })).name, 'Ann');
   assert.equal((await db.User.findUnique({ where: { email: 'ann@example.com' } })).id, ann.id);
@@ -76,8 +78,8 @@ test('findUnique by id, by a unique field and by a compound unique; null when ab
   await db.close();
 });
 
-test('select returns only the fields asked for, and $version', async () => {
-  const db = await kvorm.open(redis.url(), { schema: schema('select') });
+engineTest('select returns only the fields asked for, and $version', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schema('select') });
   const ann = await db.User.create({ data: { email: 'a@x.io', name: 'Ann' }, select: { email: true } });
   assert.deepEqual(ann, { email: 'a@x.io' });
   const found = await db.User.findUnique({ where: { email: 'a@x.io' }, select: { name: true, $version: true } });
@@ -85,8 +87,8 @@ test('select returns only the fields asked for, and $version', async () => {
   await db.close();
 });
 
-test('update changes the given fields, bumps the version and honours ifVersion', async () => {
-  const db = await kvorm.open(redis.url(), { schema: schema('update') });
+engineTest('update changes the given fields, bumps the version and honours ifVersion', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schema('update') });
   const ann = await db.User.create({ data: { email: 'a@x.io', name: 'Ann', age: 31 } });
   const updated = await db.User.update({ where: { id: ann.id }, data: { age: 32 }, select: { age: true, $version: true } });
   assert.deepEqual(updated, { age: 32, $version: 2 });
@@ -96,8 +98,8 @@ test('update changes the given fields, bumps the version and honours ifVersion',
   await db.close();
 });
 
-test('upsert creates when absent and updates when present', async () => {
-  const db = await kvorm.open(redis.url(), { schema: schema('upsert') });
+engineTest('upsert creates when absent and updates when present', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schema('upsert') });
   const args = { where: { email: 'bob@x.io' }, create: { email: 'bob@x.io', name: 'Bob' }, update: { name: 'Robert' } };
   const created = await db.User.upsert(args);
   assert.equal(created.name, 'Bob');
@@ -108,8 +110,8 @@ test('upsert creates when absent and updates when present', async () => {
   await db.close();
 });
 
-test('delete returns the deleted record; the record is gone', async () => {
-  const db = await kvorm.open(redis.url(), { schema: schema('delete') });
+engineTest('delete returns the deleted record; the record is gone', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schema('delete') });
   const ann = await db.User.create({ data: { email: 'a@x.io', name: 'Ann' } });
   const deleted = await db.User.delete({ where: { id: ann.id } });
   assert.equal(deleted.email, 'a@x.io');
@@ -119,8 +121,8 @@ test('delete returns the deleted record; the record is gone', async () => {
   await db.close();
 });
 
-test('count counts the records of the model', async () => {
-  const db = await kvorm.open(redis.url(), { schema: schema('count') });
+engineTest('count counts the records of the model', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schema('count') });
   assert.equal(await db.User.count(), 0);
   await Promise.all([1, 2, 3].map((i) => db.User.create({ data: { email: `u${i}@x.io`, name: `U${i}` } })));
   assert.equal(await db.User.count(), 3);
@@ -128,8 +130,8 @@ test('count counts the records of the model', async () => {
   await db.close();
 });
 
-test('every property of a model is an op sent to the core as is', async () => {
-  const db = await kvorm.open(redis.url(), { schema: schema('ops') });
+engineTest('every property of a model is an op sent to the core as is', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schema('ops') });
   const err = await db.User.findLots({ where: {} }).catch((e) => e);
   assert.ok(err instanceof kvorm.BadRequestError, String(err));
   assert.equal(err.op, 'findLots');
@@ -139,8 +141,8 @@ test('every property of a model is an op sent to the core as is', async () => {
   await db.close();
 });
 
-test('an unknown model is a BadRequestError naming the models there are', async () => {
-  const db = await kvorm.open(redis.url(), { schema: schema('unknown') });
+engineTest('an unknown model is a BadRequestError naming the models there are', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schema('unknown') });
   assert.throws(() => db.Usr, (err) => err instanceof kvorm.BadRequestError && /Usr/.test(err.message) &&
     /User/.test(err.message));
   assert.throws(() => db.model('Nope'), kvorm.BadRequestError);
@@ -149,10 +151,10 @@ test('an unknown model is a BadRequestError naming the models there are', async 
   await db.close();
 });
 
-test('capabilities describes the engine', async () => {
-  const db = await kvorm.open(redis.url(), { schema: schema('caps') });
+engineTest('capabilities describes the engine', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schema('caps') });
   const caps = await db.capabilities();
-  assert.equal(caps.engine, 'redis');
+  assert.equal(caps.engine, store.engine);
   assert.equal(caps.formatVersion, 2);
   assert.equal(caps.secondaryIndexes, true);
   for (const op of ['create', 'findUnique', 'findUniqueOrThrow', 'update', 'upsert', 'delete', 'count']) {
@@ -161,8 +163,8 @@ test('capabilities describes the engine', async () => {
   await db.close();
 });
 
-test('close is idempotent and later calls reject with a MisuseError', async () => {
-  const db = await kvorm.open(redis.url(), { schema: schema('close') });
+engineTest('close is idempotent and later calls reject with a MisuseError', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schema('close') });
   assert.equal(db.closed, false);
   const first = db.close();
   assert.equal(db.close(), first);
@@ -178,4 +180,35 @@ test('close is idempotent and later calls reject with a MisuseError', async () =
 
 test('the package exposes the core version', () => {
   assert.match(kvorm.version, /^\d+\.\d+\.\d+$/);
+});
+
+// No URL (docs/c-api.md, kvorm_open): the URL in KVORM_URL, else lmdb://kvorm-data in the working directory.
+test('open without a url opens KVORM_URL, else kvorm-data in the working directory', async () => {
+  const os = require('node:os');
+  const path = require('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvorm-default-'));
+  const cwd = process.cwd();
+  const saved = process.env.KVORM_URL;
+  try {
+    delete process.env.KVORM_URL;
+    process.chdir(dir);
+    const db = await kvorm.open({ schema: schema('dflt') });
+    await db.User.create({ data: { email: 'ann@x.io', name: 'Ann' } });
+    await db.close();
+    assert.ok(fs.statSync(path.join(dir, 'kvorm-data')).isDirectory());
+    const again = await kvorm.open(`lmdb://${path.join(dir, 'kvorm-data')}`, { schema: schema('dflt') });
+    assert.equal((await again.User.findUnique({ where: { email: 'ann@x.io' } })).name, 'Ann');
+    await again.close();
+
+    process.env.KVORM_URL = redis.url(1);
+    const fromEnv = await kvorm.open(null, { schema: schema('dflt_env') });
+    assert.equal((await fromEnv.capabilities()).engine, 'redis');
+    await fromEnv.close();
+    await assert.rejects(kvorm.open(5, { schema: schema('x') }), /url must be a string, or null/);
+  } finally {
+    process.chdir(cwd);
+    if (saved === undefined) delete process.env.KVORM_URL;
+    else process.env.KVORM_URL = saved;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

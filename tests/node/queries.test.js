@@ -10,6 +10,7 @@ const path = require('node:path');
 const { createRequire } = require('node:module');
 const { kvorm, repoRoot } = require('./helpers/env');
 const { startRedis } = require('./helpers/redis');
+const { engineTests } = require('./helpers/engines');
 
 const { decodeResponse } = require(path.join(repoRoot, 'node', 'lib', 'codec'));
 const { encode, ExtData } = createRequire(path.join(repoRoot, 'node', 'package.json'))('@msgpack/msgpack');
@@ -99,21 +100,22 @@ before(async () => {
 after(async () => {
   await redis?.stop();
 });
+const engineTest = engineTests(() => redis);
 
 // A db of its own per test (its own namespace), seeded with ROWS through createMany.
-async function seeded(options = {}) {
+async function seeded(store, options = {}) {
   const namespace = `q${counter++}`;
-  const handle = await kvorm.open(redis.url(), { schema: messageSchema(namespace), ...options });
+  const handle = await kvorm.open(store.url(), { schema: messageSchema(namespace), ...options });
   const data = ROWS.map(([roomId, m, score, likes, body, blob, slug]) => Object.fromEntries(Object.entries({
     roomId, sentAt: minutes(m), score, likes, body, blob, slug }).filter(([, v]) => v !== null)));
   // with integers: 'bigint' every integer of a result is a BigInt, the count too
   const count = options.integers === 'bigint' ? BigInt(ROWS.length) : ROWS.length;
   assert.deepEqual(await handle.Message.createMany({ data }), { count });
-  return { handle, namespace, rows: await handle.Message.findMany({ orderBy: { sentAt: 'asc' } }) };
+  return { handle, namespace, store, rows: await handle.Message.findMany({ orderBy: { sentAt: 'asc' } }) };
 }
 
-async function withDb(fn, options) {
-  const s = await seeded(options);
+async function withDb(store, fn, options) {
+  const s = await seeded(store, options);
   db = s.handle;
   rows = s.rows;
   try {
@@ -125,7 +127,7 @@ async function withDb(fn, options) {
 
 const ids = (list) => list.map((r) => r.id);
 
-test('findMany rows carry their types', () => withDb(async () => {
+engineTest('findMany rows carry their types', (store) => withDb(store, async () => {
   assert.deepEqual(rows.map((r) => r.roomId), ['a', 'a', 'a', 'b', 'b']);
   assert.ok(Buffer.isBuffer(rows[0].blob));
   assert.deepEqual([...rows[0].blob], [0, 1]);
@@ -135,7 +137,7 @@ test('findMany rows carry their types', () => withDb(async () => {
   assert.equal(rows[3].blob.length, 0);
 }));
 
-test('findMany: where operators, orderBy, take, skip', () => withDb(async () => {
+engineTest('findMany: where operators, orderBy, take, skip', (store) => withDb(store, async () => {
   const m = db.Message;
   assert.deepEqual(ids(await m.findMany({ where: { roomId: 'a' }, orderBy: { sentAt: 'desc' }, take: 2 })),
     [rows[2].id, rows[1].id]);
@@ -155,7 +157,7 @@ test('findMany: where operators, orderBy, take, skip', () => withDb(async () => 
   assert.equal(ordered.at(-1).id, rows[2].id);
 }));
 
-test('findMany: select and cursor pages', () => withDb(async () => {
+engineTest('findMany: select and cursor pages', (store) => withDb(store, async () => {
   const page = await db.Message.findMany({ orderBy: { sentAt: 'asc' }, take: 2, select: { id: true, sentAt: true } });
   assert.deepEqual(page.map((r) => Object.keys(r).sort()), [['id', 'sentAt'], ['id', 'sentAt']]);
   const last = page.at(-1);
@@ -164,21 +166,21 @@ test('findMany: select and cursor pages', () => withDb(async () => {
   assert.deepEqual(ids(rest), ids(rows.slice(2)));
 }));
 
-test('findFirst and findFirstOrThrow', () => withDb(async () => {
+engineTest('findFirst and findFirstOrThrow', (store) => withDb(store, async () => {
   assert.equal((await db.Message.findFirst({ where: { roomId: 'b' }, orderBy: { sentAt: 'desc' } })).id, rows[4].id);
   assert.equal(await db.Message.findFirst({ where: { roomId: 'zzz' } }), null);
   assert.equal((await db.Message.findFirstOrThrow({ where: { slug: 's1' } })).id, rows[1].id);
   await assert.rejects(db.Message.findFirstOrThrow({ where: { roomId: 'zzz' } }), kvorm.NotFoundError);
 }));
 
-test('count with a where, take and skip', () => withDb(async () => {
+engineTest('count with a where, take and skip', (store) => withDb(store, async () => {
   assert.equal(await db.Message.count(), 5);
   assert.equal(await db.Message.count({ where: { roomId: 'a' } }), 3);
   assert.equal(await db.Message.count({ where: { roomId: 'a' }, take: 2 }), 2);
   assert.equal(await db.Message.count({ where: { sentAt: { gt: T0 } }, skip: 1 }), 3);
 }));
 
-test('aggregate values carry their types', () => withDb(async () => {
+engineTest('aggregate values carry their types', (store) => withDb(store, async () => {
   const got = await db.Message.aggregate({ where: { roomId: 'a' }, _count: true, _sum: { score: true, likes: true },
     _avg: { likes: true }, _min: { sentAt: true, score: true }, _max: { sentAt: true, blob: true } });
   assert.equal(got._count, 3);
@@ -194,7 +196,7 @@ test('aggregate values carry their types', () => withDb(async () => {
     _sum: { score: true } }), { _count: { _all: 0, score: 0 }, _sum: { score: null } });
 }));
 
-test('groupBy keys and aggregates carry their types', () => withDb(async () => {
+engineTest('groupBy keys and aggregates carry their types', (store) => withDb(store, async () => {
   const byTime = await db.Message.groupBy({ by: ['sentAt'], where: { roomId: 'b' }, _sum: { score: true } });
   assert.ok(byTime.every((g) => g.sentAt instanceof Date));
   assert.deepEqual(byTime.map((g) => g.sentAt.getTime()), rows.slice(3).map((r) => r.sentAt.getTime()));
@@ -206,7 +208,7 @@ test('groupBy keys and aggregates carry their types', () => withDb(async () => {
   assert.deepEqual(ordered.map((g) => g.roomId), ['b', 'a']);
 }));
 
-test('createMany with skipDuplicates; a bad record writes nothing', () => withDb(async () => {
+engineTest('createMany with skipDuplicates; a bad record writes nothing', (store) => withDb(store, async () => {
   await assert.rejects(db.Message.createMany({ data: [{ roomId: 'c', sentAt: T0, slug: 's1' }] }),
     kvorm.UniqueViolationError);
   assert.deepEqual(await db.Message.createMany({ data: [{ roomId: 'c', sentAt: T0, slug: 's0' },
@@ -220,7 +222,7 @@ test('createMany with skipDuplicates; a bad record writes nothing', () => withDb
   assert.ok(err instanceof kvorm.ValidationError && err.fields[0] === 'likes', String(err));
 }));
 
-test('updateMany and deleteMany', () => withDb(async () => {
+engineTest('updateMany and deleteMany', (store) => withDb(store, async () => {
   assert.deepEqual(await db.Message.updateMany({ where: { roomId: 'a', likes: { gte: 1 } }, data: { likes: 100 } }),
     { count: 2 });
   assert.equal(await db.Message.count({ where: { likes: 100 } }), 2);
@@ -229,7 +231,7 @@ test('updateMany and deleteMany', () => withDb(async () => {
   assert.equal((await db.Message.check()).ok, true);
 }));
 
-test('explain, check and reindex', () => withDb(async () => {
+engineTest('explain, check and reindex', (store) => withDb(store, async () => {
   const plan = await db.Message.explain({ op: 'findMany', args: { where: { roomId: 'a' }, orderBy: { sentAt: 'asc' },
     take: 1 } });
   assert.deepEqual([plan.op, plan.model, plan.plan, plan.index, plan.sort], ['findMany', 'Message', 'index',
@@ -244,13 +246,13 @@ test('explain, check and reindex', () => withDb(async () => {
   assert.equal(typeof built.records, 'number');
 }));
 
-test('RefusedError per query, and for a db opened with refuseScans: true', () => withDb(async ({ namespace }) => {
+engineTest('RefusedError per query, and for a db opened with refuseScans: true', (store) => withDb(store, async ({ namespace, store: own }) => {
   const err = await db.Message.findMany({ where: { body: 'hello' }, refuseScans: true }).catch((e) => e);
   assert.ok(err instanceof kvorm.RefusedError, String(err));
   assert.deepEqual([err.code, err.status, err.model, err.retryable], ['REFUSED', -14, 'Message', false]);
   assert.equal((await db.Message.findMany({ where: { body: 'hello' } })).length, 1);
   assert.equal((await db.Message.findMany({ where: { roomId: 'a' }, refuseScans: true })).length, 3);
-  const strict = await kvorm.open(redis.url(), { schema: messageSchema(namespace), refuseScans: true });
+  const strict = await kvorm.open(own.url(), { schema: messageSchema(namespace), refuseScans: true });
   try {
     await assert.rejects(strict.Message.findMany({ where: { body: 'hello' } }), kvorm.RefusedError);
     await assert.rejects(strict.Message.count({ where: { likes: { gt: 1 } } }), kvorm.RefusedError);
@@ -262,7 +264,7 @@ test('RefusedError per query, and for a db opened with refuseScans: true', () =>
   }
 }));
 
-test('an unknown operator is a BadRequestError naming it', () => withDb(async () => {
+engineTest('an unknown operator is a BadRequestError naming it', (store) => withDb(store, async () => {
   const err = await db.Message.findMany({ where: { body: { like: 'hel%' } } }).catch((e) => e);
   assert.ok(err instanceof kvorm.BadRequestError, String(err));
   assert.match(err.message, /like/);
@@ -272,7 +274,7 @@ test('an unknown operator is a BadRequestError naming it', () => withDb(async ()
   await assert.rejects(db.Message.findMany({ orderBy: { body: 'sideways' } }), kvorm.BadRequestError);
 }));
 
-test('a value of the wrong type is a ValidationError', () => withDb(async () => {
+engineTest('a value of the wrong type is a ValidationError', (store) => withDb(store, async () => {
   const err = await db.Message.findMany({ where: { likes: { gt: 'many' } } }).catch((e) => e);
   assert.ok(err instanceof kvorm.ValidationError, String(err));
   assert.match(err.message, /likes/);
@@ -282,7 +284,7 @@ test('a value of the wrong type is a ValidationError', () => withDb(async () => 
   assert.ok(early instanceof kvorm.ValidationError && early.fields[0] === 'likes', String(early));
 }));
 
-test("integers: 'bigint' applies to query results too", () => withDb(async () => {
+engineTest("integers: 'bigint' applies to query results too", (store) => withDb(store, async () => {
   const groups = await db.Message.groupBy({ by: ['roomId'], _count: { _all: true }, _sum: { likes: true } });
   assert.deepEqual(groups.map((g) => [g.roomId, g._count._all, g._sum.likes]), [['a', 3n, 4n], ['b', 2n, 5n]]);
   assert.equal(await db.Message.count({ where: { roomId: 'a' } }), 3n);

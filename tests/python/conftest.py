@@ -153,8 +153,11 @@ def gate(server):
 
 
 @pytest.fixture
-def raw(server):
+def raw(server, request):
     """redis-py on the same server, for what kvorm must have stored."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec and callspec.params.get("engine", "redis") != "redis":
+        pytest.fail("this test reads raw Redis keys beside a db of another engine: mark it redis_only")
     client = redis.Redis(port=server.port)
     yield client
     client.close()
@@ -196,8 +199,44 @@ def schema(namespace):
     return user_schema(namespace)
 
 
+ENGINES = ["redis", "lmdb"]
+
+
+def store_url(engine, server, tmp_path):
+    """The URL of a store for one test: the session's redis-server, or a fresh LMDB environment."""
+    if engine == "redis":
+        return server.url
+    return "lmdb://%s?sync=nosync&mapsize=16777216" % (tmp_path / "lmdb")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request):
+    """Each behaviour test runs on every engine; a test that reads raw Redis keys is marked redis_only."""
+    return request.param
+
+
 @pytest.fixture
-def db(server, schema):
-    handle = kvorm.open(server.url, schema=schema)
+def url(engine, server, tmp_path):
+    return store_url(engine, server, tmp_path)
+
+
+@pytest.fixture
+def db(url, schema):
+    handle = kvorm.open(url, schema=schema)
     yield handle
     handle.close()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "redis_only: reads or drives raw Redis (keys, a proxy): runs on Redis only")
+
+
+def pytest_collection_modifyitems(config, items):
+    """redis_only tests run once, on Redis: their other engines' variants are deselected, not skipped."""
+    keep, drop = [], []
+    for item in items:
+        engine = getattr(item, "callspec", None) and item.callspec.params.get("engine")
+        (drop if engine not in (None, "redis") and item.get_closest_marker("redis_only") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

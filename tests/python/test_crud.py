@@ -135,9 +135,9 @@ def test_models_by_item_and_list(db):
     assert set(db.models) == {"User", "Counter"}
 
 
-def test_capabilities_is_a_dict(db):
+def test_capabilities_is_a_dict(db, engine):
     caps = db.capabilities
-    assert caps["engine"] == "redis" and caps["uniqueConstraints"] is True
+    assert caps["engine"] == engine and caps["uniqueConstraints"] is True
     assert {"create", "findUnique", "update", "upsert", "delete", "count"} <= set(caps["ops"])
 
 

@@ -141,6 +141,7 @@ def test_refused_for_a_scan_when_scans_are_refused(db):
     assert db.User.count(where={"name": "Ann"}) == 1
 
 
+@pytest.mark.redis_only
 def test_internal_error_for_stored_data_changed_outside_kvorm(db, raw, namespace):
     user = db.User.create(data={"email": "a@example.com", "name": "Ann"})
     raw.hset("%s:{User}:r:%s" % (namespace, user["id"]), "age", b"\xc1")  # 0xc1: never valid MessagePack

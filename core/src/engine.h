@@ -186,6 +186,10 @@ typedef struct kv_engine_ops {
      * ids and the constraint, adds nothing of that chunk, and stays building (run it again once the data is
      * fixed). */
     int (*build_index)(kv_engine *e, const kv_model *m, int which, size_t chunk, bool *done, kv_error *err);
+    /* Optional (NULL: each call reads the store as it is then). begin: until the matching end, the reads this
+     * thread makes through e see one state of the store (facts.snapshot_reads); begins nest. A query holds one
+     * while it reads its pages. Only reads may run under it. */
+    int (*snapshot)(kv_engine *e, bool begin, kv_error *err);
     /* What the engine answers in the capabilities map (docs/protocol.md); the core packs them with the rest. */
     void (*facts)(kv_engine *e, kv_engine_facts *out);
     void (*close)(kv_engine *e);

@@ -783,6 +783,13 @@ static int collect(kv_query *q, int64_t need, kv_rows *out)
     }
 }
 
+/* Begins or ends the engine's snapshot, where it has one: the pages of one query then see one state. */
+static int snapshot(kv_query *q, bool begin)
+{
+    kv_engine *e = q->rq->db->engine;
+    return e->ops->snapshot ? e->ops->snapshot(e, begin, q->rq->err) : 0;
+}
+
 int kv_query_rows(kv_query *q, kv_rows *out)
 {
     int64_t need = q->has_take ? q->skip + q->take : -1;
@@ -790,7 +797,11 @@ int kv_query_rows(kv_query *q, kv_rows *out)
     memset(out, 0, sizeof(*out));
     if (q->has_take && q->take == 0)
         return 0;
-    if ((rc = kv_query_refuse(q)) != 0 || (rc = collect(q, need, out)) != 0)
+    if ((rc = kv_query_refuse(q)) != 0 || (rc = snapshot(q, true)) != 0)
+        return rc;
+    rc = collect(q, need, out);
+    snapshot(q, false);
+    if (rc != 0)
         return rc;
     if (out->n > 1)
         qsort_r(out->rows, out->n, sizeof(*out->rows), cmp_rows, q);
@@ -832,15 +843,17 @@ int kv_query_count(kv_query *q, int64_t *out)
     if (!q->has_cursor && !q->has_take && q->skip == 0 && p->exact_count_ok &&
         (p->kind == KV_PLAN_INDEX || p->kind == KV_PLAN_SCAN)) {
         /* every condition is in the ranges: count keys, read no record */
-        for (int i = 0; i < p->nranges; i++) {
+        if ((rc = snapshot(q, true)) != 0)
+            return rc;
+        for (int i = 0; i < p->nranges && rc == 0; i++) {
             const kv_range *r = &p->ranges[i];
             bool whole = !r->index && !r->lo.data && !r->hi.data;
             int64_t n = 0;
-            if ((rc = e->ops->count(e, q->model, whole ? NULL : r, &n, q->rq->err)) != 0)
-                return rc;
-            *out += n;
+            if ((rc = e->ops->count(e, q->model, whole ? NULL : r, &n, q->rq->err)) == 0)
+                *out += n;
         }
-        return 0;
+        snapshot(q, false);
+        return rc;
     }
     if (p->kind == KV_PLAN_EMPTY)
         return 0;

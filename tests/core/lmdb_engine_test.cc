@@ -763,7 +763,7 @@ TEST_F(LmdbSchema, TheCapabilitiesAreLmdbs)
     kvorm_free(out);
     EXPECT_EQ(caps["engine"].s, "lmdb");
     EXPECT_EQ(caps["transactions"], mp::boolean(false));  // the transaction op has not landed
-    EXPECT_EQ(caps["snapshotReads"], mp::boolean(false));  // each scan and read: its own read transaction
+    EXPECT_EQ(caps["snapshotReads"], mp::boolean(true));  // a query reads its pages in one read transaction
     EXPECT_EQ(caps["ttl"], mp::boolean(false));
     EXPECT_EQ(caps["readOnly"], mp::boolean(false));
     EXPECT_EQ(caps["formatVersion"].as_int(), 2);

@@ -155,6 +155,7 @@ engineTest('capabilities describes the engine', async (store) => {
   const db = await kvorm.open(store.url(), { schema: schema('caps') });
   const caps = await db.capabilities();
   assert.equal(caps.engine, store.engine);
+  assert.equal(caps.snapshotReads, store.engine === 'lmdb');
   assert.equal(caps.formatVersion, 2);
   assert.equal(caps.secondaryIndexes, true);
   for (const op of ['create', 'findUnique', 'findUniqueOrThrow', 'update', 'upsert', 'delete', 'count']) {

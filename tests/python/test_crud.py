@@ -138,6 +138,7 @@ def test_models_by_item_and_list(db):
 def test_capabilities_is_a_dict(db, engine):
     caps = db.capabilities
     assert caps["engine"] == engine and caps["uniqueConstraints"] is True
+    assert caps["snapshotReads"] is (engine == "lmdb")  # LMDB reads a query's pages in one read transaction
     assert {"create", "findUnique", "update", "upsert", "delete", "count"} <= set(caps["ops"])
 
 

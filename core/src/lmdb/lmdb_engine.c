@@ -22,9 +22,7 @@ static void lmdb_facts(kv_engine *eng, kv_engine_facts *f)
     f->engine = "lmdb";
     snprintf(f->server_version, sizeof(f->server_version), "%d.%d.%d", major, minor, patch);
     f->transactions = false; /* every write is one LMDB transaction; the transaction op has not landed */
-    /* not yet: each scan and each read is its own read transaction; a query-wide one needs the interface to say
-     * where a query starts and ends */
-    f->snapshot_reads = false;
+    f->snapshot_reads = true; /* a query's pages are read in one read transaction (kv_lmdb_snapshot) */
     f->read_only = e->readonly;
     f->parallel_calls = true; /* MDB_NOTLS: any thread, readers in parallel */
     f->scan_chunk = KV_LMDB_SCAN_CHUNK;
@@ -50,6 +48,7 @@ static const kv_engine_ops lmdb_ops = {
     .sync_schema = kv_lmdb_sync_schema,
     .index_states = kv_lmdb_index_states,
     .build_index = kv_lmdb_build_index,
+    .snapshot = kv_lmdb_snapshot,
     .facts = lmdb_facts,
     .close = lmdb_close,
 };

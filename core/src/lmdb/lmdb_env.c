@@ -243,8 +243,20 @@ void kv_lmdb_env_release(lm_env *le)
 
 /* ---- transactions ---- */
 
+/* The snapshot this thread holds (one at a time, on one environment): depth counts nested begins. */
+static _Thread_local struct {
+    lm_env *env;
+    lm_txn txn;
+    int depth;
+} snapshot;
+
 int kv_lmdb_begin(lm_env *le, bool write, lm_txn *t, kv_error *err)
 {
+    if (!write && snapshot.depth > 0 && snapshot.env == le) {
+        *t = snapshot.txn;
+        t->borrowed = true;
+        return 0;
+    }
     memset(t, 0, sizeof(*t));
     t->env = le;
     for (int attempt = 0;; attempt++) {
@@ -293,11 +305,35 @@ int kv_lmdb_commit(lm_txn *t)
 
 void kv_lmdb_abort(lm_txn *t)
 {
+    if (t->borrowed) {
+        t->txn = t->root = NULL;
+        return;
+    }
     if (!t->root)
         return;
     mdb_txn_abort(t->root); /* and a nested transaction still open under it */
     t->txn = t->root = NULL;
     pthread_rwlock_unlock(&t->env->resize);
+}
+
+int kv_lmdb_snapshot(kv_engine *eng, bool begin, kv_error *err)
+{
+    lm_env *le = ((lmdb_engine *)eng)->env;
+    if (snapshot.depth > 0 && snapshot.env != le)
+        return 0; /* another environment's: this one's reads go on one by one (its end is a no-op too) */
+    if (!begin) {
+        if (snapshot.depth > 0 && --snapshot.depth == 0)
+            kv_lmdb_abort(&snapshot.txn);
+        return 0;
+    }
+    if (snapshot.depth == 0) {
+        int rc = kv_lmdb_begin(le, false, &snapshot.txn, err);
+        if (rc != 0)
+            return rc;
+        snapshot.env = le;
+    }
+    snapshot.depth++;
+    return 0;
 }
 
 int kv_lmdb_grow(lm_env *le, size_t seen, kv_error *err)

@@ -86,6 +86,7 @@ typedef struct lm_txn {
     MDB_txn *root;
     size_t mapsize; /* when it began: a full map grows from there */
     int mdb_rc;
+    bool borrowed;  /* the thread's snapshot (kv_lmdb_snapshot): abort leaves it open */
 } lm_txn;
 
 /* ---- environments and transactions (lmdb_env.c) ---- */
@@ -97,6 +98,9 @@ int kv_lmdb_begin(lm_env *env, bool write, lm_txn *t, kv_error *err);
 /* Commits (and releases the lock); returns 0 or the LMDB error (kept in t->mdb_rc too). */
 int kv_lmdb_commit(lm_txn *t);
 void kv_lmdb_abort(lm_txn *t);
+/* The engine's snapshot op: while this thread holds one, its read transactions on the environment are that one
+ * read transaction. */
+int kv_lmdb_snapshot(kv_engine *e, bool begin, kv_error *err);
 /* After MDB_MAP_FULL in a transaction that began at map size `seen`: doubles the map (unless another thread
  * already grew it) up to the cap. Returns 0, or UNAVAILABLE naming the mapsize parameters. */
 int kv_lmdb_grow(lm_env *env, size_t seen, kv_error *err);

@@ -4,14 +4,18 @@
  * kvorm_close. Upstream SWIG's Node-API backend makes synchronous wrappers only, and kvorm_open and kvorm_exec do
  * network I/O, so two hand-written natives below run them on libuv's threadpool (Napi::AsyncWorker):
  *
- *   openAsync(url, schema, schemaIsPath, connectTimeoutMs, commandTimeoutMs, poolSize, refuseScans, callback)
+ *   openAsync(url, schema, schemaIsPath, options, callback)
  *       -> callback(status, db | null, message, retryable, schemaJson)
  *                                             url: a string, or null for the core's default (KVORM_URL, else
  *                                             KVORM_DEFAULT_URL);
  *                                             schema: JSON text (kvorm_schema_from_json), or with schemaIsPath
  *                                             a path the core reads (kvorm_schema_from_file, so a missing file
  *                                             is its SCHEMA error); schemaJson is the text that was loaded;
- *                                             refuseScans (boolean): kvorm_open_options.refuse_scans
+ *                                             options: an object whose numbers are the kvorm_open_options
+ *                                             fields of their names (connectTimeoutMs, commandTimeoutMs,
+ *                                             poolSize, mapSize, maxMapSize, sync, maxReaders) and whose
+ *                                             booleans are its flags (refuseScans, readOnly); node/lib/db.js
+ *                                             checks them, a missing one is 0
  *   execAsync(db, requests, callback)         requests: Uint8Arrays, each one MessagePack request document, run
  *                                             by kvorm_exec_batch
  *       -> callback(statuses, responses)      responses: Buffers holding each result or error document (or null)
@@ -189,21 +193,33 @@ Napi::Value kvorm_node_throw(Napi::Env env, const char *message) {
 
 } /* namespace */
 
+/* The number (or boolean) property name of options, 0 when it is missing. */
+static double kvorm_node_option(const Napi::Object &options, const char *name) {
+    Napi::Value v = options.Get(name);
+    if (v.IsBoolean())
+        return v.As<Napi::Boolean>().Value() ? 1 : 0;
+    return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0;
+}
+
 static Napi::Value kvorm_node_open_async(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 8 || !(info[0].IsString() || info[0].IsNull()) || !info[1].IsString() || !info[2].IsBoolean() ||
-        !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsBoolean() ||
-        !info[7].IsFunction())
-        return kvorm_node_throw(env, "openAsync(url, schema, schemaIsPath, connectTimeoutMs, commandTimeoutMs, "
-                                     "poolSize, refuseScans, callback)");
+    if (info.Length() != 5 || !(info[0].IsString() || info[0].IsNull()) || !info[1].IsString() || !info[2].IsBoolean() ||
+        !info[3].IsObject() || !info[4].IsFunction())
+        return kvorm_node_throw(env, "openAsync(url, schema, schemaIsPath, options, callback)");
+    Napi::Object options = info[3].As<Napi::Object>();
     kvorm_open_options opts;
     kvorm_open_options_init(&opts, KVORM_OPEN_OPTIONS_VERSION);
-    opts.connect_timeout_ms = info[3].As<Napi::Number>().Int32Value();
-    opts.command_timeout_ms = info[4].As<Napi::Number>().Int32Value();
-    opts.pool_size = info[5].As<Napi::Number>().Int32Value();
-    opts.refuse_scans = info[6].As<Napi::Boolean>().Value() ? 1 : 0;
+    opts.connect_timeout_ms = (int)kvorm_node_option(options, "connectTimeoutMs");
+    opts.command_timeout_ms = (int)kvorm_node_option(options, "commandTimeoutMs");
+    opts.pool_size = (int)kvorm_node_option(options, "poolSize");
+    opts.refuse_scans = (int)kvorm_node_option(options, "refuseScans");
+    opts.map_size = (unsigned long long)kvorm_node_option(options, "mapSize");
+    opts.max_map_size = (unsigned long long)kvorm_node_option(options, "maxMapSize");
+    opts.sync = (int)kvorm_node_option(options, "sync");
+    opts.read_only = (int)kvorm_node_option(options, "readOnly");
+    opts.max_readers = (int)kvorm_node_option(options, "maxReaders");
     bool has_url = info[0].IsString();
-    auto *worker = new OpenWorker(info[7].As<Napi::Function>(), has_url,
+    auto *worker = new OpenWorker(info[4].As<Napi::Function>(), has_url,
                                   has_url ? info[0].As<Napi::String>().Utf8Value() : std::string(),
                                   info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Boolean>().Value(),
                                   opts);

@@ -253,6 +253,17 @@ export interface OpenOptions {
   /** true: a query no index serves fails with RefusedError instead of scanning (unless it passes
    * refuseScans: false). Default false. */
   refuseScans?: boolean;
+  /** lmdb:// only (on Redis a MisuseError); each wins over the URL parameter of its name. The map's first size
+   * in bytes (mapsize; default 1 GiB). */
+  mapSize?: number;
+  /** How far a full map grows, in bytes (maxmapsize; default 1 TiB). */
+  maxMapSize?: number;
+  /** How commits reach the disk (sync): 'full' (default: each commit fsynced), 'nometasync', 'nosync'. */
+  sync?: 'full' | 'nosync' | 'nometasync';
+  /** Opens an existing store and refuses every write with UnavailableError (readonly=1). */
+  readOnly?: boolean;
+  /** Read transactions at once, all processes together (maxreaders; default 126). */
+  maxReaders?: number;
 }
 
 /** Opens a store by URL (redis://, unix://, lmdb://); url null or left out: the URL in KVORM_URL, else

@@ -12,7 +12,7 @@
 # redis-server) and PyPI. Prints `python: N passed, 0 failed` last; exits non-zero on any failure.
 #
 # Environment: KVORM_JOBS (default 2) sets the C build parallelism; PYTHON (default python3) the interpreter;
-# KEEP_TMP=1 keeps the temp dir.
+# KEEP_TMP=1 keeps the temp dir; KVORM_C_WRITER the C writer of test_lmdb_processes.py (else built here).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
@@ -123,6 +123,13 @@ banner "2/3 install the sdist into a fresh venv"
 new_venv "$tmp/sdist-venv"
 "$tmp/sdist-venv/bin/pip" install --quiet "$sdist" "${test_deps[@]}"
 banner "2/3 pytest against the sdist installation"
+if [ -z "${KVORM_C_WRITER:-}" ]; then
+  # the C process of tests/python/test_lmdb_processes.py, built from this checkout
+  cmake -S "$root" -B "$tmp/c-writer" -G Ninja -DKVORM_BUILD_TESTS=ON -DKVORM_BUILD_EXAMPLES=OFF \
+    -DKVORM_BUILD_BENCHMARKS=OFF >/dev/null
+  cmake --build "$tmp/c-writer" --target kvorm_lmdb_writer -j "${KVORM_JOBS:-2}" >/dev/null
+  export KVORM_C_WRITER="$tmp/c-writer/tests/kvorm_lmdb_writer"
+fi
 run_pytest "$tmp/sdist-venv" sdist "$root/tests/python"
 
 # A code block of README.md's "## Python" section (the first one of the given language), as it is.

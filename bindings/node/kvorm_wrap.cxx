@@ -1767,7 +1767,67 @@ Napi::Value exports_KVORM_OPEN_OPTIONS_VERSION_get(const Napi::CallbackInfo &inf
   Napi::Env env = info.Env();
   Napi::Value jsresult;
   
-  jsresult = SWIG_From_int  SWIG_NAPI_FROM_CALL_ARGS(static_cast< int >(2));
+  jsresult = SWIG_From_int  SWIG_NAPI_FROM_CALL_ARGS(static_cast< int >(3));
+  
+  return jsresult;
+  
+  goto fail;
+fail:
+  return Napi::Value();
+}
+
+
+// js_global_getter
+Napi::Value exports_KVORM_SYNC_DEFAULT_get(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Value jsresult;
+  
+  jsresult = SWIG_From_int  SWIG_NAPI_FROM_CALL_ARGS(static_cast< int >(KVORM_SYNC_DEFAULT));
+  
+  return jsresult;
+  
+  goto fail;
+fail:
+  return Napi::Value();
+}
+
+
+// js_global_getter
+Napi::Value exports_KVORM_SYNC_FULL_get(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Value jsresult;
+  
+  jsresult = SWIG_From_int  SWIG_NAPI_FROM_CALL_ARGS(static_cast< int >(KVORM_SYNC_FULL));
+  
+  return jsresult;
+  
+  goto fail;
+fail:
+  return Napi::Value();
+}
+
+
+// js_global_getter
+Napi::Value exports_KVORM_SYNC_NOSYNC_get(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Value jsresult;
+  
+  jsresult = SWIG_From_int  SWIG_NAPI_FROM_CALL_ARGS(static_cast< int >(KVORM_SYNC_NOSYNC));
+  
+  return jsresult;
+  
+  goto fail;
+fail:
+  return Napi::Value();
+}
+
+
+// js_global_getter
+Napi::Value exports_KVORM_SYNC_NOMETASYNC_get(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Value jsresult;
+  
+  jsresult = SWIG_From_int  SWIG_NAPI_FROM_CALL_ARGS(static_cast< int >(KVORM_SYNC_NOMETASYNC));
   
   return jsresult;
   
@@ -2002,21 +2062,33 @@ Napi::Value kvorm_node_throw(Napi::Env env, const char *message) {
 
 } /* namespace */
 
+/* The number (or boolean) property name of options, 0 when it is missing. */
+static double kvorm_node_option(const Napi::Object &options, const char *name) {
+    Napi::Value v = options.Get(name);
+    if (v.IsBoolean())
+        return v.As<Napi::Boolean>().Value() ? 1 : 0;
+    return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0;
+}
+
 static Napi::Value kvorm_node_open_async(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 8 || !(info[0].IsString() || info[0].IsNull()) || !info[1].IsString() || !info[2].IsBoolean() ||
-        !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsBoolean() ||
-        !info[7].IsFunction())
-        return kvorm_node_throw(env, "openAsync(url, schema, schemaIsPath, connectTimeoutMs, commandTimeoutMs, "
-                                     "poolSize, refuseScans, callback)");
+    if (info.Length() != 5 || !(info[0].IsString() || info[0].IsNull()) || !info[1].IsString() || !info[2].IsBoolean() ||
+        !info[3].IsObject() || !info[4].IsFunction())
+        return kvorm_node_throw(env, "openAsync(url, schema, schemaIsPath, options, callback)");
+    Napi::Object options = info[3].As<Napi::Object>();
     kvorm_open_options opts;
     kvorm_open_options_init(&opts, KVORM_OPEN_OPTIONS_VERSION);
-    opts.connect_timeout_ms = info[3].As<Napi::Number>().Int32Value();
-    opts.command_timeout_ms = info[4].As<Napi::Number>().Int32Value();
-    opts.pool_size = info[5].As<Napi::Number>().Int32Value();
-    opts.refuse_scans = info[6].As<Napi::Boolean>().Value() ? 1 : 0;
+    opts.connect_timeout_ms = (int)kvorm_node_option(options, "connectTimeoutMs");
+    opts.command_timeout_ms = (int)kvorm_node_option(options, "commandTimeoutMs");
+    opts.pool_size = (int)kvorm_node_option(options, "poolSize");
+    opts.refuse_scans = (int)kvorm_node_option(options, "refuseScans");
+    opts.map_size = (unsigned long long)kvorm_node_option(options, "mapSize");
+    opts.max_map_size = (unsigned long long)kvorm_node_option(options, "maxMapSize");
+    opts.sync = (int)kvorm_node_option(options, "sync");
+    opts.read_only = (int)kvorm_node_option(options, "readOnly");
+    opts.max_readers = (int)kvorm_node_option(options, "maxReaders");
     bool has_url = info[0].IsString();
-    auto *worker = new OpenWorker(info[7].As<Napi::Function>(), has_url,
+    auto *worker = new OpenWorker(info[4].As<Napi::Function>(), has_url,
                                   has_url ? info[0].As<Napi::String>().Utf8Value() : std::string(),
                                   info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Boolean>().Value(),
                                   opts);
@@ -2671,6 +2743,34 @@ do {
 // jsnapi_register_global_variable
 do {
   Napi::PropertyDescriptor pd = Napi::PropertyDescriptor::Accessor<exports_KVORM_OPEN_OPTIONS_VERSION_get, JS_veto_set_variable>("KVORM_OPEN_OPTIONS_VERSION");
+  NAPI_CHECK_MAYBE(exports.DefineProperties({
+    pd
+  }));
+} while (0);
+// jsnapi_register_global_variable
+do {
+  Napi::PropertyDescriptor pd = Napi::PropertyDescriptor::Accessor<exports_KVORM_SYNC_DEFAULT_get, JS_veto_set_variable>("KVORM_SYNC_DEFAULT");
+  NAPI_CHECK_MAYBE(exports.DefineProperties({
+    pd
+  }));
+} while (0);
+// jsnapi_register_global_variable
+do {
+  Napi::PropertyDescriptor pd = Napi::PropertyDescriptor::Accessor<exports_KVORM_SYNC_FULL_get, JS_veto_set_variable>("KVORM_SYNC_FULL");
+  NAPI_CHECK_MAYBE(exports.DefineProperties({
+    pd
+  }));
+} while (0);
+// jsnapi_register_global_variable
+do {
+  Napi::PropertyDescriptor pd = Napi::PropertyDescriptor::Accessor<exports_KVORM_SYNC_NOSYNC_get, JS_veto_set_variable>("KVORM_SYNC_NOSYNC");
+  NAPI_CHECK_MAYBE(exports.DefineProperties({
+    pd
+  }));
+} while (0);
+// jsnapi_register_global_variable
+do {
+  Napi::PropertyDescriptor pd = Napi::PropertyDescriptor::Accessor<exports_KVORM_SYNC_NOMETASYNC_get, JS_veto_set_variable>("KVORM_SYNC_NOMETASYNC");
   NAPI_CHECK_MAYBE(exports.DefineProperties({
     pd
   }));

@@ -65,16 +65,32 @@ typedef struct kvorm_schema kvorm_schema;
 typedef struct kvorm_db kvorm_db;
 
 /* Options for kvorm_open. Initialize with kvorm_open_options_init(&opts, KVORM_OPEN_OPTIONS_VERSION). A zero
- * field means "the default" (or the value given in the URL). Version 1 ends after pool_size: a caller built
- * against it passes the shorter struct, which stays valid. */
-#define KVORM_OPEN_OPTIONS_VERSION 2
+ * field means "the default" (or the value given in the URL). Version 1 ends after pool_size, version 2 after
+ * refuse_scans: a caller built against an older version passes the shorter struct, which stays valid. */
+#define KVORM_OPEN_OPTIONS_VERSION 3
+
+/* kvorm_open_options.sync: how an embedded store's commits reach the disk. */
+enum {
+    KVORM_SYNC_DEFAULT = 0,  /* the URL's sync parameter, else full */
+    KVORM_SYNC_FULL = 1,     /* each commit is on disk when the call returns (fsync) */
+    KVORM_SYNC_NOSYNC = 2,   /* no fsync: a crash of the machine (not of the process) may lose the last commits */
+    KVORM_SYNC_NOMETASYNC = 3 /* fsync data, not the meta page: a machine crash may lose the last commit */
+};
+
 typedef struct kvorm_open_options {
     unsigned int version;
-    int connect_timeout_ms;   /* default 2000 */
-    int command_timeout_ms;   /* default 5000 */
-    int pool_size;            /* connections kept for parallel calls; default 8 */
+    int connect_timeout_ms;   /* default 2000 (network stores; no effect on lmdb://) */
+    int command_timeout_ms;   /* default 5000 (network stores; no effect on lmdb://) */
+    int pool_size;            /* connections kept for parallel calls; default 8 (no effect on lmdb://) */
     int refuse_scans;         /* version 2: non-zero makes a query that would scan every record fail with
                                  KVORM_EREFUSED unless it passes refuseScans: false */
+    /* Version 3: the embedded store's options (lmdb://). Each one set (non-zero) wins over the URL parameter of
+     * the same name; on any other store it is KVORM_EMISUSE. */
+    unsigned long long map_size;     /* mapsize: the map's first size in bytes (>= 65536; default 1 GiB) */
+    unsigned long long max_map_size; /* maxmapsize: how far the map grows when full (default 1 TiB) */
+    int sync;                        /* sync: a KVORM_SYNC_* value */
+    int read_only;                   /* readonly: non-zero opens an existing store and refuses every write */
+    int max_readers;                 /* maxreaders: read transactions at once, all processes (default 126) */
 } kvorm_open_options;
 
 /* Library version as "MAJOR.MINOR.PATCH". */

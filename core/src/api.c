@@ -94,8 +94,7 @@ int kvorm_open_options_init(kvorm_open_options *opts, unsigned int version)
         return misuse("kvorm_open_options_init: opts is NULL");
     if (version < 1 || version > KVORM_OPEN_OPTIONS_VERSION)
         return kv_fail(NULL, KVORM_EMISUSE, "kvorm_open_options_init: unknown options version %u", version);
-    /* a version 1 caller's struct ends after pool_size */
-    memset(opts, 0, version == 1 ? offsetof(kvorm_open_options, refuse_scans) : sizeof(*opts));
+    memset(opts, 0, kv_open_options_size(version)); /* an older caller's struct is shorter */
     opts->version = version;
     return 0;
 }

@@ -5,6 +5,7 @@
 #include "lmdb/lmdb_engine.h"
 #include "redis_engine.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,41 @@ static bool has_scheme(const char *url, const char *scheme)
     return strncmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
 }
 
+size_t kv_open_options_size(unsigned version)
+{
+    switch (version) {
+    case 1:
+        return offsetof(kvorm_open_options, refuse_scans);
+    case 2:
+        return offsetof(kvorm_open_options, map_size);
+    default:
+        return sizeof(kvorm_open_options);
+    }
+}
+
+/* The name of the first embedded store's option that opts sets, or NULL. */
+static const char *embedded_option_set(const kvorm_open_options *o)
+{
+    return o->map_size ? "map_size" : o->max_map_size ? "max_map_size" : o->sync ? "sync"
+         : o->read_only ? "read_only" : o->max_readers ? "max_readers" : NULL;
+}
+
+static int open_entry(const kv_engine_entry *entry, kv_engine **out, const char *url, const kvorm_open_options *opts,
+                      kv_error *err)
+{
+    kvorm_open_options full; /* engines read every field of the current version */
+    const char *embedded;
+    memset(&full, 0, sizeof(full));
+    if (opts)
+        memcpy(&full, opts, kv_open_options_size(opts->version));
+    full.version = KVORM_OPEN_OPTIONS_VERSION;
+    if (!entry->embedded_options && (embedded = embedded_option_set(&full)) != NULL)
+        return kv_fail(err, KVORM_EMISUSE,
+                       "invalid options: %s is an option of the embedded store (lmdb://), not of %.*s://", embedded,
+                       (int)strcspn(url, ":"), url);
+    return entry->open(out, url, &full, err);
+}
+
 int kv_engine_open(kv_engine **out, const char *url, const kvorm_open_options *opts, kv_error *err)
 {
     char known[256];
@@ -27,7 +63,7 @@ int kv_engine_open(kv_engine **out, const char *url, const kvorm_open_options *o
     for (size_t i = 0; i < NENGINES; i++)
         for (const char *const *s = engines[i]->schemes; *s; s++)
             if (has_scheme(url, *s))
-                return engines[i]->open(out, url, opts, err);
+                return open_entry(engines[i], out, url, opts, err);
     known[0] = '\0';
     for (size_t i = 0; i < NENGINES; i++)
         for (const char *const *s = engines[i]->schemes; *s && o < sizeof(known); s++)

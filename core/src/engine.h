@@ -207,11 +207,17 @@ size_t kv_steps_group_end(kv_step *const *steps, size_t n, size_t i, size_t max_
 /* An engine's entry in the registry: the URL schemes it serves and how to open it. */
 typedef struct kv_engine_entry {
     const char *const *schemes; /* NULL-terminated, e.g. "redis", "rediss", "unix" */
+    /* opts is never NULL and always of the current version (zero where the caller's older struct ends) */
     int (*open)(kv_engine **out, const char *url, const kvorm_open_options *opts, kv_error *err);
+    bool embedded_options; /* it takes map_size, max_map_size, sync, read_only and max_readers */
 } kv_engine_entry;
 
+/* The size of a kvorm_open_options struct of the given version (1 to KVORM_OPEN_OPTIONS_VERSION). */
+size_t kv_open_options_size(unsigned version);
+
 /* Opens the engine that serves url's scheme, or fails with MISUSE listing the schemes known (an invalid URL is a
- * misuse of kvorm_open, docs/errors.md). */
+ * misuse of kvorm_open, docs/errors.md), or naming an embedded store's option set for an engine that has none.
+ * opts may be NULL, or of any valid version. */
 int kv_engine_open(kv_engine **out, const char *url, const kvorm_open_options *opts, kv_error *err);
 
 #endif

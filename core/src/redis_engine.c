@@ -224,4 +224,4 @@ int kv_redis_engine_open(kv_engine **out, const char *url, const kvorm_open_opti
 
 static const char *const redis_schemes[] = {"redis", "unix", NULL};
 
-const kv_engine_entry kv_redis_engine_entry = {redis_schemes, kv_redis_engine_open};
+const kv_engine_entry kv_redis_engine_entry = {redis_schemes, kv_redis_engine_open, false};

@@ -141,7 +141,25 @@ function checkTimeout(name, value) {
   return value;
 }
 
-// open(url, { schema, connectTimeoutMs, commandTimeoutMs, poolSize, integers, refuseScans }), or open({ schema, ... })
+// Bytes: a positive safe integer (the core checks each store's bounds).
+function checkBytes(name, value) {
+  if (value === undefined) return 0;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new TypeError(`kvorm.open: options.${name} must be a positive integer number of bytes`);
+  }
+  return value;
+}
+
+const SYNC = { full: 1, nosync: 2, nometasync: 3 }; // KVORM_SYNC_FULL, _NOSYNC, _NOMETASYNC
+
+function checkFlag(name, value) {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') throw new TypeError(`kvorm.open: options.${name} must be a boolean`);
+  return value;
+}
+
+// open(url, { schema, connectTimeoutMs, commandTimeoutMs, poolSize, integers, refuseScans, mapSize, maxMapSize, sync,
+// readOnly, maxReaders }), or open({ schema, ... })
 // and open(null, {...}): the core's default store (KVORM_URL, else lmdb://kvorm-data in the working directory).
 async function open(url, options = {}) {
   if (url !== null && typeof url === 'object' && arguments.length === 1) {
@@ -157,15 +175,24 @@ async function open(url, options = {}) {
   if (integers !== 'auto' && integers !== 'bigint') {
     throw new TypeError("kvorm.open: options.integers must be 'auto' or 'bigint'");
   }
-  const connectTimeoutMs = checkTimeout('connectTimeoutMs', options.connectTimeoutMs);
-  const commandTimeoutMs = checkTimeout('commandTimeoutMs', options.commandTimeoutMs);
-  const poolSize = checkTimeout('poolSize', options.poolSize);
-  const refuseScans = options.refuseScans ?? false;
-  if (typeof refuseScans !== 'boolean') throw new TypeError('kvorm.open: options.refuseScans must be a boolean');
+  if (options.sync !== undefined && !Object.hasOwn(SYNC, options.sync)) {
+    throw new TypeError("kvorm.open: options.sync must be 'full', 'nosync' or 'nometasync'");
+  }
+  const nativeOptions = {
+    connectTimeoutMs: checkTimeout('connectTimeoutMs', options.connectTimeoutMs),
+    commandTimeoutMs: checkTimeout('commandTimeoutMs', options.commandTimeoutMs),
+    poolSize: checkTimeout('poolSize', options.poolSize),
+    refuseScans: checkFlag('refuseScans', options.refuseScans),
+    mapSize: checkBytes('mapSize', options.mapSize),
+    maxMapSize: checkBytes('maxMapSize', options.maxMapSize),
+    sync: options.sync === undefined ? 0 : SYNC[options.sync],
+    readOnly: checkFlag('readOnly', options.readOnly),
+    maxReaders: checkTimeout('maxReaders', options.maxReaders),
+  };
   const source = schemaSource(options.schema);
   const { handle, text } = await new Promise((resolve, reject) => {
-    native.openAsync(url, source.path ?? source.text, source.path !== undefined, connectTimeoutMs, commandTimeoutMs,
-      poolSize, refuseScans, (status, db, message, retryable, schemaJson) => {
+    native.openAsync(url, source.path ?? source.text, source.path !== undefined, nativeOptions,
+      (status, db, message, retryable, schemaJson) => {
         if (status === 0) resolve({ handle: db, text: schemaJson });
         else reject(makeError(codeOfStatus(status), message, { status, retryable }));
       });

@@ -253,8 +253,11 @@ class _Opening:
 
 def open(url: Optional[str] = None, schema: Optional[SchemaSource] = None, *,
          connect_timeout_ms: Optional[int] = None, command_timeout_ms: Optional[int] = None,
-         pool_size: Optional[int] = None, refuse_scans: bool = False) -> _Opening:
+         pool_size: Optional[int] = None, refuse_scans: bool = False, map_size: Optional[int] = None,
+         max_map_size: Optional[int] = None, sync: Optional[str] = None, read_only: Optional[bool] = None,
+         max_readers: Optional[int] = None) -> _Opening:
     """Like kvorm.open, for asyncio: `db = await kvorm.aio.open(...)` or `async with kvorm.aio.open(...) as db`."""
     return _Opening(url, schema, {"connect_timeout_ms": connect_timeout_ms,
                                   "command_timeout_ms": command_timeout_ms, "pool_size": pool_size,
-                                  "refuse_scans": refuse_scans})
+                                  "refuse_scans": refuse_scans, "map_size": map_size, "max_map_size": max_map_size,
+                                  "sync": sync, "read_only": read_only, "max_readers": max_readers})

@@ -11,23 +11,41 @@ from .errors import from_document
 from .model import Model
 
 
-def _options(connect_timeout_ms: Optional[int], command_timeout_ms: Optional[int], pool_size: Optional[int],
-             refuse_scans: Optional[bool] = False) -> Any:
+_SYNC = {"full": 1, "nosync": 2, "nometasync": 3}  # KVORM_SYNC_FULL, _NOSYNC, _NOMETASYNC
+
+
+def _positive(name: str, value: Any, limit: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < limit:
+        raise ValueError("kvorm.open: %s must be a positive int below %d, not %r" % (name, limit, value))
+    return value
+
+
+def _options(connect_timeout_ms: Optional[int] = None, command_timeout_ms: Optional[int] = None,
+             pool_size: Optional[int] = None, refuse_scans: Optional[bool] = False, map_size: Optional[int] = None,
+             max_map_size: Optional[int] = None, sync: Optional[str] = None, read_only: Optional[bool] = None,
+             max_readers: Optional[int] = None) -> Any:
     opts = ffi.new("kvorm_open_options *")
     if lib.kvorm_open_options_init(opts, lib.KVORM_OPEN_OPTIONS_VERSION) != 0:
         raise last_error()
-    for name, value in (("connect_timeout_ms", connect_timeout_ms), ("command_timeout_ms", command_timeout_ms),
-                        ("pool_size", pool_size)):
-        if value is None:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 1 << 31:
-            raise ValueError("kvorm.open: %s must be a positive int, not %r" % (name, value))
-        setattr(opts, name, value)
+    for name, value, limit in (("connect_timeout_ms", connect_timeout_ms, 1 << 31),
+                               ("command_timeout_ms", command_timeout_ms, 1 << 31),
+                               ("pool_size", pool_size, 1 << 31), ("max_readers", max_readers, 1 << 31),
+                               ("map_size", map_size, 1 << 63), ("max_map_size", max_map_size, 1 << 63)):
+        if value is not None:
+            setattr(opts, name, _positive(name, value, limit))  # the core checks the bounds of each store
     if refuse_scans is None:
         refuse_scans = False
     if not isinstance(refuse_scans, bool):
         raise ValueError("kvorm.open: refuse_scans must be True or False, not %r" % (refuse_scans,))
     opts.refuse_scans = int(refuse_scans)
+    if sync is not None:
+        if sync not in _SYNC:
+            raise ValueError("kvorm.open: sync must be 'full', 'nosync' or 'nometasync', not %r" % (sync,))
+        opts.sync = _SYNC[sync]
+    if read_only is not None:
+        if not isinstance(read_only, bool):
+            raise ValueError("kvorm.open: read_only must be True or False, not %r" % (read_only,))
+        opts.read_only = int(read_only)
     return opts
 
 
@@ -166,18 +184,23 @@ class Db(ModelsByName[Model]):
 
 def open(url: Optional[str] = None, schema: Optional["_schema.SchemaSource"] = None, *,
          connect_timeout_ms: Optional[int] = None, command_timeout_ms: Optional[int] = None,
-         pool_size: Optional[int] = None, refuse_scans: bool = False) -> Db:
+         pool_size: Optional[int] = None, refuse_scans: bool = False, map_size: Optional[int] = None,
+         max_map_size: Optional[int] = None, sync: Optional[str] = None, read_only: Optional[bool] = None,
+         max_readers: Optional[int] = None) -> Db:
     """Opens a store by URL (redis://[user:password@]host[:port][/db], unix:///path/to/redis.sock[?db=n],
     lmdb:///abs/dir or lmdb://relative/dir) with a schema given as a path, a dict or JSON text. With no URL
     (kvorm.open(schema=...)), the URL in KVORM_URL, else lmdb://kvorm-data: an embedded store in the working
     directory. refuse_scans=True makes every query that no index serves fail with Refused (unless it passes
-    refuse_scans=False). Raises SchemaError, SchemaMismatch, ConnectionError, TimeoutError, or MisuseError for an
+    refuse_scans=False). The embedded store's options (lmdb:// only; each wins over the URL parameter): map_size
+    and max_map_size in bytes, sync ('full', the default, 'nosync' or 'nometasync'), read_only, max_readers.
+    Raises SchemaError, SchemaMismatch, ConnectionError, TimeoutError, or MisuseError for an
     invalid URL."""
     if schema is None:
         raise TypeError("kvorm.open: a schema is required (a path, a dict or JSON text)")
     if url is not None and not isinstance(url, str):
         raise TypeError("kvorm.open: the url must be a str, or None for the default store")
-    opts = _options(connect_timeout_ms, command_timeout_ms, pool_size, refuse_scans)  # bad options fail first
+    opts = _options(connect_timeout_ms, command_timeout_ms, pool_size, refuse_scans, map_size, max_map_size, sync,
+                    read_only, max_readers)  # bad options fail first
     native_schema, model_names = _schema.load(schema)
     out = ffi.new("kvorm_db **")
     # surrogatepass: a URL holding a lone surrogate reaches the core as invalid text, which it refuses (MISUSE)

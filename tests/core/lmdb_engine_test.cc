@@ -123,6 +123,21 @@ protected:
         return rc;
     }
 
+    // kvorm_open with options: the db (kept until TearDown), or nullptr with the status in *rc.
+    kvorm_db *OpenWith(const kvorm_open_options &opts, const std::string &params = "", int *rc = nullptr,
+                       const std::string &url = "")
+    {
+        SchemaPtr s = LoadSchema(kSchema);
+        kvorm_db *db = nullptr;
+        int status = kvorm_open(&db, url.empty() ? Url(params).c_str() : url.c_str(), s.get(), &opts);
+        if (rc)
+            *rc = status;
+        if (status != KVORM_OK)
+            return nullptr;
+        dbs_.push_back(DbPtr(db));
+        return db;
+    }
+
     void CloseAll() { dbs_.clear(); }
 
     // The keys of `len` bytes in one database of the environment, read with LMDB itself (no db may be open).
@@ -1051,6 +1066,92 @@ TEST_F(LmdbOpen, BadUrlsAreMisuseNamingWhatIsWrong)
     kvorm_db *db = Open(kSchema, "mapsize=1048576&maxmapsize=4194304&sync=nometasync&maxreaders=64&readonly=0");
     ASSERT_NE(db, nullptr);
     EXPECT_EQ(CreateUser(db, "ann@x.io").rc, KVORM_OK);
+}
+
+// The embedded store's open options: they win over the URL's parameters, are checked as strictly, and are
+// refused by a store that has none.
+TEST_F(LmdbOpen, OpenOptionsWinOverTheUrlAndAreChecked)
+{
+    kvorm_open_options opts;
+    ASSERT_EQ(kvorm_open_options_init(&opts, KVORM_OPEN_OPTIONS_VERSION), KVORM_OK);
+    int rc = 0;
+    opts.read_only = 1;  // a read-only open of a directory that does not exist yet
+    EXPECT_EQ(OpenWith(opts, "readonly=0", &rc), nullptr);
+    EXPECT_EQ(rc, KVORM_ECONNECTION) << kvorm_last_error_message();
+
+    // a small map with a cap: it fills, and says which option to raise
+    opts.read_only = 0;
+    opts.map_size = 65536;
+    opts.max_map_size = 262144;
+    opts.sync = KVORM_SYNC_NOMETASYNC;
+    kvorm_db *db = OpenWith(opts, "mapsize=1048576&maxmapsize=1073741824&sync=full", &rc);
+    ASSERT_NE(db, nullptr) << kvorm_last_error_message();
+    std::string name(1000, 'n');
+    int ok = 0;
+    MRes last;
+    for (int i = 0; i < 2000; i++) {
+        last = Create(db, "User", mp::map({{"email", "f" + std::to_string(i)}, {"orgId", "o"}, {"name", name}}));
+        if (last.rc != KVORM_OK)
+            break;
+        ok++;
+    }
+    ASSERT_EQ(last.rc, KVORM_EUNAVAILABLE) << "max_map_size won over maxmapsize: " << last.doc;
+    EXPECT_LT(ok, 400);
+    CloseAll();
+
+    // read_only wins over readonly=0
+    kvorm_open_options ro;
+    kvorm_open_options_init(&ro, KVORM_OPEN_OPTIONS_VERSION);
+    ro.read_only = 1;
+    db = OpenWith(ro, "readonly=0", &rc);
+    ASSERT_NE(db, nullptr) << kvorm_last_error_message();
+    EXPECT_EQ(CreateUser(db, "ro@x.io").rc, KVORM_EUNAVAILABLE);
+    EXPECT_EQ(Count(db, "User"), ok);
+    CloseAll();
+
+    // bad values are MISUSE naming the option, and open nothing
+    struct Bad {
+        const char *name;
+        void (*set)(kvorm_open_options *);
+    } bad[] = {
+        {"map_size", [](kvorm_open_options *o) { o->map_size = 100; }},
+        {"max_map_size", [](kvorm_open_options *o) { o->max_map_size = 1; }},
+        {"max_map_size", [](kvorm_open_options *o) { o->map_size = 1 << 20, o->max_map_size = 65536; }},
+        {"sync", [](kvorm_open_options *o) { o->sync = 9; }},
+        {"max_readers", [](kvorm_open_options *o) { o->max_readers = -1; }},
+    };
+    for (const Bad &b : bad) {
+        kvorm_open_options o;
+        kvorm_open_options_init(&o, KVORM_OPEN_OPTIONS_VERSION);
+        b.set(&o);
+        EXPECT_EQ(OpenWith(o, "", &rc, "lmdb://" + root_ + "/bad"), nullptr) << b.name;
+        EXPECT_EQ(rc, KVORM_EMISUSE) << b.name;
+        EXPECT_NE(std::string(kvorm_last_error_message()).find(b.name), std::string::npos)
+            << kvorm_last_error_message();
+    }
+    EXPECT_FALSE(std::filesystem::exists(root_ + "/bad")) << "refused options create nothing";
+
+    // on Redis they are MISUSE before any connection is tried (nothing listens on port 1)
+    kvorm_open_options r;
+    kvorm_open_options_init(&r, KVORM_OPEN_OPTIONS_VERSION);
+    r.sync = KVORM_SYNC_NOSYNC;
+    EXPECT_EQ(OpenWith(r, "", &rc, "redis://127.0.0.1:1"), nullptr);
+    EXPECT_EQ(rc, KVORM_EMISUSE);
+    EXPECT_NE(std::string(kvorm_last_error_message()).find("sync"), std::string::npos) << kvorm_last_error_message();
+}
+
+// A caller built against version 2 passes the shorter struct: what lies after it is never read.
+TEST_F(LmdbOpen, AnOlderOptionsStructIsReadOnlyAsFarAsItsVersion)
+{
+    unsigned char raw[sizeof(kvorm_open_options)];
+    memset(raw, 0xff, sizeof(raw));
+    kvorm_open_options *v2 = reinterpret_cast<kvorm_open_options *>(raw);
+    ASSERT_EQ(kvorm_open_options_init(v2, 2), KVORM_OK);
+    EXPECT_EQ(raw[sizeof(raw) - 1], 0xff) << "init of version 2 wrote past its struct";
+    int rc = 0;
+    kvorm_db *db = OpenWith(*v2, "", &rc);
+    ASSERT_NE(db, nullptr) << kvorm_last_error_message();
+    EXPECT_EQ(CreateUser(db, "v2@x.io").rc, KVORM_OK) << "not read-only: the 0xff bytes were not read";
 }
 
 TEST_F(LmdbOpen, APlaceThatIsNoEnvironmentIsAConnectionError)

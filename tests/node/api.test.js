@@ -213,3 +213,49 @@ test('open without a url opens KVORM_URL, else kvorm-data in the working directo
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the embedded store's open options win over the URL and are checked", async () => {
+  const os = require('node:os');
+  const path = require('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvorm-node-opts-'));
+  try {
+    const url = `lmdb://${dir}/env?mapsize=1048576&maxmapsize=1073741824&sync=full`;
+    await assert.rejects(kvorm.open(url, { schema: schema('opts'), readOnly: true }),
+      (e) => e instanceof kvorm.ConnectionError && /does not exist/.test(e.message));
+    const db = await kvorm.open(url, { schema: schema('opts'), mapSize: 65536, maxMapSize: 262144, sync: 'nometasync' });
+    let made = 0;
+    let failure;
+    for (; made < 2000; made++) {
+      try {
+        await db.User.create({ data: { email: `f${made}@x.io`, name: 'n'.repeat(1000) } });
+      } catch (e) {
+        failure = e;
+        break;
+      }
+    }
+    assert.ok(failure instanceof kvorm.UnavailableError, String(failure));
+    assert.match(failure.message, /mapsize/);
+    assert.ok(made > 10 && made < 400, `${made} records: the cap is maxMapSize's, not the URL's`);
+    await db.close();
+
+    const ro = await kvorm.open(`lmdb://${dir}/env?readonly=0`, { schema: schema('opts'), readOnly: true, maxReaders: 16 });
+    assert.equal((await ro.capabilities()).readOnly, true);
+    await assert.rejects(ro.User.create({ data: { email: 'ro@x.io', name: 'R' } }), kvorm.UnavailableError);
+    assert.equal(await ro.User.count(), made);
+    await ro.close();
+
+    for (const [options, message] of [
+      [{ mapSize: 100 }, /map_size/], [{ sync: 'sometimes' }, /sync must be/], [{ readOnly: 1 }, /readOnly must be/],
+      [{ maxReaders: 0 }, /maxReaders must be/], [{ mapSize: 1.5 }, /mapSize must be/],
+      [{ mapSize: 1 << 20, maxMapSize: 65536 }, /max_map_size/],
+    ]) {
+      await assert.rejects(kvorm.open(`lmdb://${dir}/bad`, { schema: schema('opts'), ...options }), message);
+    }
+    assert.equal(fs.existsSync(`${dir}/bad`), false, 'refused options create nothing');
+    // on Redis: refused before any connection is tried (nothing listens on port 1)
+    await assert.rejects(kvorm.open('redis://127.0.0.1:1', { schema: schema('opts'), sync: 'nosync' }),
+      (e) => e instanceof kvorm.MisuseError && /sync is an option of the embedded store/.test(e.message));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

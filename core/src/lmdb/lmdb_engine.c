@@ -58,10 +58,13 @@ static int lmdb_open(kv_engine **out, const char *url, const kvorm_open_options 
     lm_config cfg;
     lmdb_engine *e;
     int rc;
-    (void)opts; /* timeouts and pools are the network engines' */
-    *out = NULL;
+    *out = NULL; /* timeouts and pools are the network engines': opts' own are read by kv_lmdb_apply_options */
     if ((rc = kv_lmdb_parse_url(&cfg, url, err)) != 0)
         return rc;
+    if ((rc = kv_lmdb_apply_options(&cfg, opts, err)) != 0) {
+        kv_lmdb_config_free(&cfg);
+        return rc;
+    }
     if (!(e = calloc(1, sizeof(*e)))) {
         kv_lmdb_config_free(&cfg);
         return kv_fail(err, KVORM_EINTERNAL, "out of memory");
@@ -80,4 +83,4 @@ static int lmdb_open(kv_engine **out, const char *url, const kvorm_open_options 
 
 static const char *const lmdb_schemes[] = {"lmdb", NULL};
 
-const kv_engine_entry kv_lmdb_engine_entry = {lmdb_schemes, lmdb_open};
+const kv_engine_entry kv_lmdb_engine_entry = {lmdb_schemes, lmdb_open, true};

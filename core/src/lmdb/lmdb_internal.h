@@ -48,9 +48,12 @@ typedef struct lm_config {
     lm_sync sync;
     bool readonly;
     unsigned maxreaders; /* 0: LMDB's default */
+    bool max_given; /* maxmapsize was given (else it follows mapsize) */
 } lm_config;
 
 int kv_lmdb_parse_url(lm_config *cfg, const char *url, kv_error *err);
+/* The open options set (non-zero) override what the URL said; the same bounds as the URL parameters. */
+int kv_lmdb_apply_options(lm_config *cfg, const kvorm_open_options *opts, kv_error *err);
 void kv_lmdb_config_free(lm_config *cfg);
 
 /* One MDB_env for every engine of this process that opens the same directory (LMDB forbids opening one twice in

@@ -117,6 +117,44 @@ static int parse_query(lm_config *cfg, const char *q, kv_error *err)
     return 0;
 }
 
+/* The map's bounds once the URL (or the options) are read: maxmapsize defaults to at least mapsize. */
+static int settle_map(lm_config *cfg, bool max_given, kv_error *err)
+{
+    if (!max_given)
+        cfg->max_mapsize = cfg->mapsize > KV_LMDB_DEFAULT_MAX_MAPSIZE ? cfg->mapsize : KV_LMDB_DEFAULT_MAX_MAPSIZE;
+    if (cfg->max_mapsize < cfg->mapsize)
+        return kv_fail(err, KVORM_EMISUSE, "invalid URL or options: maxmapsize (max_map_size) must not be below "
+                       "mapsize (map_size)");
+    return 0;
+}
+
+int kv_lmdb_apply_options(lm_config *cfg, const kvorm_open_options *o, kv_error *err)
+{
+    if (o->map_size && (o->map_size < KV_LMDB_MIN_MAPSIZE || o->map_size > SIZE_MAX / 2))
+        return kv_fail(err, KVORM_EMISUSE, "invalid options: map_size must be a number of bytes, at least 65536");
+    if (o->max_map_size && (o->max_map_size < KV_LMDB_MIN_MAPSIZE || o->max_map_size > SIZE_MAX / 2))
+        return kv_fail(err, KVORM_EMISUSE, "invalid options: max_map_size must be a number of bytes, at least 65536");
+    if (o->sync < KVORM_SYNC_DEFAULT || o->sync > KVORM_SYNC_NOMETASYNC)
+        return kv_fail(err, KVORM_EMISUSE, "invalid options: sync must be a KVORM_SYNC_* value, not %d", o->sync);
+    if (o->max_readers < 0 || o->max_readers > 1 << 20)
+        return kv_fail(err, KVORM_EMISUSE, "invalid options: max_readers must be 1 to 1048576, not %d", o->max_readers);
+    if (!o->map_size && !o->max_map_size && !o->sync && !o->read_only && !o->max_readers)
+        return 0;
+    bool max_given = cfg->max_given || o->max_map_size;
+    if (o->map_size)
+        cfg->mapsize = (size_t)o->map_size;
+    if (o->max_map_size)
+        cfg->max_mapsize = (size_t)o->max_map_size;
+    if (o->sync)
+        cfg->sync = o->sync == KVORM_SYNC_FULL ? LM_SYNC_FULL : o->sync == KVORM_SYNC_NOSYNC ? LM_SYNC_NOSYNC
+                                                                                              : LM_SYNC_NOMETASYNC;
+    if (o->read_only)
+        cfg->readonly = true;
+    if (o->max_readers)
+        cfg->maxreaders = (unsigned)o->max_readers;
+    return settle_map(cfg, max_given, err);
+}
+
 int kv_lmdb_parse_url(lm_config *cfg, const char *url, kv_error *err)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -130,10 +168,9 @@ int kv_lmdb_parse_url(lm_config *cfg, const char *url, kv_error *err)
     if (!(cfg->path = decode(rest, n)))
         return bad(err, "the directory of an lmdb:// URL has a bad percent escape");
     int rc = parse_query(cfg, query ? query + 1 : NULL, err);
-    if (rc == 0 && cfg->max_mapsize == 0)
-        cfg->max_mapsize = cfg->mapsize > KV_LMDB_DEFAULT_MAX_MAPSIZE ? cfg->mapsize : KV_LMDB_DEFAULT_MAX_MAPSIZE;
-    if (rc == 0 && cfg->max_mapsize < cfg->mapsize)
-        rc = bad(err, "maxmapsize must not be below mapsize");
+    cfg->max_given = cfg->max_mapsize != 0;
+    if (rc == 0)
+        rc = settle_map(cfg, cfg->max_given, err);
     if (rc != 0)
         kv_lmdb_config_free(cfg);
     return rc;

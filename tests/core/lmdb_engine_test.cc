@@ -908,6 +908,81 @@ TEST_F(LmdbCrash, AWriterKilledMidWriteLeavesACleanStore)
     EXPECT_EQ(f.doc["age"].as_int(), 1) << f.doc;
 }
 
+// Children that take every reader slot of the environment with raw LMDB read transactions, then die by SIGKILL
+// holding them. Returns how many got a slot.
+static int KillReadersHoldingSlots(const std::string &path, int children)
+{
+    std::vector<pid_t> pids;
+    int held = 0;
+    for (int k = 0; k < children; k++) {
+        int fds[2];
+        if (pipe(fds) != 0)
+            return -1;
+        pid_t pid = fork();
+        if (pid == 0) {
+            // a process of its own: its own MDB_env, never the parent's
+            MDB_env *env = nullptr;
+            MDB_txn *txn = nullptr;
+            char got = 'n';
+            if (mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 8) == 0 &&
+                mdb_env_open(env, path.c_str(), MDB_NOTLS, 0664) == 0 &&
+                mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0)
+                got = 'y';
+            if (write(fds[1], &got, 1) != 1)
+                _exit(3);
+            pause();
+            _exit(0);
+        }
+        close(fds[1]);
+        char got = 'n';
+        if (pid > 0 && read(fds[0], &got, 1) == 1 && got == 'y')
+            held++;
+        close(fds[0]);
+        if (pid > 0)
+            pids.push_back(pid);
+    }
+    for (pid_t pid : pids) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+    }
+    return held;
+}
+
+// Readers killed while they hold read transactions leave their slots behind (a lock file table shared by every
+// process). They neither block reads (a full table is cleared of dead processes' slots, mdb_reader_check) nor
+// pin an old snapshot that would keep writers from reusing pages.
+TEST_F(LmdbCrash, ReadersKilledHoldingSlotsBlockNeitherReadsNorWriters)
+{
+    kvorm_db *db = Open(kSchema, "maxreaders=3&sync=nosync");
+    ASSERT_NE(db, nullptr);
+    ASSERT_EQ(CreateUser(db, "ann@x.io", "o", 0).rc, KVORM_OK);
+    int held = KillReadersHoldingSlots(path_, 3);
+    ASSERT_GE(held, 2) << "the children did not take the reader slots";
+    for (int i = 0; i < 20; i++) {
+        MRes f = Find(db, "User", "email", "ann@x.io");
+        ASSERT_EQ(f.rc, KVORM_OK) << "a read after the readers died: " << f.doc;
+    }
+
+    // one dead reader in a table with room to spare, after the open: the writes below must still reuse freed pages
+    // instead of growing the file as its pinned snapshot would make them (several pages per update)
+    std::string two = root_ + "/two";
+    DbPtr db2 = OpenDb(kSchema, "lmdb://" + two + "?sync=nosync");
+    ASSERT_TRUE(db2);
+    ASSERT_EQ(CreateUser(db2.get(), "ann@x.io", "o", 0).rc, KVORM_OK);
+    ASSERT_EQ(KillReadersHoldingSlots(two, 1), 1);
+    struct stat before, after;
+    ASSERT_EQ(stat((two + "/data.mdb").c_str(), &before), 0);
+    for (int i = 1; i <= 2000; i++) {
+        MRes u = Update(db2.get(), "User", "email", "ann@x.io",
+                        mp::map({{"age", mp::i(i)}, {"name", std::string(300, (char)('a' + i % 26))}}));
+        ASSERT_EQ(u.rc, KVORM_OK) << u.doc;
+    }
+    ASSERT_EQ(stat((two + "/data.mdb").c_str(), &after), 0);
+    EXPECT_LT(after.st_size - before.st_size, 4 << 20) << "freed pages were not reused: a dead reader pins them";
+    EXPECT_EQ(Find(db2.get(), "User", "email", "ann@x.io").doc["age"].as_int(), 2000);
+    CheckClean(db2.get(), "User");
+}
+
 // ---- the map ------------------------------------------------------------------------------------------------------
 
 class LmdbMap : public LmdbTest {};

@@ -259,6 +259,12 @@ int kv_lmdb_begin(lm_env *le, bool write, lm_txn *t, kv_error *err)
     }
     memset(t, 0, sizeof(*t));
     t->env = le;
+    if (write && __atomic_fetch_add(&le->writes, 1, __ATOMIC_RELAXED) % KV_LMDB_READER_CHECK_EVERY == 0) {
+        /* A process killed in a read leaves its slot, and its snapshot keeps every page freed since from reuse:
+         * the file would grow with each write. Clearing dead slots costs a lock test per reading process. */
+        int dead = 0;
+        mdb_reader_check(le->env, &dead);
+    }
     for (int attempt = 0;; attempt++) {
         MDB_envinfo info;
         pthread_rwlock_rdlock(&le->resize);

@@ -33,6 +33,7 @@
 #define KV_LMDB_MIN_MAPSIZE (64ull << 10)
 #define KV_LMDB_DEFAULT_MAX_MAPSIZE (1ull << 40) /* growth stops here unless maxmapsize says otherwise */
 #define KV_LMDB_WRITES_PER_TXN 256              /* writes of a batch committed together */
+#define KV_LMDB_READER_CHECK_EVERY 64u         /* write transactions between two mdb_reader_check calls */
 #define KV_LMDB_ATOMIC_MANY 4096                /* writes of one all-or-nothing transaction (run_all); far below
                                                  * LMDB's limit of dirty pages per transaction */
 #define KV_LMDB_SCAN_CHUNK 1000                 /* what the capabilities report; a scan is one read txn */
@@ -70,6 +71,7 @@ typedef struct lm_env {
     size_t maxkey;
     size_t max_mapsize;
     unsigned maxreaders;
+    unsigned writes; /* (atomic) write transactions begun: every KV_LMDB_READER_CHECK_EVERY, dead readers are cleared */
     pthread_rwlock_t resize;
     char *path;
 } lm_env;

@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
 . scripts/lib/redis.sh
+. scripts/lib/pyvenv.sh
 seconds=${1:-4}
 venv=${BENCH_VENV:-/tmp/kvorm-py-bench-venv}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvorm-py-bench.XXXXXX")
@@ -22,10 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check "cffi==2.1.1" "msgpack==1.2.4" "redis==6.4.0" \
-  "hiredis==3.5.0"
-KVORM_CMAKE_BUILD_DIR="$tmp/cmake" "$venv/bin/pip" install --quiet --disable-pip-version-check "$root/python"
+kvorm_py_venv "$venv" "$tmp" "redis==6.4.0" "hiredis==3.5.0"
 
 server_pin=()
 bench_pin=()

@@ -484,6 +484,22 @@ typedef struct frontier {
 } frontier;
 
 static size_t run_len(const char *key, size_t len, int parts);
+/* Whether one of the elements from..to-1 of key is cut. */
+static bool cut_within(const char *key, size_t len, int from, int to)
+{
+    size_t off = 0;
+    for (int i = 0; i < to && off < len; i++) {
+        bool cut = false;
+        size_t n = kv_key_skip(key + off, len - off, &cut);
+        if (n == 0)
+            return false;
+        if (cut && i >= from)
+            return true;
+        off += n;
+    }
+    return false;
+}
+
 static int key_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
 static bool beyond(const kv_query *q, frontier *fr, const kv_record *r)
@@ -634,8 +650,9 @@ static void seek_cursor(const kv_query *q, const kv_range *r, kv_range *cur, msg
     free(end);
 }
 
-/* Reads one range page by page. need: the rows wanted in order (skip + take), or -1 for every match. */
-static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out)
+/* Reads one range page by page. need: the rows wanted in order (skip + take), or -1 for every match. *in_order
+ * (when given) tells whether the rows come out in the query's order. */
+static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out, bool *in_order)
 {
     kv_engine *e = q->rq->db->engine;
     const kv_plan *p = &q->plan;
@@ -645,8 +662,12 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
     int run_parts = nparts + 1;
     if (ordered && (p->fixed_parts + q->norder - 1 < nparts || q->order[q->norder - 1].desc != p->reverse))
         run_parts = p->fixed_parts + q->norder - 1;
-    /* keys in exactly the query's order: the rows needed end the read, no tie can follow */
+    /* keys in exactly the query's order: the rows needed end the read, no tie can follow, unless a key holds a
+     * cut value (a long string, say): keys sharing its bytes follow each other by id, not by value */
     bool exact = ordered && run_parts == nparts + 1;
+    int order_parts = p->fixed_parts + q->norder - 1; /* the elements that hold the order's values */
+    bool check_cut = exact && order_parts > p->fixed_parts, saw_cut = false;
+    int cutoff_parts = run_parts;
     int64_t want = exact ? need : need + 1;
     size_t chunk = ordered ? (size_t)(want < 16 ? 16 : want > KV_SCAN_CHUNK ? KV_SCAN_CHUNK : want) : KV_SCAN_CHUNK;
     kv_keys keys = {0};
@@ -690,8 +711,10 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
         for (size_t i = 0; i < keys.n; i++) {
             const char *key = keys.data + keys.off[i];
             size_t klen = keys.len[i];
+            if (check_cut && !saw_cut)
+                saw_cut = cut_within(key, klen, p->fixed_parts, order_parts);
             if (have_cutoff) {
-                size_t rl = run_len(key, klen, run_parts);
+                size_t rl = run_len(key, klen, cutoff_parts);
                 if (rl != cutoff_len || memcmp(key, cutoff, rl) != 0) {
                     stop = true;
                     break;
@@ -703,8 +726,8 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
             used += lens[n] + 1;
             ids[n++] = text;
         }
-        /* an index's keys move with their records (the id collection's never do) */
-        bool bounded = ordered && r->index && n > 0;
+        /* an index's keys move with their records (the id collection's never do), except in a snapshot */
+        bool bounded = ordered && r->index && n > 0 && !q->in_snapshot;
         if (bounded) {
             fr.run = keys.data + keys.off[n - 1];
             fr.run_len = run_len(fr.run, keys.len[n - 1], run_parts);
@@ -713,14 +736,17 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
             goto done;
         if (stop)
             break;
-        if (exact && (int64_t)out->n >= need)
-            break;
         if (ordered && !have_cutoff && (int64_t)out->n >= need) {
             /* enough rows: read on only while keys tie with the last one needed (they may sort before it) */
             const char *last = keys.data + keys.off[keys.n - 1];
-            size_t rl = run_len(last, keys.len[keys.n - 1], run_parts);
             if (need == 0)
                 break;
+            if (exact) {
+                if (!check_cut || !cut_within(last, keys.len[keys.n - 1], p->fixed_parts, order_parts))
+                    break;
+                cutoff_parts = order_parts; /* the keys sharing its cut value, whatever their ids */
+            }
+            size_t rl = run_len(last, keys.len[keys.n - 1], cutoff_parts);
             cutoff = malloc(rl + 1);
             if (!cutoff) {
                 rc = kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
@@ -749,6 +775,9 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
             chunk = chunk * 4 > KV_SCAN_CHUNK ? KV_SCAN_CHUNK : chunk * 4;
     }
 done:
+    /* in a snapshot, records are read as their keys are: in the keys' order */
+    if (in_order)
+        *in_order = rc == 0 && exact && q->in_snapshot && !saw_cut;
     msgpack_sbuffer_destroy(&fr.key);
     msgpack_sbuffer_destroy(&seek);
     kv_keys_free(&keys);
@@ -775,7 +804,8 @@ static int collect(kv_query *q, int64_t need, kv_rows *out)
         return read_unique(q, out);
     default:
         for (int i = 0; i < p->nranges; i++) {
-            int rc = read_range(q, &p->ranges[i], p->nranges == 1 ? need : -1, out);
+            bool *in_order = p->nranges == 1 ? &q->rows_in_order : NULL;
+            int rc = read_range(q, &p->ranges[i], p->nranges == 1 ? need : -1, out, in_order);
             if (rc != 0)
                 return rc;
         }
@@ -787,7 +817,9 @@ static int collect(kv_query *q, int64_t need, kv_rows *out)
 static int snapshot(kv_query *q, bool begin)
 {
     kv_engine *e = q->rq->db->engine;
-    return e->ops->snapshot ? e->ops->snapshot(e, begin, q->rq->err) : 0;
+    int rc = e->ops->snapshot ? e->ops->snapshot(e, begin, q->rq->err) : 0;
+    q->in_snapshot = begin && rc == 0 && e->ops->snapshot;
+    return rc;
 }
 
 int kv_query_rows(kv_query *q, kv_rows *out)
@@ -799,11 +831,12 @@ int kv_query_rows(kv_query *q, kv_rows *out)
         return 0;
     if ((rc = kv_query_refuse(q)) != 0 || (rc = snapshot(q, true)) != 0)
         return rc;
+    q->rows_in_order = false;
     rc = collect(q, need, out);
     snapshot(q, false);
     if (rc != 0)
         return rc;
-    if (out->n > 1)
+    if (out->n > 1 && !q->rows_in_order)
         qsort_r(out->rows, out->n, sizeof(*out->rows), cmp_rows, q);
     /* skip counts the cursor's own position: when its record is not among the rows (deleted meanwhile, say), the
      * first skip is spent on it, so a page walk with skip: 1 never drops a row */

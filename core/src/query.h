@@ -60,6 +60,8 @@ typedef struct kv_query {
     kv_record cursor_record;
     bool refuse_scans;
     kv_plan plan;
+    bool in_snapshot;   /* the engine reads this query in one snapshot: no record moves while it is read */
+    bool rows_in_order; /* collect found the rows in the query's order already: no sort */
 } kv_query;
 
 /* The rows found, in the query's order. */

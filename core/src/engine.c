@@ -143,12 +143,19 @@ size_t kv_steps_group_end(kv_step *const *steps, size_t n, size_t i, size_t max_
 
 bool kv_record_alloc(kv_record *r, int nfields)
 {
+    return kv_record_alloc_with(r, nfields, 0, NULL);
+}
+
+bool kv_record_alloc_with(kv_record *r, int nfields, size_t extra, char **room)
+{
     size_t n = (size_t)nfields + 1, arrays = n * (sizeof(*r->values) + sizeof(*r->lens));
     size_t id_room = r->id ? r->id_len + 1 : 0;
-    /* the lens after the values (a pointer's alignment suits a size_t), then the id's text */
-    char *block = malloc(arrays + id_room);
+    /* the lens after the values (a pointer's alignment suits a size_t), then the id's text, then the extra */
+    char *block = malloc(arrays + id_room + extra);
     if (!block)
         return false;
+    if (room)
+        *room = block + arrays + id_room;
     memset(block, 0, arrays);
     r->values = (const char **)(void *)block;
     r->lens = (size_t *)(void *)(block + n * sizeof(*r->values));

@@ -68,6 +68,7 @@ typedef struct kv_record {
     char *id_copy;          /* id text owned by the record (freed by kv_record_free), when the engine made it */
     bool one_block;         /* lens (and the id, when id_in_block) live in the allocation of values */
     bool id_in_block;       /* id points into that allocation: it lives as long as the record */
+    bool values_checked;    /* each value is one well-formed MessagePack object: the engine checked it */
 } kv_record;
 
 /* ---- what every engine words the same (engine_errors.c) ---- */
@@ -94,6 +95,8 @@ int kv_fail_unique_building(kv_error *err, const kv_model *m, const kv_unique *u
 /* Gives r zeroed values and lens for nfields fields, in one allocation; when r->id is set, a copy of the id goes
  * in it too (r->id then points to the copy). False when out of memory. */
 bool kv_record_alloc(kv_record *r, int nfields);
+/* The same with `extra` more bytes in the block, at *room: the stored bytes the values point into, say. */
+bool kv_record_alloc_with(kv_record *r, int nfields, size_t extra, char **room);
 void kv_record_free(kv_record *r);
 
 /* One step for the store, with its outcome: a write, or a read by id or unique. */

@@ -307,7 +307,7 @@ int kv_key_append_value(msgpack_sbuffer *out, kv_type t, const char *stored, siz
 }
 
 /* Parses canonical int64 decimal text ("0", "-12", "42": no sign on zero, no '+', no leading zero). */
-static bool parse_int_id(const char *s, size_t n, int64_t *out)
+bool kv_int_id_parse(const char *s, size_t n, int64_t *out)
 {
     size_t i = 0;
     bool neg = false;
@@ -331,11 +331,28 @@ static bool parse_int_id(const char *s, size_t n, int64_t *out)
     return true;
 }
 
+size_t kv_int_id_text(char *out, int64_t v)
+{
+    char digits[20];
+    size_t n = 0, o = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        out[o++] = '-';
+    while (n > 0)
+        out[o++] = digits[--n];
+    out[o] = '\0';
+    return o;
+}
+
 int kv_key_append_id(msgpack_sbuffer *out, const kv_model *m, const char *id, size_t id_len, kv_error *err)
 {
     if (kv_id_is_integer(m)) {
         int64_t v;
-        if (!parse_int_id(id, id_len, &v))
+        if (!kv_int_id_parse(id, id_len, &v))
             return kv_fail_at(err, KVORM_EINTERNAL, m->name, "id", "index key: the integer id text is not an int64");
         return put_int(out, v, err);
     }
@@ -494,10 +511,7 @@ int kv_key_id(char *text, size_t *text_len, const char *key, size_t len, int npa
     if (n == 0 || off + n != len)
         return kv_fail(err, KVORM_EINTERNAL, "index key: the id element is malformed or followed by other bytes");
     if (p[off] == KV_KEY_INT) {
-        int64_t v = (int64_t)(get_be(p + off + 1, 8) ^ SIGN64);
-        char num[24];
-        *text_len = (size_t)snprintf(num, sizeof(num), "%" PRId64, v);
-        memcpy(text, num, *text_len + 1);
+        *text_len = kv_int_id_text(text, (int64_t)(get_be(p + off + 1, 8) ^ SIGN64));
         return 0;
     }
     if (p[off] != KV_KEY_STRING)

@@ -47,6 +47,11 @@ int kv_key_append_value(msgpack_sbuffer *out, kv_type t, const char *stored, siz
  * KV_MAX_ID_BYTES bytes. */
 int kv_key_append_id(msgpack_sbuffer *out, const kv_model *m, const char *id, size_t id_len, kv_error *err);
 
+/* An integer id's text: its canonical decimal form (no sign for >= 0, no leading zero) to and from int64.
+ * kv_int_id_text writes at most 20 characters and a NUL, and returns the length. */
+bool kv_int_id_parse(const char *s, size_t n, int64_t *out);
+size_t kv_int_id_text(char *out, int64_t v);
+
 /* Appends the unterminated start of a string element holding stored's text (a canonical str): the keys of values
  * that start with that text are exactly those starting with these bytes (ascending only; complement them for a
  * descending part). A text longer than KV_KEY_CONTENT_MAX is cut like a value, so the keys starting with these

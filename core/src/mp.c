@@ -19,6 +19,17 @@ kv_mp_check_result kv_mp_check(const char *data, size_t len, size_t *consumed, i
 
     if (max_depth > KV_MAX_DEPTH)
         max_depth = KV_MAX_DEPTH;
+    /* the common case on every read path: one short scalar (a field name, most stored values) */
+    if (len > 0 && (p[0] <= 0x7f || p[0] >= 0xe0 || p[0] == 0xc0 || p[0] == 0xc2 || p[0] == 0xc3)) {
+        *consumed = 1;
+        return KV_MP_OK;
+    }
+    if (len > 0 && (p[0] & 0xe0) == 0xa0) {
+        if ((size_t)(p[0] & 0x1f) + 1 > len)
+            return KV_MP_TRUNCATED;
+        *consumed = (size_t)(p[0] & 0x1f) + 1;
+        return KV_MP_OK;
+    }
     for (;;) {
         while (left == 0) {
             if (depth == 0) {

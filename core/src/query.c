@@ -675,8 +675,8 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
     char *resume = NULL, *cutoff = NULL;
     size_t cutoff_len = 0;
     bool have_cutoff = false;
-    const char **ids = calloc(KV_SCAN_CHUNK, sizeof(*ids));
-    size_t *lens = calloc(KV_SCAN_CHUNK, sizeof(*lens));
+    const char **ids = malloc(KV_SCAN_CHUNK * sizeof(*ids)); /* each page's filled before it is read */
+    size_t *lens = malloc(KV_SCAN_CHUNK * sizeof(*lens));
     /* the page's ids, end to end: a string id's text is shorter than its key, an integer's at most 21 bytes */
     char *texts = NULL;
     size_t texts_cap = 0;

@@ -386,10 +386,11 @@ int rq_pack_record(request *rq, msgpack_packer *pk, const kv_record *r, const se
     for (int f = 0; f < m->nfields; f++) {
         if (!sel->all && !sel->fields[f])
             continue;
-        kv_pack_cstr(pk, m->fields[f].name);
+        kv_pack_strn(pk, m->fields[f].name, m->fields[f].name_len);
         if (!r->values[f])
             msgpack_pack_nil(pk);
-        else if (kv_value_emit(pk, m, &m->fields[f], r->values[f], r->lens[f], rq->err) != 0)
+        else if ((r->values_checked ? kv_value_emit_checked : kv_value_emit)(pk, m, &m->fields[f], r->values[f],
+                                                                              r->lens[f], rq->err) != 0)
             return rq->err->code;
     }
     if (sel->version) {

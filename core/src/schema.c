@@ -205,6 +205,7 @@ static int parse_field(loader *ld, kv_model *m, kv_field *f, const msgpack_objec
         return bad_name(ld, "field", m->name, name);
     if (!(f->name = zstrn(ld, name->via.str.ptr, name->via.str.size)))
         return oom(ld);
+    f->name_len = name->via.str.size;
     if (strcmp(f->name, "id") == 0)
         return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, "id",
                           "schema: %s: \"id\" is the record id; declare it under \"id\", not \"fields\"", m->name);
@@ -766,7 +767,7 @@ const kv_model *kv_schema_model(const kvorm_schema *s, const char *name, size_t 
 int kv_model_field(const kv_model *m, const char *name, size_t len)
 {
     for (int i = 0; i < m->nfields; i++)
-        if (strlen(m->fields[i].name) == len && memcmp(m->fields[i].name, name, len) == 0)
+        if (m->fields[i].name_len == len && memcmp(m->fields[i].name, name, len) == 0)
             return i;
     return -1;
 }

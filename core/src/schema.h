@@ -27,6 +27,7 @@ typedef enum kv_default_kind { KV_DEFAULT_NONE, KV_DEFAULT_LITERAL, KV_DEFAULT_N
 
 typedef struct kv_field {
     const char *name;
+    size_t name_len;
     kv_type type;
     bool optional;
     bool unique;

@@ -2,6 +2,7 @@
 
 #include "base64.h"
 #include "decimal.h"
+#include "keycode.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -453,7 +454,7 @@ int kv_value_encode(msgpack_sbuffer *out, const kv_model *m, const kv_field *f, 
 
 int kv_id_encode(char *text, size_t *text_len, const kv_model *m, const msgpack_object *v, kv_error *err)
 {
-    static const kv_field id_field = {.name = "id"};
+    static const kv_field id_field = {.name = "id", .name_len = 2};
     if (kv_id_is_integer(m)) {
         int64_t n;
         if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= (uint64_t)INT64_MAX)
@@ -492,14 +493,8 @@ int kv_id_emit(msgpack_packer *pk, const kv_model *m, const char *text, size_t l
         kv_pack_strn(pk, text, len);
         return 0;
     }
-    char buf[32];
-    char *end;
-    if (len == 0 || len >= sizeof(buf))
-        return kv_fail(err, KVORM_EINTERNAL, "%s: stored id is not an integer", m->name);
-    memcpy(buf, text, len);
-    buf[len] = '\0';
-    long long n = strtoll(buf, &end, 10);
-    if (*end != '\0')
+    int64_t n;
+    if (!kv_int_id_parse(text, len, &n))
         return kv_fail(err, KVORM_EINTERNAL, "%s: stored id is not an integer", m->name);
     msgpack_pack_int64(pk, n);
     return 0;
@@ -530,15 +525,27 @@ static bool type_matches(kv_type t, const unsigned char *p, size_t len)
     return false;
 }
 
+static int not_well_formed(const kv_model *m, const kv_field *f, kv_error *err)
+{
+    return kv_fail_at(err, KVORM_EINTERNAL, m->name, f->name,
+                      "%s.%s: the stored value is not a well-formed %s (written outside kvorm?)", m->name, f->name,
+                      kv_type_name(f->type));
+}
+
 int kv_value_emit(msgpack_packer *pk, const kv_model *m, const kv_field *f, const char *stored, size_t len,
                   kv_error *err)
 {
     size_t used = 0;
-    if (len == 0 || kv_mp_check(stored, len, &used, KV_MAX_DEPTH) != KV_MP_OK || used != len ||
-        !type_matches(f->type, (const unsigned char *)stored, len))
-        return kv_fail_at(err, KVORM_EINTERNAL, m->name, f->name,
-                          "%s.%s: the stored value is not a well-formed %s (written outside kvorm?)", m->name,
-                          f->name, kv_type_name(f->type));
+    if (len == 0 || kv_mp_check(stored, len, &used, KV_MAX_DEPTH) != KV_MP_OK || used != len)
+        return not_well_formed(m, f, err);
+    return kv_value_emit_checked(pk, m, f, stored, len, err);
+}
+
+int kv_value_emit_checked(msgpack_packer *pk, const kv_model *m, const kv_field *f, const char *stored, size_t len,
+                          kv_error *err)
+{
+    if (len == 0 || !type_matches(f->type, (const unsigned char *)stored, len))
+        return not_well_formed(m, f, err);
     if (f->type == KV_T_DECIMAL) {
         /* stored as str; answered as the decimal extension, so bindings convert by type */
         const char *text;

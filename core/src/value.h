@@ -25,6 +25,10 @@ int kv_id_encode(char *text, size_t *text_len, const kv_model *m, const msgpack_
  * The response is MessagePack in both modes: the JSON bridge turns timestamps and bin into text. */
 int kv_value_emit(msgpack_packer *pk, const kv_model *m, const kv_field *f, const char *stored, size_t len,
                   kv_error *err);
+/* The same for a value already known to be one well-formed object (kv_record.values_checked): its type is
+ * still checked. */
+int kv_value_emit_checked(msgpack_packer *pk, const kv_model *m, const kv_field *f, const char *stored, size_t len,
+                          kv_error *err);
 /* Appends an id given as key text: a str, or an int for integer ids. */
 int kv_id_emit(msgpack_packer *pk, const kv_model *m, const char *text, size_t len, kv_error *err);
 

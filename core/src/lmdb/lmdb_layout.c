@@ -198,6 +198,7 @@ int kv_lmdb_record_decode(const kv_model *m, const char *data, size_t len, const
 {
     size_t n, off;
     bool ok = map_header(data, len, &n, &off), have_version = false;
+    int guess = 0;
     memset(values, 0, sizeof(*values) * (size_t)m->nfields);
     memset(lens, 0, sizeof(*lens) * (size_t)m->nfields);
     for (size_t i = 0; ok && i < n; i++) {
@@ -209,7 +210,12 @@ int kv_lmdb_record_decode(const kv_model *m, const char *data, size_t len, const
             have_version = true;
             continue;
         }
-        int f = kv_model_field(m, p.name, p.name_len);
+        /* values are stored in schema order: the next field is the likely one */
+        const kv_field *g = guess < m->nfields ? &m->fields[guess] : NULL;
+        int f = g && g->name_len == p.name_len && memcmp(g->name, p.name, p.name_len) == 0
+                    ? guess
+                    : kv_model_field(m, p.name, p.name_len);
+        guess = f + 1;
         if (f >= 0) {
             values[f] = p.val;
             lens[f] = p.vlen;
@@ -223,19 +229,18 @@ int kv_lmdb_record_decode(const kv_model *m, const char *data, size_t len, const
 int kv_lmdb_record_copy(kv_record *out, const kv_model *m, const char *id, size_t id_len, const char *data,
                         size_t len, kv_error *err)
 {
-    char *copy = malloc(len + 1);
+    char *copy;
     memset(out, 0, sizeof(*out));
-    out->owner = copy;
-    out->release = free;
     out->id = id;
     out->id_len = id_len;
-    if (!copy || !kv_record_alloc(out, m->nfields)) { /* the id is copied into the record's block */
+    /* one block: the arrays, the id and the stored bytes the values point into */
+    if (!kv_record_alloc_with(out, m->nfields, len, &copy)) {
         out->id = NULL;
-        kv_record_free(out);
         return oom(err);
     }
     memcpy(copy, data, len);
     int rc = kv_lmdb_record_decode(m, copy, len, out->values, out->lens, &out->version, err);
+    out->values_checked = true; /* decode found each value's end by checking it (next_pair) */
     if (rc != 0)
         kv_record_free(out);
     return rc;

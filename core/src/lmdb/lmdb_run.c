@@ -517,7 +517,8 @@ static bool run_write(lmdb_engine *e, lm_txn *t, kv_step *st)
 
 /* ---- reads ---- */
 
-static void run_read(lmdb_engine *e, lm_txn *t, kv_step *st)
+/* scratch (may be NULL): a key buffer lent for the read, so that the reads of a page share one allocation. */
+static void run_read(lmdb_engine *e, lm_txn *t, kv_step *st, msgpack_sbuffer *scratch)
 {
     const kv_locator *loc = st->loc;
     char idb[KV_MAX_ID_BYTES + 1];
@@ -528,6 +529,10 @@ static void run_read(lmdb_engine *e, lm_txn *t, kv_step *st)
     op o;
     reset_step(st);
     op_init(&o, e, t, st->model, st->err);
+    if (scratch) {
+        o.key = *scratch;
+        o.key.size = 0;
+    }
     int rc = 0;
     if (loc->unique) {
         if ((rc = check_unique_ready(&o, loc->unique_index)) == 0)
@@ -539,6 +544,10 @@ static void run_read(lmdb_engine *e, lm_txn *t, kv_step *st)
     if (rc == 0 && found && (rc = kv_lmdb_record_copy(&st->out, o.m, id, id_len, v.mv_data, v.mv_size, o.err)) == 0)
         st->found = true;
     st->rc = rc;
+    if (scratch) { /* handed back, with whatever it grew to */
+        *scratch = o.key;
+        msgpack_sbuffer_init(&o.key);
+    }
     op_free(&o);
 }
 
@@ -574,7 +583,7 @@ static void run_alone(lmdb_engine *e, kv_step *st)
     reset_step(st);
     if ((st->rc = kv_lmdb_begin(e->env, false, &t, st->err)) != 0)
         return;
-    run_read(e, &t, st);
+    run_read(e, &t, st, NULL);
     kv_lmdb_abort(&t);
 }
 
@@ -591,8 +600,11 @@ static void run_reads(lmdb_engine *e, kv_step **steps, size_t n)
         }
         return;
     }
+    msgpack_sbuffer key;
+    msgpack_sbuffer_init(&key);
     for (size_t i = 0; i < n; i++)
-        run_read(e, &t, steps[i]);
+        run_read(e, &t, steps[i], &key);
+    msgpack_sbuffer_destroy(&key);
     kv_lmdb_abort(&t);
 }
 
@@ -609,7 +621,7 @@ static int run_group(lmdb_engine *e, kv_step **steps, size_t n)
         for (size_t i = 0; i < n && !broken; i++) {
             kv_step *st = steps[i];
             if (!st->write) {
-                run_read(e, &t, st);
+                run_read(e, &t, st, NULL);
                 broken = t.mdb_rc != 0;
                 continue;
             }

@@ -24,10 +24,14 @@ kv_mp_check_result kv_mp_check(const char *data, size_t len, size_t *consumed, i
         *consumed = 1;
         return KV_MP_OK;
     }
-    if (len > 0 && (p[0] & 0xe0) == 0xa0) {
-        if ((size_t)(p[0] & 0x1f) + 1 > len)
+    if (len > 0 && ((p[0] & 0xe0) == 0xa0 || p[0] == 0xd9 || (p[0] >= 0xca && p[0] <= 0xd3))) {
+        static const unsigned char fixed[] = {5, 9, 2, 3, 5, 9, 2, 3, 5, 9}; /* 0xca float32 .. 0xd3 int64 */
+        size_t n = (p[0] & 0xe0) == 0xa0 ? (size_t)(p[0] & 0x1f) + 1
+                 : p[0] == 0xd9          ? (len >= 2 ? (size_t)p[1] + 2 : len + 1)
+                                         : fixed[p[0] - 0xca];
+        if (n > len)
             return KV_MP_TRUNCATED;
-        *consumed = (size_t)(p[0] & 0x1f) + 1;
+        *consumed = n;
         return KV_MP_OK;
     }
     for (;;) {

@@ -386,7 +386,7 @@ int rq_pack_record(request *rq, msgpack_packer *pk, const kv_record *r, const se
     for (int f = 0; f < m->nfields; f++) {
         if (!sel->all && !sel->fields[f])
             continue;
-        kv_pack_strn(pk, m->fields[f].name, m->fields[f].name_len);
+        pk->callback(pk->data, m->fields[f].name_mp, m->fields[f].name_mp_len);
         if (!r->values[f])
             msgpack_pack_nil(pk);
         else if ((r->values_checked ? kv_value_emit_checked : kv_value_emit)(pk, m, &m->fields[f], r->values[f],

@@ -38,6 +38,26 @@ static void *zalloc(loader *ld, size_t n)
     return p;
 }
 
+_Static_assert(KV_MAX_NAME < 256, "a packed name has a str8 header at most");
+
+/* A name (at most KV_MAX_NAME bytes) as a MessagePack str: responses write it with one copy. */
+static const char *packed_name(loader *ld, const char *name, size_t n, size_t *out_len)
+{
+    size_t hdr = n < 32 ? 1 : 2;
+    unsigned char *p = msgpack_zone_malloc(ld->zone, hdr + n);
+    if (!p)
+        return NULL;
+    if (hdr == 1) {
+        p[0] = (unsigned char)(0xa0 | n);
+    } else {
+        p[0] = 0xd9;
+        p[1] = (unsigned char)n;
+    }
+    memcpy(p + hdr, name, n);
+    *out_len = hdr + n;
+    return (const char *)p;
+}
+
 static int oom(loader *ld) { return kv_fail(ld->err, KVORM_EINTERNAL, "out of memory loading the schema"); }
 
 static bool is_identifier(const msgpack_object *o)
@@ -206,6 +226,8 @@ static int parse_field(loader *ld, kv_model *m, kv_field *f, const msgpack_objec
     if (!(f->name = zstrn(ld, name->via.str.ptr, name->via.str.size)))
         return oom(ld);
     f->name_len = name->via.str.size;
+    if (!(f->name_mp = packed_name(ld, f->name, f->name_len, &f->name_mp_len)))
+        return oom(ld);
     if (strcmp(f->name, "id") == 0)
         return kv_fail_at(ld->err, KVORM_ESCHEMA, m->name, "id",
                           "schema: %s: \"id\" is the record id; declare it under \"id\", not \"fields\"", m->name);

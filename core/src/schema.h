@@ -28,6 +28,8 @@ typedef enum kv_default_kind { KV_DEFAULT_NONE, KV_DEFAULT_LITERAL, KV_DEFAULT_N
 typedef struct kv_field {
     const char *name;
     size_t name_len;
+    const char *name_mp; /* the name as a packed MessagePack str (its header, then name_len bytes) */
+    size_t name_mp_len;
     kv_type type;
     bool optional;
     bool unique;

@@ -126,6 +126,10 @@ int kv_lmdb_refuse_readonly(lmdb_engine *e, const char *model, kv_error *err);
 /* Every function returns 0 or an LMDB result (MDB_NOTFOUND when the key is absent, ENOMEM, MDB_CORRUPTED for a
  * bucket that cannot be read). Values point into the map: valid until the next write of the transaction. */
 int kv_lmdb_get(MDB_txn *txn, const lm_env *env, int db, const char *key, size_t klen, MDB_val *val);
+/* kv_lmdb_get through a cursor of txn on db: reads of keys near the cursor's last one (ascending ids, say) skip
+ * the descent from the root when the key is on the cursor's page. */
+int kv_lmdb_cursor_get(MDB_cursor *cur, MDB_txn *txn, const lm_env *env, int db, const char *key, size_t klen,
+                       MDB_val *val);
 int kv_lmdb_put(MDB_txn *txn, const lm_env *env, int db, const char *key, size_t klen, const char *val,
                 size_t vlen);
 int kv_lmdb_del(MDB_txn *txn, const lm_env *env, int db, const char *key, size_t klen);

@@ -144,6 +144,15 @@ int kv_lmdb_get(MDB_txn *txn, const lm_env *env, int db, const char *key, size_t
     return MDB_NOTFOUND;
 }
 
+int kv_lmdb_cursor_get(MDB_cursor *cur, MDB_txn *txn, const lm_env *env, int db, const char *key, size_t klen,
+                       MDB_val *val)
+{
+    MDB_val k = {klen, (void *)key};
+    if (klen >= env->maxkey) /* a bucket of long keys: rare, and read as kv_lmdb_get does */
+        return kv_lmdb_get(txn, env, db, key, klen, val);
+    return mdb_cursor_get(cur, &k, val, MDB_SET_KEY);
+}
+
 int kv_lmdb_put(MDB_txn *txn, const lm_env *env, int db, const char *key, size_t klen, const char *val,
                 size_t vlen)
 {

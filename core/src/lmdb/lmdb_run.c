@@ -517,8 +517,15 @@ static bool run_write(lmdb_engine *e, lm_txn *t, kv_step *st)
 
 /* ---- reads ---- */
 
-/* scratch (may be NULL): a key buffer lent for the read, so that the reads of a page share one allocation. */
-static void run_read(lmdb_engine *e, lm_txn *t, kv_step *st, msgpack_sbuffer *scratch)
+/* What the reads of one page share: a key buffer (one allocation) and a cursor on the records. */
+typedef struct page_reads {
+    msgpack_sbuffer key;
+    MDB_cursor *records; /* NULL until the first read by id, or when it could not be opened */
+    bool cursor;         /* worth one: several reads */
+} page_reads;
+
+/* pr (may be NULL): what the reads of a page share. */
+static void run_read(lmdb_engine *e, lm_txn *t, kv_step *st, page_reads *pr)
 {
     const kv_locator *loc = st->loc;
     char idb[KV_MAX_ID_BYTES + 1];
@@ -529,8 +536,8 @@ static void run_read(lmdb_engine *e, lm_txn *t, kv_step *st, msgpack_sbuffer *sc
     op o;
     reset_step(st);
     op_init(&o, e, t, st->model, st->err);
-    if (scratch) {
-        o.key = *scratch;
+    if (pr) {
+        o.key = pr->key;
         o.key.size = 0;
     }
     int rc = 0;
@@ -539,13 +546,22 @@ static void run_read(lmdb_engine *e, lm_txn *t, kv_step *st, msgpack_sbuffer *sc
             rc = unique_owner(&o, loc->unique_index, loc->ukey, loc->ukey_len, idb, &id_len, &found);
         id = idb;
     }
-    if (rc == 0 && found && (rc = kv_lmdb_record_key(&o.key, o.ns, o.m, id, id_len, o.err)) == 0)
-        rc = get(&o, LM_RECORDS, &v, &found, "a record read");
+    if (rc == 0 && found && (rc = kv_lmdb_record_key(&o.key, o.ns, o.m, id, id_len, o.err)) == 0) {
+        if (pr && pr->cursor && !pr->records && mdb_cursor_open(t->txn, e->env->dbi[LM_RECORDS], &pr->records) != 0)
+            pr->records = NULL;
+        if (pr && pr->records) {
+            int mrc = kv_lmdb_cursor_get(pr->records, t->txn, e->env, LM_RECORDS, o.key.data, o.key.size, &v);
+            found = mrc == 0;
+            rc = mrc == MDB_NOTFOUND ? 0 : kv_lmdb_check(t, mrc, o.m->name, "a record read", o.err);
+        } else {
+            rc = get(&o, LM_RECORDS, &v, &found, "a record read");
+        }
+    }
     if (rc == 0 && found && (rc = kv_lmdb_record_copy(&st->out, o.m, id, id_len, v.mv_data, v.mv_size, o.err)) == 0)
         st->found = true;
     st->rc = rc;
-    if (scratch) { /* handed back, with whatever it grew to */
-        *scratch = o.key;
+    if (pr) { /* handed back, with whatever it grew to */
+        pr->key = o.key;
         msgpack_sbuffer_init(&o.key);
     }
     op_free(&o);
@@ -600,11 +616,13 @@ static void run_reads(lmdb_engine *e, kv_step **steps, size_t n)
         }
         return;
     }
-    msgpack_sbuffer key;
-    msgpack_sbuffer_init(&key);
+    page_reads pr = {.records = NULL, .cursor = n > 1};
+    msgpack_sbuffer_init(&pr.key);
     for (size_t i = 0; i < n; i++)
-        run_read(e, &t, steps[i], &key);
-    msgpack_sbuffer_destroy(&key);
+        run_read(e, &t, steps[i], &pr);
+    msgpack_sbuffer_destroy(&pr.key);
+    if (pr.records)
+        mdb_cursor_close(pr.records);
     kv_lmdb_abort(&t);
 }
 

@@ -371,6 +371,34 @@ void rq_target_free(target *t) { msgpack_sbuffer_destroy(&t->ukey); }
 
 /* ---- responses ---- */
 
+/* Whether field f's stored pair (its name, then its value) is byte for byte what rq_pack_record writes for it:
+ * a value checked when read, answered as it is stored (not a decimal), of the field's type, right after the name
+ * as the schema packs it. */
+static bool stored_as_answered(const kv_record *r, const kv_field *fd, int f)
+{
+    const char *v = r->values[f];
+    return v && fd->type != KV_T_DECIMAL && kv_value_type_ok(fd, v, r->lens[f]) &&
+           memcmp(v - fd->name_mp_len, fd->name_mp, fd->name_mp_len) == 0;
+}
+
+/* The last field of the run of selected fields from f whose stored pairs lie end to end, each as it is answered
+ * (so one copy writes them all), or -1 when f's own pair is not. Records read by an engine that checked their
+ * values only: their stored pairs are what the values point into. */
+static int stored_run(const kv_record *r, const kv_model *m, const selection *sel, int f)
+{
+    if (!r->values_checked || !stored_as_answered(r, &m->fields[f], f))
+        return -1;
+    int last = f;
+    for (int g = f + 1; g < m->nfields && (sel->all || sel->fields[g]); g++) {
+        const kv_field *gd = &m->fields[g];
+        if (!r->values[g] || r->values[g] - gd->name_mp_len != r->values[last] + r->lens[last] ||
+            !stored_as_answered(r, gd, g))
+            break;
+        last = g;
+    }
+    return last;
+}
+
 int rq_pack_record(request *rq, msgpack_packer *pk, const kv_record *r, const selection *sel)
 {
     const kv_model *m = rq->model;
@@ -386,6 +414,13 @@ int rq_pack_record(request *rq, msgpack_packer *pk, const kv_record *r, const se
     for (int f = 0; f < m->nfields; f++) {
         if (!sel->all && !sel->fields[f])
             continue;
+        int last = stored_run(r, m, sel, f);
+        if (last >= f) { /* fields f..last as stored: one copy */
+            const char *start = r->values[f] - m->fields[f].name_mp_len;
+            pk->callback(pk->data, start, (size_t)(r->values[last] + r->lens[last] - start));
+            f = last;
+            continue;
+        }
         pk->callback(pk->data, m->fields[f].name_mp, m->fields[f].name_mp_len);
         if (!r->values[f])
             msgpack_pack_nil(pk);

@@ -525,6 +525,11 @@ static bool type_matches(kv_type t, const unsigned char *p, size_t len)
     return false;
 }
 
+bool kv_value_type_ok(const kv_field *f, const char *stored, size_t len)
+{
+    return len > 0 && type_matches(f->type, (const unsigned char *)stored, len);
+}
+
 static int not_well_formed(const kv_model *m, const kv_field *f, kv_error *err)
 {
     return kv_fail_at(err, KVORM_EINTERNAL, m->name, f->name,
@@ -544,7 +549,7 @@ int kv_value_emit(msgpack_packer *pk, const kv_model *m, const kv_field *f, cons
 int kv_value_emit_checked(msgpack_packer *pk, const kv_model *m, const kv_field *f, const char *stored, size_t len,
                           kv_error *err)
 {
-    if (len == 0 || !type_matches(f->type, (const unsigned char *)stored, len))
+    if (!kv_value_type_ok(f, stored, len))
         return not_well_formed(m, f, err);
     if (f->type == KV_T_DECIMAL) {
         /* stored as str; answered as the decimal extension, so bindings convert by type */

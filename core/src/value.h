@@ -25,6 +25,8 @@ int kv_id_encode(char *text, size_t *text_len, const kv_model *m, const msgpack_
  * The response is MessagePack in both modes: the JSON bridge turns timestamps and bin into text. */
 int kv_value_emit(msgpack_packer *pk, const kv_model *m, const kv_field *f, const char *stored, size_t len,
                   kv_error *err);
+/* Whether a stored value (one well-formed object) is of the field's type, by its first bytes. */
+bool kv_value_type_ok(const kv_field *f, const char *stored, size_t len);
 /* The same for a value already known to be one well-formed object (kv_record.values_checked): its type is
  * still checked. */
 int kv_value_emit_checked(msgpack_packer *pk, const kv_model *m, const kv_field *f, const char *stored, size_t len,

@@ -108,10 +108,18 @@ typedef struct pair {
 static bool next_pair(const char *data, size_t len, size_t *off, pair *p)
 {
     size_t kn, vn;
-    p->start = data + *off;
-    if (kv_mp_check(data + *off, len - *off, &kn, 1) != KV_MP_OK ||
-        !kv_mp_str_payload(data + *off, kn, &p->name, &p->name_len))
+    if (*off >= len) /* a map that claims more pairs than its bytes hold */
         return false;
+    unsigned char b = (unsigned char)data[*off];
+    p->start = data + *off;
+    if ((b & 0xe0) == 0xa0 && (size_t)(b & 0x1f) < len - *off) { /* a name is a short fixstr */
+        p->name = data + *off + 1;
+        p->name_len = b & 0x1f;
+        kn = p->name_len + 1;
+    } else if (kv_mp_check(data + *off, len - *off, &kn, 1) != KV_MP_OK ||
+               !kv_mp_str_payload(data + *off, kn, &p->name, &p->name_len)) {
+        return false;
+    }
     *off += kn;
     if (kv_mp_check(data + *off, len - *off, &vn, KV_MAX_DEPTH) != KV_MP_OK)
         return false;

@@ -89,6 +89,11 @@ def _packer() -> msgpack.Packer:
     return packer
 
 
+def pack_value(value: Any) -> bytes:
+    """A part of a request as MessagePack; raises whatever the packer raises (pack_request says where)."""
+    return _packer().pack(value)
+
+
 def pack_request(request: dict) -> bytes:
     """The request as MessagePack; a value that cannot be sent is a ValidationError naming where it is."""
     try:

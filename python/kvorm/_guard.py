@@ -5,36 +5,40 @@ from .errors import MisuseError
 
 
 class CallGuard:
-    """Counts the calls in flight; close() refuses new calls, then waits for the running ones to end."""
+    """Counts the calls in flight; close() refuses new calls, then waits for the running ones to end.
+
+    A call marks itself running before it looks at `closed` (list.append and list.pop are atomic), and close sets
+    `closed` before it looks at the running calls: so either the call sees `closed` and backs out, or close sees
+    the call and waits for it. No lock is taken on the way in or out, which costs a call less than a lock would."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._running = 0
+        self._running: list = []
         self._closed = False
+        self._idle = threading.Condition()
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     def enter(self) -> None:
-        with self._lock:
-            if self._closed:
-                raise MisuseError("the db is closed: open it again to make calls")
-            self._running += 1
+        self._running.append(None)
+        if self._closed:
+            self.leave()
+            raise MisuseError("the db is closed: open it again to make calls")
 
     def leave(self) -> None:
-        with self._lock:
-            self._running -= 1
-            if self._closed and self._running == 0:
+        self._running.pop()
+        if self._closed and not self._running:
+            with self._idle:
                 self._idle.notify_all()
 
     def close(self) -> bool:
         """True for the call that closed it (once everything running has ended), False if already closed."""
-        with self._lock:
+        with self._idle:
             if self._closed:
                 return False
             self._closed = True
             while self._running:
-                self._idle.wait()
+                # a call that leaves notifies; the timeout covers one that left between the check and the wait
+                self._idle.wait(0.01)
             return True

@@ -1,8 +1,9 @@
 """kvorm.open and the Db handle: one kvorm_db of the core, its models as attributes, guarded against close."""
+import threading
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import _schema
-from ._codec import pack_request, unpack, unpack_error
+from ._codec import pack_request, pack_value, unpack, unpack_error
 from ._guard import CallGuard
 from ._names import camel
 from ._native import ffi, last_error, lib
@@ -49,13 +50,31 @@ def _options(connect_timeout_ms: Optional[int] = None, command_timeout_ms: Optio
     return opts
 
 
+_prefixes: Dict[Tuple[Optional[str], str], bytes] = {}  # (model, op) -> the packed request up to its args
+
+
+def _prefix(model: Optional[str], op: str) -> bytes:
+    prefix = _prefixes.get((model, op))
+    if prefix is None:
+        head: Dict[str, Any] = {"op": op} if model is None else {"op": op, "model": model}
+        packed = pack_request(head)  # a map of 1 or 2 pairs: its first byte is the fixmap header
+        prefix = bytes([packed[0] + 1]) + packed[1:] + pack_value("args")
+        if len(_prefixes) < 4096:  # any op name may be sent (db.User.some_op): the cache stays bounded
+            _prefixes[(model, op)] = prefix
+    return prefix
+
+
 def encode_request(model: Optional[str], op: str, args: Mapping[str, Any]) -> bytes:
-    """The request document of op with args (snake_case names become the protocol's camelCase; None is left out)."""
-    request: Dict[str, Any] = {"op": op}
-    if model is not None:
-        request["model"] = model
-    request["args"] = {camel(name): value for name, value in args.items() if value is not None}
-    return pack_request(request)
+    """The request document of op with args (snake_case names become the protocol's camelCase; None is left out).
+    The op and model are packed once per pair; the args each time."""
+    body = {camel(name): value for name, value in args.items() if value is not None}
+    prefix = _prefix(model, op)
+    try:
+        return prefix + pack_value(body)
+    except Exception:  # noqa: BLE001  (packed again whole, for the error that names where the bad value is)
+        request: Dict[str, Any] = {"op": op} if model is None else {"op": op, "model": model}
+        request["args"] = body
+        return pack_request(request)
 
 
 def result_of(status: int, document: Any) -> Any:
@@ -86,6 +105,18 @@ def _decode(status: int, buffer: Any, length: int) -> Tuple[int, Any]:
         what = "error document" if status else "response"
         return failed, {"code": _status_name(failed), "message": "kvorm: cannot read the %s of the core: %s: %s"
                         % (what, type(e).__name__, e)}
+
+
+_outs = threading.local()
+
+
+def _out_params() -> Tuple[Any, Any]:
+    """This thread's out-params of kvorm_exec, made once: a call reads them before this thread makes another."""
+    try:
+        return _outs.pair
+    except AttributeError:
+        _outs.pair = (ffi.new("unsigned char **"), ffi.new("size_t *"))
+        return _outs.pair
 
 
 def _take(buffer: Any, length: int) -> Any:
@@ -124,24 +155,46 @@ class Db(ModelsByName[Model]):
             self._guard.leave()
 
     def _request(self, model: Optional[str], op: str, args: Mapping[str, Any]) -> Any:
-        status, document = self._exec(encode_request(model, op, args))
-        return result_of(status, document)
-
-    def _exec(self, request: bytes) -> Tuple[int, Any]:
-        """Runs one MessagePack request: its status and its response document (the result or the error)."""
-        out = ffi.new("unsigned char **")
-        out_len = ffi.new("size_t *")
-        self._guard.enter()
+        """Runs op and returns its result, or raises its error. The path every model method takes, kept flat: a
+        call of its own per step costs more here than the core's work on a small read."""
+        request = encode_request(model, op, args)
+        out, out_len = _out_params()
+        guard = self._guard
+        guard.enter()
         try:
             status = lib.kvorm_exec(out, out_len, self._handle, request, len(request))
         finally:
-            self._guard.leave()
-        if out[0] == ffi.NULL:
+            guard.leave()
+        buffer = out[0]
+        if buffer == ffi.NULL:
             raise last_error()
         try:
-            return _decode(status, out[0], out_len[0])
+            if status == 0:
+                try:
+                    return unpack(ffi.buffer(buffer, out_len[0]))
+                except Exception:  # noqa: BLE001  (said as _decode says it, below)
+                    pass
+            status, document = _decode(status, buffer, out_len[0])
         finally:
-            lib.kvorm_free(out[0])
+            lib.kvorm_free(buffer)
+        raise from_document(document, _status_name(status))
+
+    def _exec(self, request: bytes) -> Tuple[int, Any]:
+        """Runs one MessagePack request: its status and its response document (the result or the error)."""
+        out, out_len = _out_params()
+        guard = self._guard
+        guard.enter()
+        try:
+            status = lib.kvorm_exec(out, out_len, self._handle, request, len(request))
+        finally:
+            guard.leave()
+        buffer = out[0]
+        if buffer == ffi.NULL:
+            raise last_error()
+        try:
+            return _decode(status, buffer, out_len[0])
+        finally:
+            lib.kvorm_free(buffer)
 
     def _exec_batch(self, requests: List[bytes]) -> List[Tuple[int, Any]]:
         """Runs the requests with kvorm_exec_batch (in order, their store work in one round trip): each one's

@@ -56,7 +56,7 @@ class Model:
 
     def find_unique(self, *, where: Where, select: Optional[Select] = None) -> Optional[Record]:
         """The record that `where` (the id, a unique field or a compound unique) names, or None."""
-        return self.call("findUnique", where=where, select=select)
+        return self._db._request(self.name, "findUnique", {"where": where, "select": select})
 
     def find_unique_or_throw(self, *, where: Where, select: Optional[Select] = None) -> Record:
         """The record that `where` names; NotFound if there is none."""

@@ -68,7 +68,8 @@ typedef struct kv_record {
     char *id_copy;          /* id text owned by the record (freed by kv_record_free), when the engine made it */
     bool one_block;         /* lens (and the id, when id_in_block) live in the allocation of values */
     bool id_in_block;       /* id points into that allocation: it lives as long as the record */
-    bool values_checked;    /* each value is one well-formed MessagePack object: the engine checked it */
+    bool values_checked;    /* each value is one well-formed MessagePack object, right after its field's name in the
+                               stored map the values point into: the engine checked both */
 } kv_record;
 
 /* ---- what every engine words the same (engine_errors.c) ---- */

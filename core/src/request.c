@@ -373,12 +373,14 @@ void rq_target_free(target *t) { msgpack_sbuffer_destroy(&t->ukey); }
 
 /* Whether field f's stored pair (its name, then its value) is byte for byte what rq_pack_record writes for it:
  * a value checked when read, answered as it is stored (not a decimal), of the field's type, right after the name
- * as the schema packs it. */
+ * as the schema packs it. The engine that checked the values put each after its field's name (the name's bytes
+ * are known equal): only the header before them is compared. */
 static bool stored_as_answered(const kv_record *r, const kv_field *fd, int f)
 {
     const char *v = r->values[f];
+    size_t hdr = fd->name_mp_len - fd->name_len;
     return v && fd->type != KV_T_DECIMAL && kv_value_type_ok(fd, v, r->lens[f]) &&
-           memcmp(v - fd->name_mp_len, fd->name_mp, fd->name_mp_len) == 0;
+           memcmp(v - fd->name_mp_len, fd->name_mp, hdr) == 0;
 }
 
 /* The last field of the run of selected fields from f whose stored pairs lie end to end, each as it is answered
@@ -407,7 +409,7 @@ int rq_pack_record(request *rq, msgpack_packer *pk, const kv_record *r, const se
         n += sel->all || sel->fields[f];
     msgpack_pack_map(pk, n);
     if (sel->id) {
-        kv_pack_cstr(pk, "id");
+        pk->callback(pk->data, "\xa2id", 3);
         if (kv_id_emit(pk, m, r->id, r->id_len, rq->err) != 0)
             return rq->err->code;
     }

@@ -20,10 +20,10 @@ static bool put(msgpack_sbuffer *out, const char *p, size_t n)
     return n == 0 || msgpack_sbuffer_write(out, p, n) == 0;
 }
 
-/* A name, then its NUL separator. */
+/* A name, then its NUL separator: the name's own terminator, in one write. */
 static bool put_name(msgpack_sbuffer *out, const char *name)
 {
-    return put(out, name, strlen(name)) && put(out, "", 1);
+    return put(out, name, strlen(name) + 1);
 }
 
 int kv_lmdb_meta_key(msgpack_sbuffer *out, const char *kind, const char *ns, const kv_model *m, kv_error *err)

@@ -484,6 +484,7 @@ typedef struct frontier {
 } frontier;
 
 static size_t run_len(const char *key, size_t len, int parts);
+
 /* Whether one of the elements from..to-1 of key is cut. */
 static bool cut_within(const char *key, size_t len, int from, int to)
 {

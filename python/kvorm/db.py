@@ -155,32 +155,29 @@ class Db(ModelsByName[Model]):
             self._guard.leave()
 
     def _request(self, model: Optional[str], op: str, args: Mapping[str, Any]) -> Any:
-        """Runs op and returns its result, or raises its error. The path every model method takes, kept flat: a
-        call of its own per step costs more here than the core's work on a small read."""
-        request = encode_request(model, op, args)
-        out, out_len = _out_params()
-        guard = self._guard
-        guard.enter()
-        try:
-            status = lib.kvorm_exec(out, out_len, self._handle, request, len(request))
-        finally:
-            guard.leave()
-        buffer = out[0]
-        if buffer == ffi.NULL:
-            raise last_error()
+        """Runs op and returns its result, or raises its error: the path of every model method."""
+        status, buffer, length = self._run(encode_request(model, op, args))
         try:
             if status == 0:
                 try:
-                    return unpack(ffi.buffer(buffer, out_len[0]))
+                    return unpack(ffi.buffer(buffer, length))
                 except Exception:  # noqa: BLE001  (said as _decode says it, below)
                     pass
-            status, document = _decode(status, buffer, out_len[0])
+            status, document = _decode(status, buffer, length)
         finally:
             lib.kvorm_free(buffer)
         raise from_document(document, _status_name(status))
 
     def _exec(self, request: bytes) -> Tuple[int, Any]:
         """Runs one MessagePack request: its status and its response document (the result or the error)."""
+        status, buffer, length = self._run(request)
+        try:
+            return _decode(status, buffer, length)
+        finally:
+            lib.kvorm_free(buffer)
+
+    def _run(self, request: bytes) -> Tuple[int, Any, int]:
+        """kvorm_exec of one request under the guard: its status and the response buffer (the caller frees it)."""
         out, out_len = _out_params()
         guard = self._guard
         guard.enter()
@@ -188,13 +185,9 @@ class Db(ModelsByName[Model]):
             status = lib.kvorm_exec(out, out_len, self._handle, request, len(request))
         finally:
             guard.leave()
-        buffer = out[0]
-        if buffer == ffi.NULL:
+        if out[0] == ffi.NULL:
             raise last_error()
-        try:
-            return _decode(status, buffer, out_len[0])
-        finally:
-            lib.kvorm_free(buffer)
+        return status, out[0], out_len[0]
 
     def _exec_batch(self, requests: List[bytes]) -> List[Tuple[int, Any]]:
         """Runs the requests with kvorm_exec_batch (in order, their store work in one round trip): each one's

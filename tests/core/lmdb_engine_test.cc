@@ -140,6 +140,20 @@ protected:
 
     void CloseAll() { dbs_.clear(); }
 
+    // Creates Users of 1000-byte names (emails f0, f1, ...) until one is refused or 2000 are made: the last
+    // result, and in *made how many were made.
+    static MRes FillUntilRefused(kvorm_db *db, int *made)
+    {
+        std::string name(1000, 'n');
+        MRes last;
+        for (*made = 0; *made < 2000; ++*made) {
+            last = Create(db, "User", mp::map({{"email", "f" + std::to_string(*made)}, {"orgId", "o"}, {"name", name}}));
+            if (last.rc != KVORM_OK)
+                break;
+        }
+        return last;
+    }
+
     // The keys of `len` bytes in one database of the environment, read with LMDB itself (no db may be open).
     int RawKeysOfLength(const char *db, size_t len) const
     {
@@ -1013,15 +1027,8 @@ TEST_F(LmdbMap, AFullMapAtItsCapIsUnavailableAndWritesNothing)
 {
     kvorm_db *db = Open(kSchema, "mapsize=65536&maxmapsize=262144&sync=nometasync");
     ASSERT_NE(db, nullptr);
-    std::string name(1000, 'n');
     int ok = 0;
-    MRes last;
-    for (int i = 0; i < 2000; i++) {
-        last = Create(db, "User", mp::map({{"email", "f" + std::to_string(i)}, {"orgId", "o"}, {"name", name}}));
-        if (last.rc != KVORM_OK)
-            break;
-        ok++;
-    }
+    MRes last = FillUntilRefused(db, &ok);
     ASSERT_EQ(last.rc, KVORM_EUNAVAILABLE) << last.doc;
     EXPECT_NE(ErrMessage(last).find("mapsize"), std::string::npos) << last.doc;
     EXPECT_GT(ok, 10);
@@ -1029,7 +1036,7 @@ TEST_F(LmdbMap, AFullMapAtItsCapIsUnavailableAndWritesNothing)
     CheckClean(db, "User");
     // reads still work; opened again with a larger map, it takes writes again
     MRes f = Find(db, "User", "email", "f0");
-    EXPECT_EQ(f.doc["name"].s, name);
+    EXPECT_EQ(f.doc["name"].s, std::string(1000, 'n'));
     CloseAll();
     db = Open(kSchema, "mapsize=1048576");
     ASSERT_NE(db, nullptr);
@@ -1161,15 +1168,8 @@ TEST_F(LmdbOpen, OpenOptionsWinOverTheUrlAndAreChecked)
     opts.sync = KVORM_SYNC_NOMETASYNC;
     kvorm_db *db = OpenWith(opts, "mapsize=1048576&maxmapsize=1073741824&sync=full", &rc);
     ASSERT_NE(db, nullptr) << kvorm_last_error_message();
-    std::string name(1000, 'n');
     int ok = 0;
-    MRes last;
-    for (int i = 0; i < 2000; i++) {
-        last = Create(db, "User", mp::map({{"email", "f" + std::to_string(i)}, {"orgId", "o"}, {"name", name}}));
-        if (last.rc != KVORM_OK)
-            break;
-        ok++;
-    }
+    MRes last = FillUntilRefused(db, &ok);
     ASSERT_EQ(last.rc, KVORM_EUNAVAILABLE) << "max_map_size won over maxmapsize: " << last.doc;
     EXPECT_LT(ok, 400);
     CloseAll();

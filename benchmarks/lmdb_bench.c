@@ -37,13 +37,14 @@
 
 #include <kvorm.h>
 
+#include "bench_util.h"
+
 #include <lmdb.h>
 #include <msgpack.h>
 #include <sqlite3.h>
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,7 +53,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define NS "lbench"
@@ -60,8 +60,6 @@
 #define BATCH 1000           /* records per createMany / SQLite transaction, load and create case */
 #define TAKE 100
 #define NSTATUS 8
-#define SLOT_SECONDS 0.25
-#define MAX_ROUNDS 64
 #define MAPSIZE (64ull << 30) /* virtual only: the file grows with the data; no resize while the child reads */
 
 static const char SCHEMA_JSON[] =
@@ -80,34 +78,6 @@ static const char SQL_INSERT[] = "INSERT INTO item (email, status, score, name) 
 
 static const char *const STATUS[NSTATUS] = {"active", "pending", "blocked", "archived",
                                             "trial",  "premium", "invited", "deleted"};
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("lmdb_bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double now_s(void)
-{
-    return clock_s(CLOCK_MONOTONIC);
-}
-
-static double cpu_s(void)
-{
-    return clock_s(CLOCK_PROCESS_CPUTIME_ID);
-}
 
 /* ---------------------------------------------------------------------------------------------------------- */
 /* the data: record with id i (1-based) */
@@ -143,38 +113,6 @@ static uint64_t rng_next(uint64_t *s)
 /* ---------------------------------------------------------------------------------------------------------- */
 /* MessagePack helpers */
 
-static void pk_str(msgpack_packer *pk, const char *s, size_t n)
-{
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
-#define PK_LIT(pk, s) pk_str(pk, s, sizeof(s) - 1)
-
-static void pk_head(msgpack_packer *pk, const char *op, size_t nargs)
-{
-    msgpack_pack_map(pk, 3);
-    PK_LIT(pk, "model");
-    PK_LIT(pk, MODEL);
-    PK_LIT(pk, "op");
-    pk_str(pk, op, strlen(op));
-    PK_LIT(pk, "args");
-    msgpack_pack_map(pk, nargs);
-}
-
-static const msgpack_object *map_get(const msgpack_object *m, const char *key)
-{
-    if (m->type != MSGPACK_OBJECT_MAP)
-        return NULL;
-    size_t klen = strlen(key);
-    for (uint32_t i = 0; i < m->via.map.size; i++) {
-        const msgpack_object *k = &m->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen && memcmp(k->via.str.ptr, key, klen) == 0)
-            return &m->via.map.ptr[i].val;
-    }
-    return NULL;
-}
-
 static bool obj_str_is(const msgpack_object *o, const char *s, size_t n)
 {
     return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
@@ -194,18 +132,6 @@ static bool obj_is_rec(const msgpack_object *o, uint64_t i)
     return obj_str_is(map_get(o, "email"), r.email, (size_t)r.email_len) &&
            obj_str_is(map_get(o, "status"), r.status, strlen(r.status)) && obj_int_is(map_get(o, "score"), r.score) &&
            obj_str_is(map_get(o, "name"), r.name, (size_t)r.name_len);
-}
-
-static void print_msgpack(FILE *f, const void *data, size_t len)
-{
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    if (data && msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS)
-        msgpack_object_print(f, u.data);
-    else
-        fprintf(f, "<%zu bytes, not MessagePack>", len);
-    msgpack_unpacked_destroy(&u);
 }
 
 /* ---------------------------------------------------------------------------------------------------------- */
@@ -452,11 +378,12 @@ static void ch_run(child *c, const ch_cmd *cmd, ch_rep *rep)
     rep->cpu = cpu_s() - cpu0;
 }
 
-static bool read_full(int fd, void *p, size_t n)
+/* The whole of n bytes through the pipe fd (read or write, again on EINTR); false at its end or on an error. */
+static bool pipe_full(int fd, void *p, size_t n, bool writing)
 {
     char *q = p;
     while (n) {
-        ssize_t r = read(fd, q, n);
+        ssize_t r = writing ? write(fd, q, n) : read(fd, q, n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -467,19 +394,14 @@ static bool read_full(int fd, void *p, size_t n)
     return true;
 }
 
+static bool read_full(int fd, void *p, size_t n)
+{
+    return pipe_full(fd, p, n, false);
+}
+
 static bool write_full(int fd, const void *p, size_t n)
 {
-    const char *q = p;
-    while (n) {
-        ssize_t r = write(fd, q, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return false;
-        q += r;
-        n -= (size_t)r;
-    }
-    return true;
+    return pipe_full(fd, (void *)p, n, true);
 }
 
 static void child_main(int in, int out)
@@ -528,24 +450,6 @@ typedef struct bench {
     int child_op; /* the op the child side of the case runs */
 } bench;
 
-static void kv_exec_ok(bench *b, const void *req, size_t len, unsigned char **out, size_t *out_len)
-{
-    int st = kvorm_exec(out, out_len, b->db, req, len);
-    if (st == KVORM_OK)
-        return;
-    fprintf(stderr, "lmdb_bench: kvorm_exec failed: status %d (%s): %s\n  request:  ", st, kvorm_error_name(st),
-            kvorm_last_error_message());
-    if (len < 2048)
-        print_msgpack(stderr, req, len);
-    else
-        fprintf(stderr, "<%zu bytes>", len);
-    fputs("\n  response: ", stderr);
-    if (*out)
-        print_msgpack(stderr, *out, *out_len);
-    fputc('\n', stderr);
-    die("aborting: kvorm must return status 0 for the benchmark to measure real work");
-}
-
 static void sq_exec(bench *b, const char *sql)
 {
     char *msg = NULL;
@@ -591,7 +495,7 @@ static void child_call(bench *b, const ch_cmd *cmd, ch_rep *rep)
 static void pack_create_many(bench *b, const char *prefix, uint64_t first, size_t n)
 {
     msgpack_sbuffer_clear(&b->buf);
-    pk_head(&b->pk, "createMany", 1);
+    pk_request_head(&b->pk, MODEL, "createMany", 1);
     PK_LIT(&b->pk, "data");
     msgpack_pack_array(&b->pk, n);
     for (size_t k = 0; k < n; k++) {
@@ -599,13 +503,13 @@ static void pack_create_many(bench *b, const char *prefix, uint64_t first, size_
         rec_make(&r, prefix, first + k);
         msgpack_pack_map(&b->pk, 4);
         PK_LIT(&b->pk, "email");
-        pk_str(&b->pk, r.email, (size_t)r.email_len);
+        pk_strn(&b->pk, r.email, (size_t)r.email_len);
         PK_LIT(&b->pk, "status");
-        pk_str(&b->pk, r.status, strlen(r.status));
+        pk_str(&b->pk, r.status);
         PK_LIT(&b->pk, "score");
         msgpack_pack_int64(&b->pk, r.score);
         PK_LIT(&b->pk, "name");
-        pk_str(&b->pk, r.name, (size_t)r.name_len);
+        pk_strn(&b->pk, r.name, (size_t)r.name_len);
     }
 }
 
@@ -615,7 +519,7 @@ static void kv_create_batch(bench *b, const char *prefix, uint64_t first, size_t
     pack_create_many(b, prefix, first, n);
     unsigned char *out;
     size_t out_len, off = 0;
-    kv_exec_ok(b, b->buf.data, b->buf.size, &out, &out_len);
+    kv_exec_ok(b->db, b->buf.data, b->buf.size, &out, &out_len);
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, (const char *)out, out_len, &off) != MSGPACK_UNPACK_SUCCESS ||
@@ -672,7 +576,7 @@ typedef void (*op_fn)(bench *b);
 static void pack_find_unique(bench *b, int64_t id)
 {
     msgpack_sbuffer_clear(&b->buf);
-    pk_head(&b->pk, "findUnique", 1);
+    pk_request_head(&b->pk, MODEL, "findUnique", 1);
     PK_LIT(&b->pk, "where");
     msgpack_pack_map(&b->pk, 1);
     PK_LIT(&b->pk, "id");
@@ -686,7 +590,7 @@ static void op_kv_get(bench *b)
     pack_find_unique(b, (int64_t)(rng_next(&b->rng) % b->records + 1));
     unsigned char *out;
     size_t out_len;
-    kv_exec_ok(b, b->buf.data, b->buf.size, &out, &out_len);
+    kv_exec_ok(b->db, b->buf.data, b->buf.size, &out, &out_len);
     if (out_len < 2 || out[0] != 0x85)
         die("kvorm findUnique returned other than a record");
     b->sink += out_len;
@@ -726,7 +630,7 @@ static void op_kv_many(bench *b)
     const msgpack_sbuffer *req = &b->many_req[b->next_status++ % NSTATUS];
     unsigned char *out;
     size_t out_len;
-    kv_exec_ok(b, req->data, req->size, &out, &out_len);
+    kv_exec_ok(b->db, req->data, req->size, &out, &out_len);
     if (out_len < 3 || out[0] != 0xdc || out[1] != 0 || out[2] != TAKE)
         die("kvorm findMany returned other than %d rows", TAKE);
     b->sink += out_len;
@@ -796,12 +700,6 @@ static uint64_t run_for(bench *b, const side *s, double secs, bool reset, double
     return n;
 }
 
-static int compare_doubles(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
-
 typedef struct result {
     const char *name, *other;
     double kv_ops, o_ops, lo, median, hi, kv_cpu_us, o_cpu_us, target; /* target 0: reported */
@@ -815,12 +713,10 @@ static result measure(bench *b, const char *name, const char *other, side kv, si
     res.name = name;
     res.other = other;
     res.target = target;
-    double warm = secs / 8 < 0.05 ? 0.05 : secs / 8 > 0.5 ? 0.5 : secs / 8, el, cpu;
+    double warm = warmup_seconds(secs), el, cpu;
     run_for(b, &kv, warm, true, &el, &cpu);
     run_for(b, &o, warm, true, &el, &cpu);
-    int rounds = (int)(secs / SLOT_SECONDS + 0.5);
-    rounds += rounds % 2;
-    rounds = rounds < 2 ? 2 : rounds > MAX_ROUNDS ? MAX_ROUNDS : rounds;
+    int rounds = round_count(secs);
     uint64_t kn = 0, on = 0;
     double kt = 0, ot = 0, kc = 0, oc = 0, ratios[MAX_ROUNDS];
     for (int round = 0; round < rounds; round++) {
@@ -846,7 +742,7 @@ static result measure(bench *b, const char *name, const char *other, side kv, si
     res.o_cpu_us = oc * 1e6 / (double)on;
     res.lo = ratios[0];
     res.hi = ratios[rounds - 1];
-    res.median = (ratios[(rounds - 1) / 2] + ratios[rounds / 2]) / 2;
+    res.median = median_sorted(ratios, rounds);
     fprintf(stderr, "  %-52s %.2fx (%d rounds)\n", name, res.median, rounds);
     return res;
 }
@@ -935,7 +831,7 @@ static void check_kvorm(bench *b)
         pack_find_unique(b, (int64_t)probe[i]);
         unsigned char *out;
         size_t len, off = 0;
-        kv_exec_ok(b, b->buf.data, b->buf.size, &out, &len);
+        kv_exec_ok(b->db, b->buf.data, b->buf.size, &out, &len);
         msgpack_unpacked u;
         msgpack_unpacked_init(&u);
         if (msgpack_unpack_next(&u, (const char *)out, len, &off) != MSGPACK_UNPACK_SUCCESS ||
@@ -952,7 +848,7 @@ static void check_kvorm(bench *b)
     for (size_t s = 0; s < NSTATUS; s++) {
         unsigned char *out;
         size_t len, off = 0;
-        kv_exec_ok(b, b->many_req[s].data, b->many_req[s].size, &out, &len);
+        kv_exec_ok(b->db, b->many_req[s].data, b->many_req[s].size, &out, &len);
         msgpack_unpacked u;
         msgpack_unpacked_init(&u);
         if (msgpack_unpack_next(&u, (const char *)out, len, &off) != MSGPACK_UNPACK_SUCCESS ||
@@ -973,20 +869,17 @@ static void check_kvorm(bench *b)
     msgpack_sbuffer_init(&req);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &req, msgpack_sbuffer_write);
-    pk_head(&pk, "explain", 2);
-    PK_LIT(&pk, "op");
-    PK_LIT(&pk, "findMany");
-    PK_LIT(&pk, "args");
+    pk_explain_head(&pk, MODEL, "findMany");
     msgpack_pack_map(&pk, 2);
     PK_LIT(&pk, "where");
     msgpack_pack_map(&pk, 1);
     PK_LIT(&pk, "status");
-    pk_str(&pk, STATUS[0], strlen(STATUS[0]));
+    pk_str(&pk, STATUS[0]);
     PK_LIT(&pk, "take");
     msgpack_pack_int(&pk, TAKE);
     unsigned char *out;
     size_t len;
-    kv_exec_ok(b, req.data, req.size, &out, &len);
+    kv_exec_ok(b->db, req.data, req.size, &out, &len);
     printf("kvorm explain findMany: ");
     print_msgpack(stdout, out, len);
     kvorm_free(out);
@@ -1052,6 +945,7 @@ static void sizes(bench *b, const ch_rep *rep)
 
 int main(int argc, char **argv)
 {
+    bench_prog = "lmdb_bench";
     static bench B;
     bench *b = &B;
     double secs = 2;
@@ -1120,11 +1014,11 @@ int main(int argc, char **argv)
         msgpack_sbuffer_init(&b->many_req[s]);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &b->many_req[s], msgpack_sbuffer_write);
-        pk_head(&pk, "findMany", 2);
+        pk_request_head(&pk, MODEL, "findMany", 2);
         PK_LIT(&pk, "where");
         msgpack_pack_map(&pk, 1);
         PK_LIT(&pk, "status");
-        pk_str(&pk, STATUS[s], strlen(STATUS[s]));
+        pk_str(&pk, STATUS[s]);
         PK_LIT(&pk, "take");
         msgpack_pack_int(&pk, TAKE);
     }

@@ -28,6 +28,7 @@
 
 #include <kvorm.h>
 
+#include "bench_util.h"
 #include "redis_conn.h" /* core/src: internal, for raw_connect */
 
 #include <hiredis/hiredis.h>
@@ -39,7 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define ROOM_SIZE 200       /* messages per room: take 100 never returns a whole room */
@@ -49,8 +49,6 @@
 #define SMALL_N 10000       /* the first measured size */
 #define LOAD_BATCH 1000     /* records per createMany request */
 #define SAMPLE_ROOMS 256    /* the rooms the queries cycle over */
-#define SLOT_SECONDS 0.25   /* one side's turn; sides alternate kvorm,raw | raw,kvorm | ... (ABBA) */
-#define MAX_ROUNDS 64
 
 #define NS "qbench"
 #define MODEL "Message"
@@ -103,58 +101,8 @@ typedef struct bench {
     size_t next;
 } bench;
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("query_bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        die("out of memory");
-    return p;
-}
-
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double now_s(void)
-{
-    return clock_s(CLOCK_MONOTONIC);
-}
-
-static void print_msgpack(FILE *f, const void *data, size_t len)
-{
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    if (data && msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS)
-        msgpack_object_print(f, u.data);
-    else
-        fprintf(f, "<%zu bytes, not MessagePack>", len);
-    msgpack_unpacked_destroy(&u);
-}
-
 /* ---------------------------------------------------------------------------------------------------------- */
 /* MessagePack helpers */
-
-static void pk_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
 
 /* A datetime of whole seconds as the canonical timestamp32 (docs/format.md). */
 static void pk_time(msgpack_packer *pk, int64_t secs)
@@ -163,30 +111,6 @@ static void pk_time(msgpack_packer *pk, int64_t secs)
                           (unsigned char)secs};
     msgpack_pack_ext(pk, 4, -1);
     msgpack_pack_ext_body(pk, b, 4);
-}
-
-static void pk_head(msgpack_packer *pk, const char *op, size_t nargs)
-{
-    msgpack_pack_map(pk, 3);
-    pk_str(pk, "model");
-    pk_str(pk, MODEL);
-    pk_str(pk, "op");
-    pk_str(pk, op);
-    pk_str(pk, "args");
-    msgpack_pack_map(pk, nargs);
-}
-
-static const msgpack_object *map_get(const msgpack_object *m, const char *key)
-{
-    if (m->type != MSGPACK_OBJECT_MAP)
-        return NULL;
-    size_t klen = strlen(key);
-    for (uint32_t i = 0; i < m->via.map.size; i++) {
-        const msgpack_object *k = &m->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen && memcmp(k->via.str.ptr, key, klen) == 0)
-            return &m->via.map.ptr[i].val;
-    }
-    return NULL;
 }
 
 static char *obj_strdup(const msgpack_object *o)
@@ -254,26 +178,6 @@ static void pk_record(msgpack_packer *pk, size_t i)
 /* ---------------------------------------------------------------------------------------------------------- */
 /* kvorm calls */
 
-/* Runs a request; aborts with the status, the error and the request unless the status is 0. The caller frees
- * *out with kvorm_free. */
-static void kv_exec_ok(bench *b, const void *req, size_t req_len, unsigned char **out, size_t *out_len)
-{
-    int st = kvorm_exec(out, out_len, b->db, req, req_len);
-    if (st == KVORM_OK)
-        return;
-    fprintf(stderr, "query_bench: kvorm_exec failed: status %d (%s): %s\n  request:  ", st, kvorm_error_name(st),
-            kvorm_last_error_message());
-    if (req_len < 4096)
-        print_msgpack(stderr, req, req_len);
-    else
-        fprintf(stderr, "<%zu bytes>", req_len);
-    fputs("\n  response: ", stderr);
-    if (*out)
-        print_msgpack(stderr, *out, *out_len);
-    fputc('\n', stderr);
-    die("aborting: kvorm must return status 0 for the benchmark to measure real work");
-}
-
 /* A response unpacked: its objects point into out (msgpack-c does not copy strings), so both live together. */
 typedef struct resp {
     unsigned char *out;
@@ -284,7 +188,7 @@ typedef struct resp {
 static const msgpack_object *kv_exec_obj(bench *b, const msgpack_sbuffer *req, resp *r)
 {
     size_t off = 0;
-    kv_exec_ok(b, req->data, req->size, &r->out, &r->len);
+    kv_exec_ok(b->db, req->data, req->size, &r->out, &r->len);
     msgpack_unpacked_init(&r->u);
     if (msgpack_unpack_next(&r->u, (const char *)r->out, r->len, &off) != MSGPACK_UNPACK_SUCCESS)
         die("kvorm's response is not MessagePack");
@@ -453,7 +357,7 @@ static void load_kvorm(bench *b, size_t upto)
     while (b->loaded < upto) {
         size_t n = upto - b->loaded < LOAD_BATCH ? upto - b->loaded : LOAD_BATCH;
         msgpack_sbuffer_clear(&b->buf);
-        pk_head(&b->pk, "createMany", 1);
+        pk_request_head(&b->pk, MODEL, "createMany", 1);
         pk_str(&b->pk, "data");
         msgpack_pack_array(&b->pk, n);
         for (size_t k = 0; k < n; k++)
@@ -604,7 +508,7 @@ static void build_requests(room_q *q)
 
     msgpack_sbuffer_init(&q->req_a);
     msgpack_packer_init(&pk, &q->req_a, msgpack_sbuffer_write);
-    pk_head(&pk, "findMany", 2);
+    pk_request_head(&pk, MODEL, "findMany", 2);
     pk_str(&pk, "where");
     msgpack_pack_map(&pk, 1);
     pk_str(&pk, "roomId");
@@ -624,7 +528,7 @@ static void build_requests(room_q *q)
 
     msgpack_sbuffer_init(&q->req_c);
     msgpack_packer_init(&pk, &q->req_c, msgpack_sbuffer_write);
-    pk_head(&pk, "count", 1);
+    pk_request_head(&pk, MODEL, "count", 1);
     build_where_range(&pk, room);
 }
 
@@ -669,10 +573,7 @@ static void explain_b(bench *b, room_q *q, bool print)
     msgpack_sbuffer_init(&req);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &req, msgpack_sbuffer_write);
-    pk_head(&pk, "explain", 2);
-    pk_str(&pk, "op");
-    pk_str(&pk, "findMany");
-    pk_str(&pk, "args");
+    pk_explain_head(&pk, MODEL, "findMany");
     build_req_b_args(&pk, room);
     resp u;
     const msgpack_object *plan = kv_exec_obj(b, &req, &u);
@@ -709,10 +610,7 @@ static void explain_print(bench *b, const char *label, const char *op, const msg
     msgpack_sbuffer_init(&req);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &req, msgpack_sbuffer_write);
-    pk_head(&pk, "explain", 2);
-    pk_str(&pk, "op");
-    pk_str(&pk, op);
-    pk_str(&pk, "args");
+    pk_explain_head(&pk, MODEL, op);
     msgpack_pack_object(&pk, *map_get(&qu.data, "args"));
     resp u;
     const msgpack_object *plan = kv_exec_obj(b, &req, &u);
@@ -814,7 +712,7 @@ static void kv_run_rows(bench *b, const msgpack_sbuffer *req, size_t expect)
 {
     unsigned char *out;
     size_t out_len;
-    kv_exec_ok(b, req->data, req->size, &out, &out_len);
+    kv_exec_ok(b->db, req->data, req->size, &out, &out_len);
     /* an array header of `expect` rows: fixarray (<16) or array16 */
     bool ok = out_len > 3 && (expect < 16 ? out[0] == (0x90 | expect)
                                           : out[0] == 0xdc && ((size_t)out[1] << 8 | out[2]) == expect);
@@ -885,7 +783,7 @@ static void op_kv_c(bench *b)
     room_q *q = next_q(b);
     unsigned char *out;
     size_t out_len;
-    kv_exec_ok(b, q->req_c.data, q->req_c.size, &out, &out_len);
+    kv_exec_ok(b->db, q->req_c.data, q->req_c.size, &out, &out_len);
     /* the answer is the integer 150: uint8 in MessagePack's shortest form; any other form is unpacked */
     if (out_len != 2 || out[0] != 0xcc || out[1] != ROOM_SIZE - GTE_J) {
         msgpack_unpacked u;
@@ -921,7 +819,7 @@ typedef void (*op_fn)(bench *b);
 static uint64_t run_for(bench *b, op_fn fn, double secs, double *elapsed, double *cpu)
 {
     uint64_t n = 0;
-    double cpu0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    double cpu0 = cpu_s();
     double start = now_s(), end = start + secs, t;
     do {
         fn(b);
@@ -929,14 +827,8 @@ static uint64_t run_for(bench *b, op_fn fn, double secs, double *elapsed, double
         t = now_s();
     } while (t < end);
     *elapsed = t - start;
-    *cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    *cpu = cpu_s() - cpu0;
     return n;
-}
-
-static int compare_doubles(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
 }
 
 typedef struct result {
@@ -970,13 +862,11 @@ static result measure(bench *b, const char *name, op_fn kv, op_fn raw, double se
     res.records = b->loaded;
     res.target = target;
     res.has_raw = raw != NULL;
-    double warm = secs / 8 < 0.05 ? 0.05 : secs / 8 > 0.5 ? 0.5 : secs / 8, el, cpu;
+    double warm = warmup_seconds(secs), el, cpu;
     run_for(b, kv, warm, &el, &cpu);
     if (raw)
         run_for(b, raw, warm, &el, &cpu);
-    int rounds = (int)(secs / SLOT_SECONDS + 0.5);
-    rounds += rounds % 2;
-    rounds = rounds < 2 ? 2 : rounds > MAX_ROUNDS ? MAX_ROUNDS : rounds;
+    int rounds = round_count(secs);
     uint64_t kn = 0, rn = 0;
     double kt = 0, rt = 0, kc = 0, rc = 0, ratios[MAX_ROUNDS];
     for (int round = 0; round < rounds; round++) {
@@ -1007,7 +897,7 @@ static result measure(bench *b, const char *name, op_fn kv, op_fn raw, double se
         res.raw_cpu_us = rc * 1e6 / (double)rn;
         res.lo = ratios[0];
         res.hi = ratios[rounds - 1];
-        res.median = (ratios[(rounds - 1) / 2] + ratios[rounds / 2]) / 2;
+        res.median = median_sorted(ratios, rounds);
     }
     count_commands(b, kv, queries, &res.kv_cmds, &res.kv_rts, res.kv_detail, sizeof res.kv_detail);
     if (raw)
@@ -1175,6 +1065,7 @@ static void usage(const char *argv0)
 
 int main(int argc, char **argv)
 {
+    bench_prog = "query_bench";
     static bench B;
     bench *b = &B;
     double secs = 2;

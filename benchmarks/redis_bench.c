@@ -19,6 +19,7 @@
 
 #include <kvorm.h>
 
+#include "bench_util.h"
 #include "redis_conn.h" /* core/src: internal, for raw_connect */
 
 #include <hiredis/hiredis.h>
@@ -35,8 +36,6 @@
 
 #define NRECORDS 1000
 #define MANY 100 /* records per createMany (case 5) */
-#define SLOT_SECONDS 0.25 /* one side's turn; sides alternate kvorm,raw | raw,kvorm | ... (ABBA) */
-#define MAX_ROUNDS 64
 
 static const char SCHEMA_JSON[] =
     "{\"namespace\":\"bench\",\"models\":{\"User\":{\"id\":{\"type\":\"string\",\"generate\":\"ulid\"},"
@@ -109,85 +108,17 @@ typedef struct bench {
 static bench *g_bench; /* for the cleanup on a fatal error */
 static void cleanup(bench *b);
 
-static void die(const char *fmt, ...)
+/* bench_on_die: deletes the benchmark's keys when a fatal error ends the run. */
+static void cleanup_on_die(void)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("redis_bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    if (g_bench) {
-        bench *b = g_bench;
-        g_bench = NULL;
+    bench *b = g_bench;
+    g_bench = NULL;
+    if (b)
         cleanup(b);
-    }
-    exit(1);
-}
-
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double now_s(void)
-{
-    return clock_s(CLOCK_MONOTONIC);
-}
-
-static void print_msgpack(FILE *f, const void *data, size_t len)
-{
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    if (data && msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS)
-        msgpack_object_print(f, u.data);
-    else
-        fprintf(f, "<%zu bytes, not MessagePack>", len);
-    msgpack_unpacked_destroy(&u);
 }
 
 /* ---------------------------------------------------------------------------------------------------------- */
-/* kvorm calls */
-
-/* Runs a request; aborts with the status, the error and the request unless the status is 0. */
-static void kv_exec_ok(bench *b, const void *req, size_t req_len, unsigned char **out, size_t *out_len)
-{
-    int st = kvorm_exec(out, out_len, b->db, req, req_len);
-    if (st == KVORM_OK)
-        return;
-    fprintf(stderr, "redis_bench: kvorm_exec failed: status %d (%s): %s\n  request:  ", st, kvorm_error_name(st),
-            kvorm_last_error_message());
-    print_msgpack(stderr, req, req_len);
-    fputs("\n  response: ", stderr);
-    if (*out)
-        print_msgpack(stderr, *out, *out_len);
-    fputc('\n', stderr);
-    kvorm_free(*out);
-    *out = NULL;
-    die("aborting: kvorm must return status 0 for the benchmark to measure real work");
-}
-
-static void pk_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
-/* {"model":"User","op":<op>,"args":{<nargs entries follow>}} */
-static void pk_request_head(msgpack_packer *pk, const char *op, size_t nargs)
-{
-    msgpack_pack_map(pk, 3);
-    pk_str(pk, "model");
-    pk_str(pk, "User");
-    pk_str(pk, "op");
-    pk_str(pk, op);
-    pk_str(pk, "args");
-    msgpack_pack_map(pk, nargs);
-}
+/* kvorm's responses */
 
 /* The string value of key in a MessagePack map (malloc'd), or NULL. */
 static char *map_get_str(const void *data, size_t len, const char *key)
@@ -368,7 +299,7 @@ static void op_kv_find_id(bench *b)
     size_t i = b->next++ % NRECORDS;
     unsigned char *out;
     size_t out_len;
-    kv_exec_ok(b, b->req_by_id[i].data, b->req_by_id[i].size, &out, &out_len);
+    kv_exec_ok(b->db, b->req_by_id[i].data, b->req_by_id[i].size, &out, &out_len);
     if (out_len < 2 || out[0] == 0xc0)
         die("kvorm findUnique by id %s returned no record", b->ids[i]);
     kvorm_free(out);
@@ -391,7 +322,7 @@ static void op_kv_find_email(bench *b)
     size_t i = b->next++ % NRECORDS;
     unsigned char *out;
     size_t out_len;
-    kv_exec_ok(b, b->req_by_email[i].data, b->req_by_email[i].size, &out, &out_len);
+    kv_exec_ok(b->db, b->req_by_email[i].data, b->req_by_email[i].size, &out, &out_len);
     if (out_len < 2 || out[0] == 0xc0)
         die("kvorm findUnique by email %s returned no record", b->emails[i]);
     kvorm_free(out);
@@ -429,12 +360,12 @@ static void pk_new_user(bench *b, uint64_t n)
 static void op_kv_create(bench *b)
 {
     msgpack_sbuffer_clear(&b->buf);
-    pk_request_head(&b->pk, "create", 1);
+    pk_request_head(&b->pk, "User", "create", 1);
     pk_str(&b->pk, "data");
     pk_new_user(b, b->seq++);
     unsigned char *out;
     size_t out_len;
-    kv_exec_ok(b, b->buf.data, b->buf.size, &out, &out_len);
+    kv_exec_ok(b->db, b->buf.data, b->buf.size, &out, &out_len);
     kvorm_free(out);
 }
 
@@ -497,14 +428,14 @@ static void op_raw_create(bench *b)
 static void op_kv_create_many(bench *b)
 {
     msgpack_sbuffer_clear(&b->buf);
-    pk_request_head(&b->pk, "createMany", 1);
+    pk_request_head(&b->pk, "User", "createMany", 1);
     pk_str(&b->pk, "data");
     msgpack_pack_array(&b->pk, MANY);
     for (int k = 0; k < MANY; k++)
         pk_new_user(b, b->seq++);
     unsigned char *out;
     size_t out_len;
-    kv_exec_ok(b, b->buf.data, b->buf.size, &out, &out_len);
+    kv_exec_ok(b->db, b->buf.data, b->buf.size, &out, &out_len);
     kvorm_free(out);
 }
 
@@ -536,7 +467,7 @@ static void op_kv_update(bench *b)
     char name[32];
     snprintf(name, sizeof name, "Renamed %06llu", (unsigned long long)(b->seq++ % 1000000));
     msgpack_sbuffer_clear(&b->buf);
-    pk_request_head(&b->pk, "update", 2);
+    pk_request_head(&b->pk, "User", "update", 2);
     pk_str(&b->pk, "where");
     msgpack_pack_map(&b->pk, 1);
     pk_str(&b->pk, "id");
@@ -547,7 +478,7 @@ static void op_kv_update(bench *b)
     pk_str(&b->pk, name);
     unsigned char *out;
     size_t out_len;
-    kv_exec_ok(b, b->buf.data, b->buf.size, &out, &out_len);
+    kv_exec_ok(b->db, b->buf.data, b->buf.size, &out, &out_len);
     kvorm_free(out);
 }
 
@@ -578,7 +509,7 @@ static void setup_records(bench *b)
         make_email(email, sizeof email, 'u', b->tag, i);
         snprintf(name, sizeof name, "Bench User %06zu", i);
         msgpack_sbuffer_clear(&b->buf);
-        pk_request_head(&b->pk, "create", 1);
+        pk_request_head(&b->pk, "User", "create", 1);
         pk_str(&b->pk, "data");
         msgpack_pack_map(&b->pk, 3);
         pk_str(&b->pk, "email");
@@ -589,7 +520,7 @@ static void setup_records(bench *b)
         msgpack_pack_int64(&b->pk, (int64_t)(i % 100));
         unsigned char *out;
         size_t out_len;
-        kv_exec_ok(b, b->buf.data, b->buf.size, &out, &out_len);
+        kv_exec_ok(b->db, b->buf.data, b->buf.size, &out, &out_len);
         b->ids[i] = map_get_str(out, out_len, "id");
         if (!b->ids[i]) {
             fputs("redis_bench: create returned no string id: ", stderr);
@@ -610,7 +541,7 @@ static void setup_records(bench *b)
 
         msgpack_sbuffer_init(&b->req_by_id[i]);
         msgpack_packer_init(&pk, &b->req_by_id[i], msgpack_sbuffer_write);
-        pk_request_head(&pk, "findUnique", 1);
+        pk_request_head(&pk, "User", "findUnique", 1);
         pk_str(&pk, "where");
         msgpack_pack_map(&pk, 1);
         pk_str(&pk, "id");
@@ -618,7 +549,7 @@ static void setup_records(bench *b)
 
         msgpack_sbuffer_init(&b->req_by_email[i]);
         msgpack_packer_init(&pk, &b->req_by_email[i], msgpack_sbuffer_write);
-        pk_request_head(&pk, "findUnique", 1);
+        pk_request_head(&pk, "User", "findUnique", 1);
         pk_str(&pk, "where");
         msgpack_pack_map(&pk, 1);
         pk_str(&pk, "email");
@@ -691,7 +622,7 @@ typedef void (*op_fn)(bench *b);
 static uint64_t run_for(bench *b, op_fn fn, double secs, double *elapsed, double *cpu)
 {
     uint64_t n = 0;
-    double cpu0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    double cpu0 = cpu_s();
     double start = now_s(), end = start + secs, t;
     do {
         fn(b);
@@ -699,7 +630,7 @@ static uint64_t run_for(bench *b, op_fn fn, double secs, double *elapsed, double
         t = now_s();
     } while (t < end);
     *elapsed = t - start;
-    *cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    *cpu = cpu_s() - cpu0;
     return n;
 }
 
@@ -712,29 +643,13 @@ typedef struct result {
     double target;   /* 0: none */
 } result;
 
-static int compare_doubles(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
-
 /* Warm-up, then rounds of one kvorm turn and one raw turn (alternating which goes first), secs in all per side. */
 static result measure(bench *b, const char *name, op_fn kv, op_fn raw, double secs, double target)
 {
-    double warm = secs / 8;
-    if (warm < 0.05)
-        warm = 0.05;
-    if (warm > 0.5)
-        warm = 0.5;
-    double el, cpu;
+    double warm = warmup_seconds(secs), el, cpu;
     run_for(b, kv, warm, &el, &cpu);
     run_for(b, raw, warm, &el, &cpu);
-    int rounds = (int)(secs / SLOT_SECONDS + 0.5);
-    rounds += rounds % 2;
-    if (rounds < 2)
-        rounds = 2;
-    if (rounds > MAX_ROUNDS)
-        rounds = MAX_ROUNDS;
+    int rounds = round_count(secs);
     uint64_t kn = 0, rn = 0;
     double kt = 0, rt = 0, kc = 0, rc = 0, lo = 1e300, hi = 0, ratios[MAX_ROUNDS];
     for (int round = 0; round < rounds; round++) {
@@ -763,7 +678,7 @@ static result measure(bench *b, const char *name, op_fn kv, op_fn raw, double se
             hi = ratio;
     }
     qsort(ratios, (size_t)rounds, sizeof ratios[0], compare_doubles);
-    double median = (ratios[(rounds - 1) / 2] + ratios[rounds / 2]) / 2;
+    double median = median_sorted(ratios, rounds);
     result res = {name, (double)kn / kt, (double)rn / rt, lo, hi, median, kc * 1e6 / (double)kn,
                   rc * 1e6 / (double)rn, target};
     fprintf(stderr, "  %-34s done (%d rounds)\n", name, rounds);
@@ -790,6 +705,8 @@ static void server_info(bench *b, char *ver, size_t cap)
 
 int main(int argc, char **argv)
 {
+    bench_prog = "redis_bench";
+    bench_on_die = cleanup_on_die;
     if (argc < 2 || argc > 3 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         fprintf(stderr, "usage: %s <redis://host:port | unix:///path> [seconds-per-case (default 2)]\n", argv[0]);
         return argc == 2 ? 0 : 2;

@@ -43,6 +43,7 @@
 #include <msgpack.h>
 #include <sqlite3.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -1004,9 +1005,14 @@ int main(int argc, char **argv)
         snprintf(b->kv_dir, sizeof b->kv_dir, "%s/kvorm", absdir) >= (int)sizeof b->kv_dir ||
         snprintf(b->sq_path, sizeof b->sq_path, "%s/sqlite.db", absdir) >= (int)sizeof b->sq_path)
         die("%s: the path is too long", absdir);
-    struct stat sb;
-    if (stat(b->kv_dir, &sb) == 0 || stat(b->sq_path, &sb) == 0)
-        die("%s already holds kvorm/ or sqlite.db: give lmdb_bench an empty directory", absdir);
+    /* it writes a gigabyte or so and removes nothing: never into a directory that holds anything */
+    DIR *d = opendir(absdir);
+    if (!d)
+        die("opendir %s: %s", absdir, strerror(errno));
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            die("%s is not empty (it holds %s): give lmdb_bench an empty or missing directory", absdir, de->d_name);
+    closedir(d);
 
     msgpack_sbuffer_init(&b->buf);
     msgpack_packer_init(&b->pk, &b->buf, msgpack_sbuffer_write);

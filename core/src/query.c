@@ -86,11 +86,14 @@ static bool slots_grow(kv_rows *r)
  * its own copy, since it may point into a buffer that the next page reuses. */
 static int rows_take(kv_rows *r, kv_record *rec, kv_error *err)
 {
-    if (!slots_grow(r))
-        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
-    size_t *slot = id_slot(r, rec->id, rec->id_len);
-    if (*slot != 0)
-        return 0; /* met again: the caller frees this copy */
+    size_t *slot = NULL;
+    if (!r->distinct) {
+        if (!slots_grow(r))
+            return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+        slot = id_slot(r, rec->id, rec->id_len);
+        if (*slot != 0)
+            return 0; /* met again: the caller frees this copy */
+    }
     if (!rec->id_copy && !rec->id_in_block) {
         char *id = malloc(rec->id_len + 1);
         if (!id)
@@ -109,7 +112,8 @@ static int rows_take(kv_rows *r, kv_record *rec, kv_error *err)
         r->cap = cap;
     }
     r->rows[r->n++] = *rec;
-    *slot = r->n;
+    if (slot)
+        *slot = r->n;
     memset(rec, 0, sizeof(*rec));
     return 0;
 }
@@ -513,16 +517,20 @@ static bool beyond(const kv_query *q, frontier *fr, const kv_record *r)
 }
 
 /* Reads the records of n ids (text) in one call to the engine, keeping those that match (and, for an ordered
- * read, that are not beyond its frontier). */
-static int read_ids(kv_query *q, const char *const *ids, const size_t *lens, size_t n, frontier *fr, kv_rows *out)
+ * read, that are not beyond its frontier). keys_decide: the keys the ids came from match the where exactly, and
+ * the records were read in the same snapshot as the keys, so the where need not be evaluated again. */
+static int read_ids(kv_query *q, const char *const *ids, const size_t *lens, size_t n, frontier *fr, bool keys_decide,
+                    kv_rows *out)
 {
     kv_engine *e = q->rq->db->engine;
-    kv_locator *locs = calloc(n + 1, sizeof(*locs));
-    kv_step *steps = calloc(n + 1, sizeof(*steps));
-    kv_step **ptrs = calloc(n + 1, sizeof(*ptrs));
+    /* one block: the locators, the steps, the pointers to the steps */
+    char *block = calloc(n + 1, sizeof(kv_locator) + sizeof(kv_step) + sizeof(kv_step *));
+    kv_step *steps = (kv_step *)(void *)block;
+    kv_locator *locs = (kv_locator *)(void *)(block + (n + 1) * sizeof(kv_step));
+    kv_step **ptrs = (kv_step **)(void *)(block + (n + 1) * (sizeof(kv_step) + sizeof(kv_locator)));
     kv_error shared = {0}; /* a read fails only with the store: any one failure says why */
     int rc = 0;
-    if (!locs || !steps || !ptrs) {
+    if (!block) {
         rc = kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
         goto done;
     }
@@ -542,15 +550,13 @@ static int read_ids(kv_query *q, const char *const *ids, const size_t *lens, siz
             *q->rq->err = shared;
             rc = shared.code ? shared.code : st->rc;
         }
-        if (rc == 0 && st->found && kv_filter_eval(&q->filter, q->model, &st->out) == KV_TRUE &&
+        if (rc == 0 && st->found && (keys_decide || kv_filter_eval(&q->filter, q->model, &st->out) == KV_TRUE) &&
             (!q->has_cursor || after_cursor(q, &st->out)) && !(fr && beyond(q, fr, &st->out)))
             rc = rows_take(out, &st->out, q->rq->err);
         kv_record_free(&st->out);
     }
 done:
-    free(locs);
-    free(steps);
-    free(ptrs);
+    free(block);
     return rc;
 }
 
@@ -733,7 +739,7 @@ static int read_range(kv_query *q, const kv_range *r, int64_t need, kv_rows *out
             fr.run = keys.data + keys.off[n - 1];
             fr.run_len = run_len(fr.run, keys.len[n - 1], run_parts);
         }
-        if ((rc = read_ids(q, ids, lens, n, bounded ? &fr : NULL, out)) != 0)
+        if ((rc = read_ids(q, ids, lens, n, bounded ? &fr : NULL, q->in_snapshot && p->exact_count_ok, out)) != 0)
             goto done;
         if (stop)
             break;
@@ -799,11 +805,12 @@ static int collect(kv_query *q, int64_t need, kv_rows *out)
         return 0;
     case KV_PLAN_GET: {
         const kv_pred *ids = p->ids;
-        return read_ids(q, (const char *const *)ids->vals, ids->lens, (size_t)ids->nvals, NULL, out);
+        return read_ids(q, (const char *const *)ids->vals, ids->lens, (size_t)ids->nvals, NULL, false, out);
     }
     case KV_PLAN_UNIQUE:
         return read_unique(q, out);
     default:
+        out->distinct = p->nranges == 1 && q->in_snapshot; /* an index has one entry per record */
         for (int i = 0; i < p->nranges; i++) {
             bool *in_order = p->nranges == 1 ? &q->rows_in_order : NULL;
             int rc = read_range(q, &p->ranges[i], p->nranges == 1 ? need : -1, out, in_order);

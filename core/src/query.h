@@ -72,6 +72,7 @@ typedef struct kv_rows {
     size_t n, cap;
     size_t *slots; /* open addressing by id hash: row index + 1, 0 = empty */
     size_t nslots; /* a power of two, at least twice n */
+    bool distinct; /* each id comes once (one range read in one snapshot): the slots are not kept */
 } kv_rows;
 
 void kv_rows_free(kv_rows *r);

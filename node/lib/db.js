@@ -133,7 +133,7 @@ function publicDb(database) {
   });
 }
 
-function checkTimeout(name, value) {
+function checkPositive(name, value) {
   if (value === undefined) return 0;
   if (!Number.isInteger(value) || value < 1 || value > 2147483647) {
     throw new TypeError(`kvorm.open: options.${name} must be a positive integer`);
@@ -179,15 +179,15 @@ async function open(url, options = {}) {
     throw new TypeError("kvorm.open: options.sync must be 'full', 'nosync' or 'nometasync'");
   }
   const nativeOptions = {
-    connectTimeoutMs: checkTimeout('connectTimeoutMs', options.connectTimeoutMs),
-    commandTimeoutMs: checkTimeout('commandTimeoutMs', options.commandTimeoutMs),
-    poolSize: checkTimeout('poolSize', options.poolSize),
+    connectTimeoutMs: checkPositive('connectTimeoutMs', options.connectTimeoutMs),
+    commandTimeoutMs: checkPositive('commandTimeoutMs', options.commandTimeoutMs),
+    poolSize: checkPositive('poolSize', options.poolSize),
     refuseScans: checkFlag('refuseScans', options.refuseScans),
     mapSize: checkBytes('mapSize', options.mapSize),
     maxMapSize: checkBytes('maxMapSize', options.maxMapSize),
     sync: options.sync === undefined ? 0 : SYNC[options.sync],
     readOnly: checkFlag('readOnly', options.readOnly),
-    maxReaders: checkTimeout('maxReaders', options.maxReaders),
+    maxReaders: checkPositive('maxReaders', options.maxReaders),
   };
   const source = schemaSource(options.schema);
   const { handle, text } = await new Promise((resolve, reject) => {

@@ -39,6 +39,6 @@ class CallGuard:
                 return False
             self._closed = True
             while self._running:
-                # a call that leaves notifies; the timeout covers one that left between the check and the wait
+                # a call that leaves after closed was set notifies; the timeout is a bound, not the mechanism
                 self._idle.wait(0.01)
             return True

@@ -146,7 +146,7 @@ static void job_parse(job *j, kvorm_db *db, const char *doc, size_t len, kv_mode
                         KV_MAX_REQUEST_BYTES);
         return;
     }
-    if (!(j->zone = msgpack_zone_new(4096))) {
+    if (!(j->zone = kv_mp_zone_take())) {
         j->rc = kv_fail(&j->err, KVORM_EINTERNAL, "out of memory");
         return;
     }
@@ -181,8 +181,7 @@ static void job_run(job *j)
     if (j->rc == 0)
         j->rc = dispatch(&j->rq, &j->root, &j->pk);
     j->rq.args = NULL;
-    if (j->zone)
-        msgpack_zone_free(j->zone);
+    kv_mp_zone_give(j->zone);
     j->zone = NULL;
 }
 

@@ -1,5 +1,7 @@
 #include "mp.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 static uint32_t be16(const unsigned char *p) { return (uint32_t)p[0] << 8 | p[1]; }
@@ -127,6 +129,84 @@ kv_mp_check_result kv_mp_unpack(msgpack_zone *zone, const char *data, size_t len
     if (msgpack_unpack(data, len, &off, zone, out) != MSGPACK_UNPACK_SUCCESS || off != len)
         return KV_MP_INVALID;
     return KV_MP_OK;
+}
+
+/* What a thread keeps between calls: a zone and a few buffers, freed when the thread ends. */
+#define KEPT_BUFFERS 4
+typedef struct kept {
+    msgpack_zone *zone;
+    char *buffers[KEPT_BUFFERS];
+    int nbuffers;
+} kept;
+
+static pthread_key_t kept_key;
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+
+static void free_kept(void *p)
+{
+    kept *k = p;
+    if (k->zone)
+        msgpack_zone_free(k->zone);
+    while (k->nbuffers > 0)
+        free(k->buffers[--k->nbuffers]);
+    free(k);
+}
+
+static void make_kept_key(void) { pthread_key_create(&kept_key, free_kept); }
+
+/* This thread's kept things, made at its first call; NULL when out of memory (nothing is kept then). */
+static kept *thread_kept(void)
+{
+    pthread_once(&kept_once, make_kept_key);
+    kept *k = pthread_getspecific(kept_key);
+    if (!k && (k = calloc(1, sizeof(*k))) != NULL && pthread_setspecific(kept_key, k) != 0) {
+        free(k);
+        k = NULL;
+    }
+    return k;
+}
+
+msgpack_zone *kv_mp_zone_take(void)
+{
+    kept *k = thread_kept();
+    msgpack_zone *zone = k ? k->zone : NULL;
+    if (!zone)
+        return msgpack_zone_new(KV_MP_ZONE_CHUNK);
+    k->zone = NULL;
+    return zone;
+}
+
+void kv_mp_zone_give(msgpack_zone *zone)
+{
+    if (!zone)
+        return;
+    kept *k = thread_kept();
+    if (k && !k->zone) {
+        msgpack_zone_clear(zone); /* keeps its first chunk, frees the others */
+        k->zone = zone;
+        return;
+    }
+    msgpack_zone_free(zone);
+}
+
+void kv_mp_buffer_take(msgpack_sbuffer *sb)
+{
+    kept *k = thread_kept();
+    msgpack_sbuffer_init(sb);
+    if (k && k->nbuffers > 0) {
+        sb->data = k->buffers[--k->nbuffers];
+        sb->alloc = MSGPACK_SBUFFER_INIT_SIZE;
+    }
+}
+
+void kv_mp_buffer_give(msgpack_sbuffer *sb)
+{
+    kept *k = sb->data && sb->alloc == MSGPACK_SBUFFER_INIT_SIZE ? thread_kept() : NULL;
+    if (k && k->nbuffers < KEPT_BUFFERS)
+        k->buffers[k->nbuffers++] = sb->data;
+    else
+        free(sb->data);
+    msgpack_sbuffer_init(sb);
 }
 
 bool kv_mp_str_eq(const msgpack_object *o, const char *s)

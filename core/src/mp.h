@@ -28,6 +28,20 @@ kv_mp_check_result kv_mp_check(const char *data, size_t len, size_t *consumed, i
 /* Checks and unpacks exactly one object filling all of data. Returns a kv_mp_check_result. */
 kv_mp_check_result kv_mp_unpack(msgpack_zone *zone, const char *data, size_t len, msgpack_object *out);
 
+/* A zone for unpacking (KV_MP_ZONE_CHUNK bytes a chunk), and its return when done with: each thread keeps one
+ * between calls, which saves a request the malloc and free of its zone. kv_mp_zone_take returns NULL when out
+ * of memory; kv_mp_zone_give accepts NULL. */
+#define KV_MP_ZONE_CHUNK 4096
+msgpack_zone *kv_mp_zone_take(void);
+void kv_mp_zone_give(msgpack_zone *zone);
+
+/* Buffers kept per thread between calls, for the keys and values a call builds and drops: taking one skips the
+ * malloc and free of a new sbuffer's first MSGPACK_SBUFFER_INIT_SIZE bytes. kv_mp_buffer_take starts sb empty
+ * (with a kept buffer when there is one); kv_mp_buffer_give keeps sb's buffer if it is still of that size (it
+ * frees it otherwise) and leaves sb empty. A buffer taken may be given or destroyed. */
+void kv_mp_buffer_take(msgpack_sbuffer *sb);
+void kv_mp_buffer_give(msgpack_sbuffer *sb);
+
 const msgpack_object *kv_mp_map_get(const msgpack_object *map, const char *key);
 /* The first key of map that is not one of allowed (NULL-terminated), or NULL when all are known. */
 const msgpack_object *kv_mp_unknown_key(const msgpack_object *map, const char *const *allowed);

@@ -471,7 +471,7 @@ int kv_id_encode(char *text, size_t *text_len, const kv_model *m, const msgpack_
                               t);
         } else
             return type_error(m, &id_field, v, "integer id", err);
-        *text_len = (size_t)snprintf(text, KV_MAX_ID_BYTES + 1, "%" PRId64, n);
+        *text_len = kv_int_id_text(text, n); /* KV_MAX_ID_BYTES >= 20 */
         return 0;
     }
     if (v->type != MSGPACK_OBJECT_STR)

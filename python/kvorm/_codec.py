@@ -8,6 +8,7 @@ payload the normalized decimal text) -> decimal.Decimal, bin -> bytes. No schema
 """
 import datetime
 import decimal
+import functools
 import threading
 from typing import Any, Callable, Iterable, Optional
 
@@ -91,7 +92,11 @@ def _packer() -> msgpack.Packer:
 
 def pack_value(value: Any) -> bytes:
     """A part of a request as MessagePack; raises whatever the packer raises (pack_request says where)."""
-    return _packer().pack(value)
+    try:
+        packer = _local.packer
+    except AttributeError:
+        packer = _packer()
+    return packer.pack(value)
 
 
 def pack_request(request: dict) -> bytes:
@@ -128,8 +133,9 @@ def _ext_hook(code: int, data: bytes) -> Any:
     return msgpack.ExtType(code, data)
 
 
-def unpack(buffer: Any) -> Any:
-    return msgpack.unpackb(buffer, raw=False, timestamp=3, strict_map_key=False, ext_hook=_ext_hook)
+# A response document as Python values. A partial, not a def: it is on every call's path, and a call costs.
+unpack: Callable[[Any], Any] = functools.partial(msgpack.unpackb, raw=False, timestamp=3, strict_map_key=False,
+                                                 ext_hook=_ext_hook)
 
 
 def unpack_error(buffer: Any) -> Any:

@@ -5,9 +5,16 @@ M = TypeVar("M")
 
 
 class ModelsByName(Generic[M]):
-    """Base of Db and AsyncDb; the subclass fills self._models."""
+    """Base of Db and AsyncDb; the subclass fills self._models, then calls _expose_models."""
 
     _models: Dict[str, M]
+
+    def _expose_models(self) -> None:
+        """Makes each model a plain attribute, so that db.User costs no __getattr__ call. A model named like an
+        attribute of the class (close, models) stays reachable as db["close"] only."""
+        for name, model in self._models.items():
+            if not hasattr(type(self), name) and not name.startswith("_"):
+                self.__dict__[name] = model
 
     def __getattr__(self, name: str) -> M:
         models = self.__dict__.get("_models")

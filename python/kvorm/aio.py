@@ -204,6 +204,7 @@ class AsyncDb(ModelsByName[AsyncModel]):
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kvorm")
         batcher = _Batcher(sync_db, self._executor)
         self._models: Dict[str, AsyncModel] = {name: AsyncModel(sync_db[name], batcher) for name in sync_db.models}
+        self._expose_models()
 
     @property
     def closed(self) -> bool:

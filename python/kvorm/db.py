@@ -64,6 +64,19 @@ def _prefix(model: Optional[str], op: str) -> bytes:
     return prefix
 
 
+_arg_prefixes: Dict[Tuple[str, str, str], bytes] = {}  # (model, op, arg) -> the packed request up to arg's value
+
+
+def _prefix_with(model: str, op: str, arg: str) -> bytes:
+    """The packed request of op on model with the one argument arg, up to its value."""
+    prefix = _arg_prefixes.get((model, op, arg))
+    if prefix is None:
+        prefix = _prefix(model, op) + b"\x81" + pack_value(arg)  # args: a fixmap of one pair
+        if len(_arg_prefixes) < 4096:
+            _arg_prefixes[(model, op, arg)] = prefix
+    return prefix
+
+
 def encode_request(model: Optional[str], op: str, args: Mapping[str, Any]) -> bytes:
     """The request document of op with args (snake_case names become the protocol's camelCase; None is left out).
     The op and model are packed once per pair; the args each time."""
@@ -135,6 +148,7 @@ class Db(ModelsByName[Model]):
         self._handle = handle
         self._guard = CallGuard()
         self._models: Dict[str, Model] = {name: Model(self, name) for name in model_names}
+        self._expose_models()
 
     @property
     def closed(self) -> bool:
@@ -156,7 +170,38 @@ class Db(ModelsByName[Model]):
 
     def _request(self, model: Optional[str], op: str, args: Mapping[str, Any]) -> Any:
         """Runs op and returns its result, or raises its error: the path of every model method."""
-        status, buffer, length = self._run(encode_request(model, op, args))
+        return self._result_of(encode_request(model, op, args))
+
+    def _request_one(self, model: str, op: str, arg: str, value: Any) -> Any:
+        """_request of an op with one argument (its protocol name), packed with less work: find_unique's path."""
+        try:
+            request = (_arg_prefixes.get((model, op, arg)) or _prefix_with(model, op, arg)) + pack_value(value)
+        except Exception:  # noqa: BLE001  (packed again by the generic path, for the error that names the value)
+            return self._request(model, op, {arg: value})
+        return self._result_of(request)
+
+    def _result_of(self, request: bytes) -> Any:
+        """Runs one request: its result, or its error raised. _run and the decoding written out in one function,
+        because this is every model method's path and each Python call on it costs (benchmarks/python)."""
+        try:
+            out, out_len = _outs.pair
+        except AttributeError:
+            out, out_len = _out_params()
+        guard = self._guard
+        running = guard.running
+        running.append(None)  # guard.enter() and guard.leave() written out (CallGuard says how)
+        try:
+            if guard.closed:
+                raise guard.closed_error()
+            status = lib.kvorm_exec(out, out_len, self._handle, request, len(request))
+        finally:
+            running.pop()
+            if guard.closed:
+                guard.wake_closer()
+        buffer = out[0]
+        if buffer == ffi.NULL:
+            raise last_error()
+        length = out_len[0]
         try:
             if status == 0:
                 try:

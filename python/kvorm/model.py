@@ -56,6 +56,8 @@ class Model:
 
     def find_unique(self, *, where: Where, select: Optional[Select] = None) -> Optional[Record]:
         """The record that `where` (the id, a unique field or a compound unique) names, or None."""
+        if select is None and where is not None:  # (the generic path says what a missing where is)
+            return self._db._request_one(self.name, "findUnique", "where", where)
         return self._db._request(self.name, "findUnique", {"where": where, "select": select})
 
     def find_unique_or_throw(self, *, where: Where, select: Optional[Select] = None) -> Record:

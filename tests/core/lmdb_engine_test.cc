@@ -997,6 +997,41 @@ TEST_F(LmdbCrash, ReadersKilledHoldingSlotsBlockNeitherReadsNorWriters)
     CheckClean(db2.get(), "User");
 }
 
+// Read transactions are reset and renewed rather than begun anew (lmdb_env.c). The ones kept idle hold reader
+// slots but no snapshot: they take at most half the table, so other processes still read, and they pin no pages.
+TEST_F(LmdbCrash, IdleReadTransactionsLeaveSlotsToOthersAndPinNoPages)
+{
+    kvorm_db *db = Open(kSchema, "maxreaders=4&sync=nosync");
+    ASSERT_NE(db, nullptr);
+    ASSERT_EQ(CreateUser(db, "ann@x.io", "o", 0).rc, KVORM_OK);
+    std::atomic<int> failed{0};
+    std::vector<std::thread> threads;
+    for (int k = 0; k < 6; k++)
+        threads.emplace_back([&] {
+            for (int i = 0; i < 200; i++)
+                if (Find(db, "User", "email", "ann@x.io").rc != KVORM_OK)
+                    failed++;
+        });
+    for (auto &t : threads)
+        t.join();
+    ASSERT_EQ(failed.load(), 0) << "reads from 6 threads with 4 reader slots";
+    EXPECT_GE(KillReadersHoldingSlots(path_, 2), 2) << "the idle read transactions took more than half the slots";
+
+    struct stat before, after;
+    ASSERT_EQ(stat((path_ + "/data.mdb").c_str(), &before), 0);
+    for (int i = 1; i <= 2000; i++) {
+        MRes u = Update(db, "User", "email", "ann@x.io",
+                        mp::map({{"age", mp::i(i)}, {"name", std::string(300, (char)('a' + i % 26))}}));
+        ASSERT_EQ(u.rc, KVORM_OK) << u.doc;
+        if (i % 100 == 0) {
+            ASSERT_EQ(Find(db, "User", "email", "ann@x.io").doc["age"].as_int(), i); /* an idle one, renewed */
+        }
+    }
+    ASSERT_EQ(stat((path_ + "/data.mdb").c_str(), &after), 0);
+    EXPECT_LT(after.st_size - before.st_size, 4 << 20) << "freed pages were not reused: an idle reader pins them";
+    CheckClean(db, "User");
+}
+
 // ---- the map ------------------------------------------------------------------------------------------------------
 
 class LmdbMap : public LmdbTest {};

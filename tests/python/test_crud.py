@@ -135,6 +135,23 @@ def test_models_by_item_and_list(db):
     assert set(db.models) == {"User", "Counter"}
 
 
+def test_a_model_named_like_a_db_attribute_is_reached_by_item(url, namespace):
+    schema = {"namespace": namespace, "models": {"close": {"fields": {"n": {"type": "integer"}}},
+                                                  "Item": {"fields": {"n": {"type": "integer"}}}}}
+    with kvorm.open(url, schema=schema) as db:
+        assert callable(db.close) and not isinstance(db.close, kvorm.Model)  # the method stays the method
+        assert db["close"].create(data={"n": 1})["n"] == 1
+        assert db.Item is db["Item"] and "Item" in vars(db)  # a plain attribute: no __getattr__ per call
+
+
+def test_find_unique_with_a_value_that_cannot_be_sent_names_it(db):
+    with pytest.raises(kvorm.ValidationError) as e:
+        db.User.find_unique(where={"id": 1 << 70})
+    assert e.value.fields == ["id"] and "int64" in e.value.message
+    with pytest.raises(kvorm.BadRequest):
+        db.User.find_unique(where=None)
+
+
 def test_capabilities_is_a_dict(db, engine):
     caps = db.capabilities
     assert caps["engine"] == engine and caps["uniqueConstraints"] is True

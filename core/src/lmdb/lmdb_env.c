@@ -138,6 +138,7 @@ static int open_env(lm_env *le, const lm_config *cfg, kv_error *err)
     mdb_reader_check(le->env, &dead); /* reader slots of processes that died */
     le->maxkey = (size_t)mdb_env_get_maxkeysize(le->env);
     mdb_env_get_maxreaders(le->env, &le->maxreaders);
+    le->idle_cap = le->maxreaders / 2 < LM_IDLE_READS ? le->maxreaders / 2 : LM_IDLE_READS;
     if ((rc = open_dbs(le, err)) != 0) {
         mdb_env_close(le->env);
         le->env = NULL;
@@ -145,10 +146,48 @@ static int open_env(lm_env *le, const lm_config *cfg, kv_error *err)
     return rc;
 }
 
+/* Frees the idle read transactions (their reader slots with them). Returns how many there were. */
+static unsigned drop_idle_reads(lm_env *le)
+{
+    pthread_mutex_lock(&le->idle_mu);
+    unsigned n = le->nidle;
+    while (le->nidle > 0)
+        mdb_txn_abort(le->idle[--le->nidle]);
+    pthread_mutex_unlock(&le->idle_mu);
+    return n;
+}
+
+static MDB_txn *take_idle_read(lm_env *le)
+{
+    MDB_txn *txn = NULL;
+    pthread_mutex_lock(&le->idle_mu);
+    if (le->nidle > 0)
+        txn = le->idle[--le->nidle];
+    pthread_mutex_unlock(&le->idle_mu);
+    return txn;
+}
+
+/* Ends a read transaction: reset and kept for the next read, or aborted when enough are kept. */
+static void end_read(lm_env *le, MDB_txn *txn)
+{
+    mdb_txn_reset(txn);
+    pthread_mutex_lock(&le->idle_mu);
+    if (le->nidle < le->idle_cap) {
+        le->idle[le->nidle++] = txn;
+        txn = NULL;
+    }
+    pthread_mutex_unlock(&le->idle_mu);
+    if (txn)
+        mdb_txn_abort(txn);
+}
+
 static void env_free(lm_env *le)
 {
-    if (le->env)
+    if (le->env) {
+        drop_idle_reads(le);
         mdb_env_close(le->env);
+    }
+    pthread_mutex_destroy(&le->idle_mu);
     pthread_rwlock_destroy(&le->resize);
     free(le->path);
     free(le);
@@ -202,6 +241,7 @@ int kv_lmdb_env_acquire(lm_env **out, const lm_config *cfg, kv_error *err)
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&le->resize, &attr);
     pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&le->idle_mu, NULL);
     le->dev = st.st_dev;
     le->ino = st.st_ino;
     le->pid = getpid();
@@ -259,6 +299,7 @@ int kv_lmdb_begin(lm_env *le, bool write, lm_txn *t, kv_error *err)
     }
     memset(t, 0, sizeof(*t));
     t->env = le;
+    t->read = !write;
     if (write && __atomic_fetch_add(&le->writes, 1, __ATOMIC_RELAXED) % KV_LMDB_READER_CHECK_EVERY == 0) {
         /* A process killed in a read leaves its slot, and its snapshot keeps every page freed since from reuse:
          * the file would grow with each write. Clearing dead slots costs a lock test per reading process. */
@@ -270,6 +311,13 @@ int kv_lmdb_begin(lm_env *le, bool write, lm_txn *t, kv_error *err)
         pthread_rwlock_rdlock(&le->resize);
         mdb_env_info(le->env, &info);
         t->mapsize = info.me_mapsize;
+        MDB_txn *idle = write ? NULL : take_idle_read(le);
+        if (idle && mdb_txn_renew(idle) == 0) {
+            t->txn = t->root = idle;
+            return 0;
+        }
+        if (idle)
+            mdb_txn_abort(idle); /* (the map was resized, say): a new transaction says what is wrong */
         int rc = mdb_txn_begin(le->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
         if (rc == 0) {
             t->root = t->txn;
@@ -285,6 +333,8 @@ int kv_lmdb_begin(lm_env *le, bool write, lm_txn *t, kv_error *err)
         }
         if (rc == MDB_READERS_FULL) {
             int dead = 0;
+            if (attempt < 8 && drop_idle_reads(le) > 0)
+                continue; /* the idle read transactions' slots were freed */
             if (attempt < 8 && mdb_reader_check(le->env, &dead) == 0 && dead > 0)
                 continue; /* slots of dead processes were freed */
             char where[256];
@@ -317,7 +367,10 @@ void kv_lmdb_abort(lm_txn *t)
     }
     if (!t->root)
         return;
-    mdb_txn_abort(t->root); /* and a nested transaction still open under it */
+    if (t->read)
+        end_read(t->env, t->root);
+    else
+        mdb_txn_abort(t->root); /* and a nested transaction still open under it */
     t->txn = t->root = NULL;
     pthread_rwlock_unlock(&t->env->resize);
 }

@@ -13,6 +13,7 @@
 #include "lmdb_internal.h"
 
 #include "entries.h"
+#include "keycode.h"
 #include "value.h"
 
 #include <inttypes.h>
@@ -56,11 +57,19 @@ static void op_init(op *o, lmdb_engine *e, lm_txn *t, const kv_model *m, kv_erro
     msgpack_sbuffer_init(&o->b);
 }
 
+/* The buffers of an op that writes (it builds keys and values in each), kept ones when the thread has them. */
+static void op_take_buffers(op *o)
+{
+    kv_mp_buffer_take(&o->key);
+    kv_mp_buffer_take(&o->a);
+    kv_mp_buffer_take(&o->b);
+}
+
 static void op_free(op *o)
 {
-    msgpack_sbuffer_destroy(&o->key);
-    msgpack_sbuffer_destroy(&o->a);
-    msgpack_sbuffer_destroy(&o->b);
+    kv_mp_buffer_give(&o->key);
+    kv_mp_buffer_give(&o->a);
+    kv_mp_buffer_give(&o->b);
 }
 
 static void stored_free(stored *s)
@@ -204,9 +213,9 @@ static int seq_read(op *o, int64_t *seq)
 static int seq_write(op *o, int64_t seq)
 {
     char text[24];
-    int n = snprintf(text, sizeof(text), "%" PRId64, seq);
+    size_t n = kv_int_id_text(text, seq);
     int rc = kv_lmdb_meta_key(&o->key, "q", o->ns, o->m, o->err);
-    return rc ? rc : put(o, LM_META, text, (size_t)n, "the id sequence");
+    return rc ? rc : put(o, LM_META, text, n, "the id sequence");
 }
 
 static int check_version(const kv_write *w, const stored *s, kv_error *err)
@@ -263,7 +272,7 @@ static int do_create(wstep *s, const char *cid, size_t cid_len)
         /* an id a record already holds (one written with its id given) is skipped */
         do {
             seq++;
-            cid_len = (size_t)snprintf(gen, sizeof(gen), "%" PRId64, seq);
+            cid_len = kv_int_id_text(gen, seq);
             cid = gen;
             if ((rc = record_exists(o, cid, cid_len, &found)) != 0)
                 return rc;
@@ -506,6 +515,7 @@ static bool run_write(lmdb_engine *e, lm_txn *t, kv_step *st)
     wstep s = {.w = st->write, .st = st};
     reset_step(st);
     op_init(&s.o, e, t, st->model, st->err);
+    op_take_buffers(&s.o);
     st->rc = do_write(&s);
     op_free(&s.o);
     if (st->rc != 0) {

@@ -10,7 +10,7 @@ import datetime
 import decimal
 import functools
 import threading
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import msgpack
 
@@ -112,6 +112,27 @@ def pack_request(request: dict) -> bytes:
                          op=request.get("op")) from None
 
 
+_prefixes: Dict[Tuple[Optional[str], str], bytes] = {}  # (model, op) -> the packed request up to its args
+
+
+def request_prefix(model: Optional[str], op: str) -> bytes:
+    """The packed request of op (on model, or on none) up to its args' map."""
+    prefix = _prefixes.get((model, op))
+    if prefix is None:
+        head: Dict[str, Any] = {"op": op} if model is None else {"op": op, "model": model}
+        packed = pack_request(head)  # a map of 1 or 2 pairs: its first byte is the fixmap header
+        prefix = bytes([packed[0] + 1]) + packed[1:] + pack_value("args")
+        if len(_prefixes) < 4096:  # any op name may be sent (db.User.some_op): the cache stays bounded
+            _prefixes[(model, op)] = prefix
+    return prefix
+
+
+def request_head(model: str, op: str, arg: str) -> bytes:
+    """The packed request of op on model with the one argument arg, up to arg's value: a model method that sends
+    one argument keeps it and packs only the value (Model.find_unique)."""
+    return request_prefix(model, op) + b"\x81" + pack_value(arg)  # args: a fixmap of one pair
+
+
 def _located(request: dict, bad: Callable[[Any], bool], message: str) -> ValidationError:
     """The error for a value the packer refused, named like the core names it: "User.age: ..." and fields
     ["age"] for a value of args.data.age (or of where, create, update)."""
@@ -133,8 +154,9 @@ def _ext_hook(code: int, data: bytes) -> Any:
     return msgpack.ExtType(code, data)
 
 
-# A response document as Python values. A partial, not a def: it is on every call's path, and a call costs.
-unpack: Callable[[Any], Any] = functools.partial(msgpack.unpackb, raw=False, timestamp=3, strict_map_key=False,
+# A response document as Python values. A partial, not a def: it is on every call's path, and a call costs; and
+# raw=False is msgpack's default (>= 1.0), not given again: each keyword is parsed on every call.
+unpack: Callable[[Any], Any] = functools.partial(msgpack.unpackb, timestamp=3, strict_map_key=False,
                                                  ext_hook=_ext_hook)
 
 

@@ -3,7 +3,7 @@ import threading
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import _schema
-from ._codec import pack_request, pack_value, unpack, unpack_error
+from ._codec import pack_request, pack_value, request_prefix, unpack, unpack_error
 from ._guard import CallGuard
 from ._names import camel
 from ._native import ffi, last_error, lib
@@ -50,38 +50,11 @@ def _options(connect_timeout_ms: Optional[int] = None, command_timeout_ms: Optio
     return opts
 
 
-_prefixes: Dict[Tuple[Optional[str], str], bytes] = {}  # (model, op) -> the packed request up to its args
-
-
-def _prefix(model: Optional[str], op: str) -> bytes:
-    prefix = _prefixes.get((model, op))
-    if prefix is None:
-        head: Dict[str, Any] = {"op": op} if model is None else {"op": op, "model": model}
-        packed = pack_request(head)  # a map of 1 or 2 pairs: its first byte is the fixmap header
-        prefix = bytes([packed[0] + 1]) + packed[1:] + pack_value("args")
-        if len(_prefixes) < 4096:  # any op name may be sent (db.User.some_op): the cache stays bounded
-            _prefixes[(model, op)] = prefix
-    return prefix
-
-
-_arg_prefixes: Dict[Tuple[str, str, str], bytes] = {}  # (model, op, arg) -> the packed request up to arg's value
-
-
-def _prefix_with(model: str, op: str, arg: str) -> bytes:
-    """The packed request of op on model with the one argument arg, up to its value."""
-    prefix = _arg_prefixes.get((model, op, arg))
-    if prefix is None:
-        prefix = _prefix(model, op) + b"\x81" + pack_value(arg)  # args: a fixmap of one pair
-        if len(_arg_prefixes) < 4096:
-            _arg_prefixes[(model, op, arg)] = prefix
-    return prefix
-
-
 def encode_request(model: Optional[str], op: str, args: Mapping[str, Any]) -> bytes:
     """The request document of op with args (snake_case names become the protocol's camelCase; None is left out).
     The op and model are packed once per pair; the args each time."""
     body = {camel(name): value for name, value in args.items() if value is not None}
-    prefix = _prefix(model, op)
+    prefix = request_prefix(model, op)
     try:
         return prefix + pack_value(body)
     except Exception:  # noqa: BLE001  (packed again whole, for the error that names where the bad value is)
@@ -172,17 +145,9 @@ class Db(ModelsByName[Model]):
         """Runs op and returns its result, or raises its error: the path of every model method."""
         return self._result_of(encode_request(model, op, args))
 
-    def _request_one(self, model: str, op: str, arg: str, value: Any) -> Any:
-        """_request of an op with one argument (its protocol name), packed with less work: find_unique's path."""
-        try:
-            request = (_arg_prefixes.get((model, op, arg)) or _prefix_with(model, op, arg)) + pack_value(value)
-        except Exception:  # noqa: BLE001  (packed again by the generic path, for the error that names the value)
-            return self._request(model, op, {arg: value})
-        return self._result_of(request)
-
     def _result_of(self, request: bytes) -> Any:
-        """Runs one request: its result, or its error raised. _run and the decoding written out in one function,
-        because this is every model method's path and each Python call on it costs (benchmarks/python)."""
+        """Runs one packed request: its result, or its error raised. _run and the decoding written out in one
+        function, because this is every model method's path and each Python call on it costs (benchmarks/python)."""
         try:
             out, out_len = _outs.pair
         except AttributeError:

@@ -6,6 +6,7 @@ names, which are the schema's and go as they are. Ops the core gains later work 
 import functools
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
+from ._codec import pack_value, request_head
 from ._names import camel
 
 if TYPE_CHECKING:
@@ -30,11 +31,12 @@ def explain_args(op: str, args: Optional[Mapping[str, Any]], more: Mapping[str, 
 class Model:
     """The operations on one model. Records are plain dicts; arguments left to None are not sent."""
 
-    __slots__ = ("_db", "name")
+    __slots__ = ("_db", "name", "_find_unique_head")
 
     def __init__(self, db: "Db", name: str) -> None:
         self._db = db
         self.name = name
+        self._find_unique_head = request_head(name, "findUnique", "where")
 
     def __repr__(self) -> str:
         return "<kvorm model %s>" % self.name
@@ -56,9 +58,14 @@ class Model:
 
     def find_unique(self, *, where: Where, select: Optional[Select] = None) -> Optional[Record]:
         """The record that `where` (the id, a unique field or a compound unique) names, or None."""
-        if select is None and where is not None:  # (the generic path says what a missing where is)
-            return self._db._request_one(self.name, "findUnique", "where", where)
-        return self._db._request(self.name, "findUnique", {"where": where, "select": select})
+        if select is None and where is not None:
+            # the hot path: only the where is packed; the generic path names a value that cannot be sent
+            try:
+                request = self._find_unique_head + pack_value(where)
+            except Exception:  # noqa: BLE001
+                return self.call("findUnique", where=where)
+            return self._db._result_of(request)
+        return self.call("findUnique", where=where, select=select)
 
     def find_unique_or_throw(self, *, where: Where, select: Optional[Select] = None) -> Record:
         """The record that `where` names; NotFound if there is none."""

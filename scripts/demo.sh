@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job, until the kvorm CLI lands: builds the library and examples/hello, starts a redis-server of its own
-# on a free port (data in a temporary directory), runs hello against it, then shows what kvorm stored there.
-# The server is stopped by its pid on exit; no other Redis is touched.
+# The main job, until the kvorm CLI lands: builds the library and examples/hello, runs hello on the embedded store
+# (LMDB in a temporary directory: no server) and shows what kvorm stored there; then runs the same program against a
+# redis-server of its own on a free port and shows the keys it wrote. The server is stopped by its pid on exit; no
+# other Redis is touched. KVORM_DEMO_REDIS=0 leaves the Redis part out.
 #
 # Environment: KVORM_SKIP_SETUP=1 skips scripts/setup-debian.sh; KVORM_JOBS (default 2) sets build parallelism;
 # KVORM_BUILD_DIR (default build) moves the build directory.
@@ -40,6 +41,19 @@ cmake -S . -B "$build" "${generator[@]}" -DKVORM_BUILD_EXAMPLES=ON >/dev/null
 cmake --build "$build" -j "${KVORM_JOBS:-2}" --target hello
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvorm-demo.XXXXXX")
+store="lmdb://$tmp/embedded"
+echo
+echo "== $build/examples/hello $store examples/app.schema.json  (the embedded store: no server)"
+"$build/examples/hello" "$store" "$root/examples/app.schema.json"
+echo
+echo "== what kvorm stored in $tmp/embedded (docs/format.md, \"Keys (LMDB)\"): entries per named database"
+mdb_stat -a "$tmp/embedded" | awk '/^Status of/ {db = $3} /Entries:/ && db != "Main" {printf "   %-8s %s entries\n", db, $2}'
+echo "-- the records (key: namespace, model, id element; value: canonical MessagePack, \$v the version):"
+mdb_dump -p -s records "$tmp/embedded" | sed -n '/^HEADER=END/,/^DATA=END/p' | sed '1d;$d'
+
+if [ "${KVORM_DEMO_REDIS:-1}" = 0 ]; then
+  exit 0
+fi
 kvorm_start_redis "$tmp"
 url="redis://127.0.0.1:$redis_port"
 echo

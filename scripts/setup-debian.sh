@@ -15,7 +15,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libhiredis-dev liblmdb-dev libmsgpack-dev libjansson-dev libgtest-dev libsqlite3-dev
+  libhiredis-dev liblmdb-dev libmsgpack-dev libjansson-dev libgtest-dev libsqlite3-dev lmdb-utils
   redis-server python3 python3-venv
   clang-14 libclang-rt-14-dev llvm-14
 )

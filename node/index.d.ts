@@ -7,15 +7,26 @@ export type RecordOf<T> = T & { id: string | number | bigint };
 export type Where<T> = Partial<T> & { id?: string | number | bigint } & Record<string, unknown>;
 
 /** `select`: the fields to return; `$version` adds the record version. */
-export type Select<T> = { [K in keyof T]?: boolean } & { id?: boolean; $version?: boolean };
+/** What a relation loads: its own select (fields, and relations again) and include. */
+export interface RelationArgs {
+  select?: Record<string, boolean | RelationArgs>;
+  include?: Include;
+}
+/** The fields to answer; a relation's name loads it, as in include (docs/queries.md, Relations). */
+export type Select<T> = { [K in keyof T]?: boolean } & { id?: boolean; $version?: boolean } &
+  { [relation: string]: boolean | RelationArgs | undefined };
 
 export interface CreateArgs<T> {
   data: Partial<T> & Record<string, unknown>;
   select?: Select<T>;
 }
+/** Relations to load with the records (docs/queries.md, Relations): true, or the relation's own select and
+ * include. Relation names may also be keys of select. */
+export type Include = Record<string, boolean | RelationArgs>;
 export interface FindUniqueArgs<T> {
   where: Where<T>;
   select?: Select<T>;
+  include?: Include;
 }
 export interface UpdateArgs<T> {
   where: Where<T>;
@@ -86,6 +97,7 @@ export interface PageArgs<T> {
 
 export interface FindManyArgs<T> extends PageArgs<T> {
   select?: Select<T>;
+  include?: Include;
 }
 export type CountArgs<T> = PageArgs<T>;
 

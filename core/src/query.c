@@ -3,6 +3,8 @@
  * take. */
 #include "query.h"
 
+#include "include.h"
+
 #include "compare.h"
 #include "entries.h"
 #include "keycode.h"
@@ -913,9 +915,13 @@ static int find(request *rq, msgpack_packer *pk, int first, bool or_throw)
     kv_query q;
     kv_rows rows = {0};
     selection sel = {0};
+    kv_include *inc = NULL;
+    const kv_record **parents = NULL;
     int rc;
     memset(&q, 0, sizeof(q));
-    if ((rc = rq_parse_select(rq, &sel)) != 0 || (rc = kv_query_init(&q, rq, rq->args, KV_Q_WINDOW)) != 0)
+    if ((rc = rq_parse_select(rq, &sel)) != 0 ||
+        (rc = kv_include_parse(rq, rq->model, rq_arg(rq, "include"), rq_arg(rq, "select"), &inc)) != 0 ||
+        (rc = kv_query_init(&q, rq, rq->args, KV_Q_WINDOW)) != 0)
         goto done;
     if (first) {
         /* the first row in the order (the last when take is negative) */
@@ -924,20 +930,33 @@ static int find(request *rq, msgpack_packer *pk, int first, bool or_throw)
     }
     if ((rc = kv_query_rows(&q, &rows)) != 0)
         goto done;
+    if (inc && rows.n > 0) { /* the relations of every row, level by level */
+        if (!(parents = calloc(rows.n, sizeof(*parents)))) {
+            rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < rows.n; i++)
+            parents[i] = &rows.rows[i];
+        if ((rc = kv_include_load(rq, inc, rq->model, parents, rows.n)) != 0)
+            goto done;
+    }
     if (first) {
         if (rows.n == 0 && or_throw)
             rc = kv_fail_at(rq->err, KVORM_ENOTFOUND, rq->model->name, NULL, "%s: no %s matches the where",
                             rq->op, rq->model->name);
         else if (rows.n == 0)
             msgpack_pack_nil(pk);
-        else
-            rc = rq_pack_record(rq, pk, &rows.rows[0], &sel);
+        else if ((rc = rq_pack_record_with(rq, pk, &rows.rows[0], &sel, kv_include_count(inc))) == 0)
+            rc = kv_include_pack(rq, pk, inc, 0);
         goto done;
     }
     msgpack_pack_array(pk, rows.n);
     for (size_t i = 0; i < rows.n && rc == 0; i++)
-        rc = rq_pack_record(rq, pk, &rows.rows[i], &sel);
+        if ((rc = rq_pack_record_with(rq, pk, &rows.rows[i], &sel, kv_include_count(inc))) == 0)
+            rc = kv_include_pack(rq, pk, inc, i);
 done:
+    free(parents);
+    kv_include_free(inc);
     kv_rows_free(&rows);
     kv_query_free(&q);
     free(sel.fields);

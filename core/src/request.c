@@ -44,10 +44,10 @@ int rq_need_map(request *rq, const msgpack_object *o, const char *name)
 
 /* ---- select ---- */
 
-int rq_parse_select(request *rq, selection *sel)
+int rq_parse_select(request *rq, selection *sel) { return rq_parse_selection(rq, rq->model, rq_arg(rq, "select"), sel); }
+
+int rq_parse_selection(request *rq, const kv_model *m, const msgpack_object *o, selection *sel)
 {
-    const kv_model *m = rq->model;
-    const msgpack_object *o = rq_arg(rq, "select");
     sel->fields = calloc((size_t)m->nfields + 1, sizeof(bool));
     if (!sel->fields)
         return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
@@ -63,6 +63,8 @@ int rq_parse_select(request *rq, selection *sel)
         char q[96] = "(not a string)";
         if (k->type == MSGPACK_OBJECT_STR)
             kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
+        if (k->type == MSGPACK_OBJECT_STR && kv_model_relation(m, k->via.str.ptr, k->via.str.size) >= 0)
+            continue; /* a relation: include.c loads it */
         if (v->type != MSGPACK_OBJECT_BOOLEAN)
             return rq_bad_request(rq, "select: the value for %s must be true or false%s", q, "");
         int f = k->type == MSGPACK_OBJECT_STR ? kv_model_field(m, k->via.str.ptr, k->via.str.size) : -1;
@@ -403,8 +405,13 @@ static int stored_run(const kv_record *r, const kv_model *m, const selection *se
 
 int rq_pack_record(request *rq, msgpack_packer *pk, const kv_record *r, const selection *sel)
 {
+    return rq_pack_record_with(rq, pk, r, sel, 0);
+}
+
+int rq_pack_record_with(request *rq, msgpack_packer *pk, const kv_record *r, const selection *sel, size_t extra)
+{
     const kv_model *m = rq->model;
-    size_t n = (sel->id ? 1 : 0) + (sel->version ? 1 : 0);
+    size_t n = extra + (sel->id ? 1 : 0) + (sel->version ? 1 : 0);
     for (int f = 0; f < m->nfields; f++)
         n += sel->all || sel->fields[f];
     msgpack_pack_map(pk, n);

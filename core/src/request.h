@@ -50,6 +50,7 @@ struct pending {
     bool or_throw;    /* findUniqueOrThrow */
     bool has_target;  /* NOT_FOUND names the where (update, upsert, delete) */
     selection sel;
+    struct kv_include *include; /* findUnique: the relations to load with the record */
     target t;
     encoded data, update; /* create or update data; upsert: both */
     char id[KV_MAX_ID_BYTES + 1];
@@ -80,7 +81,12 @@ int rq_need_map(request *rq, const msgpack_object *o, const char *name);
 int rq_unknown_field(request *rq, const char *where, const msgpack_object *k);
 
 int rq_parse_select(request *rq, selection *sel);
+/* The selection of model m's fields that select map o gives (NULL: every field and the id). Relation keys are
+ * left to include.c. */
+int rq_parse_selection(request *rq, const kv_model *m, const msgpack_object *o, selection *sel);
 int rq_pack_record(request *rq, msgpack_packer *pk, const kv_record *r, const selection *sel);
+/* The same with `extra` more entries in the record's map, which the caller packs after it (an include's). */
+int rq_pack_record_with(request *rq, msgpack_packer *pk, const kv_record *r, const selection *sel, size_t extra);
 
 void rq_encoded_init(encoded *e, int cap);
 void rq_encoded_free(encoded *e);

@@ -1,5 +1,7 @@
 #include "schema.h"
 
+#include "relations.h"
+
 #include "value.h"
 
 #include <stdio.h>
@@ -60,7 +62,7 @@ static const char *packed_name(loader *ld, const char *name, size_t n, size_t *o
 
 static int oom(loader *ld) { return kv_fail(ld->err, KVORM_EINTERNAL, "out of memory loading the schema"); }
 
-static bool is_identifier(const msgpack_object *o)
+bool kv_is_identifier(const msgpack_object *o)
 {
     if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 || o->via.str.size > KV_MAX_NAME)
         return false;
@@ -221,7 +223,7 @@ static int parse_field(loader *ld, kv_model *m, kv_field *f, const msgpack_objec
 {
     static const char *const keys[] = {"type", "optional", "nullable", "default", "unique", "values", "index", NULL};
     char where[160];
-    if (!is_identifier(name))
+    if (!kv_is_identifier(name))
         return bad_name(ld, "field", m->name, name);
     if (!(f->name = zstrn(ld, name->via.str.ptr, name->via.str.size)))
         return oom(ld);
@@ -312,7 +314,7 @@ static int add_unique(loader *ld, kv_model *m, const msgpack_object *fields, con
         joined_len += strlen(m->fields[idx].name) + 1;
     }
     if (name) {
-        if (!is_identifier(name))
+        if (!kv_is_identifier(name))
             return bad_name(ld, "unique", m->name, name);
         u->name = zstrn(ld, name->via.str.ptr, name->via.str.size);
     } else {
@@ -347,21 +349,30 @@ static int add_unique(loader *ld, kv_model *m, const msgpack_object *fields, con
     return 0;
 }
 
-static int parse_uniques(loader *ld, kv_model *m, const msgpack_object *list)
+/* Field names of m as the MessagePack strs add_index and add_unique read (n <= KV_MAX_INDEX_PARTS). */
+static void field_names(const kv_model *m, const int *fields, int n, msgpack_object *names, msgpack_object *list)
 {
-    size_t cap = (size_t)m->nfields + (list && list->type == MSGPACK_OBJECT_ARRAY ? list->via.array.size : 0);
+    for (int i = 0; i < n; i++) {
+        names[i].type = MSGPACK_OBJECT_STR;
+        names[i].via.str.ptr = m->fields[fields[i]].name;
+        names[i].via.str.size = (uint32_t)m->fields[fields[i]].name_len;
+    }
+    list->type = MSGPACK_OBJECT_ARRAY;
+    list->via.array.size = (uint32_t)n;
+    list->via.array.ptr = names;
+}
+
+/* extra: room for the constraints the relations may add (add_foreign_keys) */
+static int parse_uniques(loader *ld, kv_model *m, const msgpack_object *list, size_t extra)
+{
+    size_t cap = (size_t)m->nfields + extra + (list && list->type == MSGPACK_OBJECT_ARRAY ? list->via.array.size : 0);
     if (!(m->uniques = zalloc(ld, sizeof(kv_unique) * cap)))
         return oom(ld);
     for (int i = 0; i < m->nfields; i++) {
         if (!m->fields[i].unique)
             continue;
         msgpack_object one, arr;
-        one.type = MSGPACK_OBJECT_STR;
-        one.via.str.ptr = m->fields[i].name;
-        one.via.str.size = (uint32_t)strlen(m->fields[i].name);
-        arr.type = MSGPACK_OBJECT_ARRAY;
-        arr.via.array.size = 1;
-        arr.via.array.ptr = &one;
+        field_names(m, &i, 1, &one, &arr);
         if (add_unique(ld, m, &arr, NULL) != 0)
             return ld->err->code;
     }
@@ -463,7 +474,7 @@ static int add_index(loader *ld, kv_model *m, const msgpack_object *parts, const
     /* how messages call it: by its field, its name, or its place in "indexes" */
     if (field_flag)
         snprintf(what, sizeof(what), "the index of field %s", field_flag);
-    else if (name && is_identifier(name))
+    else if (name && kv_is_identifier(name))
         snprintf(what, sizeof(what), "index %.*s", (int)name->via.str.size, name->via.str.ptr);
     else
         snprintf(what, sizeof(what), "\"indexes\" item %u", (unsigned)item + 1);
@@ -487,7 +498,7 @@ static int add_index(loader *ld, kv_model *m, const msgpack_object *parts, const
         joined_len += strlen(m->fields[x->parts[i].field].name) + 1;
     }
     if (name) {
-        if (!is_identifier(name))
+        if (!kv_is_identifier(name))
             return bad_name(ld, "index", m->name, name);
         x->name = zstrn(ld, name->via.str.ptr, name->via.str.size);
     } else {
@@ -526,21 +537,16 @@ static int add_index(loader *ld, kv_model *m, const msgpack_object *parts, const
 }
 
 /* The one-field indexes of `"index": true` (in field order), then the `indexes` list. */
-static int parse_indexes(loader *ld, kv_model *m, const bool *flags, const msgpack_object *list)
+static int parse_indexes(loader *ld, kv_model *m, const bool *flags, const msgpack_object *list, size_t extra)
 {
-    size_t cap = (size_t)m->nfields + (list && list->type == MSGPACK_OBJECT_ARRAY ? list->via.array.size : 0);
+    size_t cap = (size_t)m->nfields + extra + (list && list->type == MSGPACK_OBJECT_ARRAY ? list->via.array.size : 0);
     if (!(m->indexes = zalloc(ld, sizeof(kv_index) * cap)))
         return oom(ld);
     for (int i = 0; i < m->nfields; i++) {
         if (!flags[i])
             continue;
         msgpack_object one, arr;
-        one.type = MSGPACK_OBJECT_STR;
-        one.via.str.ptr = m->fields[i].name;
-        one.via.str.size = (uint32_t)strlen(m->fields[i].name);
-        arr.type = MSGPACK_OBJECT_ARRAY;
-        arr.via.array.size = 1;
-        arr.via.array.ptr = &one;
+        field_names(m, &i, 1, &one, &arr);
         if (add_index(ld, m, &arr, NULL, m->fields[i].name, 0) != 0)
             return ld->err->code;
     }
@@ -666,11 +672,14 @@ done:
     return rc;
 }
 
-static int parse_model(loader *ld, kv_model *m, const msgpack_object *name, const msgpack_object *o)
+/* A model's own parts; its relations (*relations, the "relations" map or NULL) are resolved once every model is
+ * loaded, and its layout built after that. */
+static int parse_model(loader *ld, kv_model *m, const msgpack_object *name, const msgpack_object *o,
+                       const msgpack_object **relations)
 {
-    static const char *const keys[] = {"id", "fields", "unique", "indexes", NULL};
+    static const char *const keys[] = {"id", "fields", "unique", "indexes", "relations", NULL};
     bool *index_flags;
-    if (!is_identifier(name))
+    if (!kv_is_identifier(name))
         return bad_name(ld, "model", NULL, name);
     if (!(m->name = zstrn(ld, name->via.str.ptr, name->via.str.size)))
         return oom(ld);
@@ -690,10 +699,53 @@ static int parse_model(loader *ld, kv_model *m, const msgpack_object *name, cons
             return ld->err->code;
         m->nfields++;
     }
-    if (parse_uniques(ld, m, kv_mp_map_get(o, "unique")) != 0 ||
-        parse_indexes(ld, m, index_flags, kv_mp_map_get(o, "indexes")) != 0)
+    *relations = kv_mp_map_get(o, "relations");
+    size_t extra = *relations && (*relations)->type == MSGPACK_OBJECT_MAP ? (*relations)->via.map.size : 0;
+    if (parse_uniques(ld, m, kv_mp_map_get(o, "unique"), extra) != 0 ||
+        parse_indexes(ld, m, index_flags, kv_mp_map_get(o, "indexes"), extra) != 0)
         return ld->err->code;
-    return build_layout(ld, m);
+    return 0;
+}
+
+static bool same_list(const int *a, int na, const int *b, int nb)
+{
+    return na == nb && memcmp(a, b, sizeof(int) * (size_t)na) == 0;
+}
+
+/* Each belongsTo's foreign key is looked up by: a unique constraint of exactly its fields, else an index whose
+ * leading parts are its fields; one is added when the model has neither (a unique when a hasOne is the
+ * inverse: one record at most may point at each target). */
+static int add_foreign_keys(loader *ld, const kvorm_schema *s, kv_model *m)
+{
+    for (int k = 0; k < m->nrelations; k++) {
+        kv_relation *r = &m->relations[k];
+        msgpack_object names[KV_MAX_INDEX_PARTS], list;
+        if (r->kind != KV_REL_BELONGS_TO)
+            continue;
+        for (int u = 0; u < m->nuniques && r->fk_unique < 0; u++)
+            if (same_list(m->uniques[u].fields, m->uniques[u].nfields, r->fields, r->nfields))
+                r->fk_unique = u;
+        for (int x = 0; x < m->nindexes && r->fk_index < 0; x++) {
+            const kv_index *ix = &m->indexes[x];
+            bool leads = ix->nparts >= r->nfields;
+            for (int i = 0; leads && i < r->nfields; i++)
+                leads = ix->parts[i].field == r->fields[i];
+            if (leads)
+                r->fk_index = x;
+        }
+        field_names(m, r->fields, r->nfields, names, &list);
+        if (r->fk_unique < 0 && kv_relation_needs_unique(s, m, k)) {
+            if (add_unique(ld, m, &list, NULL) != 0)
+                return ld->err->code;
+            r->fk_unique = m->nuniques - 1;
+        }
+        if (r->fk_unique < 0 && r->fk_index < 0) {
+            if (add_index(ld, m, &list, NULL, NULL, 0) != 0)
+                return ld->err->code;
+            r->fk_index = m->nindexes - 1;
+        }
+    }
+    return 0;
 }
 
 int kv_schema_load(kvorm_schema **out, const char *doc, size_t len, kv_error *err)
@@ -725,7 +777,7 @@ int kv_schema_load(kvorm_schema **out, const char *doc, size_t len, kv_error *er
         kv_fail(err, KVORM_ESCHEMA, "schema: \"namespace\" is required");
         goto fail;
     }
-    if (!is_identifier(ns)) {
+    if (!kv_is_identifier(ns)) {
         bad_name(&ld, "namespace", NULL, ns);
         goto fail;
     }
@@ -738,6 +790,11 @@ int kv_schema_load(kvorm_schema **out, const char *doc, size_t len, kv_error *er
         oom(&ld);
         goto fail;
     }
+    const msgpack_object **relations = zalloc(&ld, sizeof(*relations) * models->via.map.size);
+    if (!relations) {
+        oom(&ld);
+        goto fail;
+    }
     for (uint32_t i = 0; i < models->via.map.size; i++) {
         const msgpack_object *name = &models->via.map.ptr[i].key;
         if (name->type == MSGPACK_OBJECT_STR && kv_schema_model(s, name->via.str.ptr, name->via.str.size)) {
@@ -746,10 +803,15 @@ int kv_schema_load(kvorm_schema **out, const char *doc, size_t len, kv_error *er
             goto fail;
         }
         s->models[i].position = (int)i;
-        if (parse_model(&ld, &s->models[i], name, &models->via.map.ptr[i].val) != 0)
+        if (parse_model(&ld, &s->models[i], name, &models->via.map.ptr[i].val, &relations[i]) != 0)
             goto fail;
         s->nmodels++;
     }
+    if (kv_relations_parse(s, relations, ld.zone, err) != 0)
+        goto fail;
+    for (int i = 0; i < s->nmodels; i++)
+        if (add_foreign_keys(&ld, s, &s->models[i]) != 0 || build_layout(&ld, &s->models[i]) != 0)
+            goto fail;
     s->refcount = 1;
     *out = s;
     return 0;
@@ -802,6 +864,14 @@ int kv_model_index(const kv_model *m, const char *name, size_t len)
     return -1;
 }
 
+int kv_model_relation(const kv_model *m, const char *name, size_t len)
+{
+    for (int i = 0; i < m->nrelations; i++)
+        if (m->relations[i].name_len == len && memcmp(m->relations[i].name, name, len) == 0)
+            return i;
+    return -1;
+}
+
 int kv_model_unique(const kv_model *m, const char *name, size_t len)
 {
     for (int i = 0; i < m->nuniques; i++)
@@ -845,7 +915,7 @@ static bool field_readable(const msgpack_object *name, const msgpack_object *des
  * names keys after the indexes it drops. */
 static bool index_readable(const msgpack_object *x)
 {
-    if (x->type != MSGPACK_OBJECT_ARRAY || x->via.array.size != 2 || !is_identifier(&x->via.array.ptr[0]))
+    if (x->type != MSGPACK_OBJECT_ARRAY || x->via.array.size != 2 || !kv_is_identifier(&x->via.array.ptr[0]))
         return false;
     const msgpack_object *parts = &x->via.array.ptr[1];
     if (parts->type != MSGPACK_OBJECT_ARRAY || parts->via.array.size == 0 || parts->via.array.size > KV_MAX_INDEX_PARTS)

@@ -61,6 +61,32 @@ typedef struct kv_index {
     int nparts;
 } kv_index;
 
+typedef enum kv_relation_kind {
+    KV_REL_BELONGS_TO, KV_REL_HAS_ONE, KV_REL_HAS_MANY, KV_REL_MANY_TO_MANY
+} kv_relation_kind;
+
+/* A relation of a model (docs/schema.md, Relations). A belongsTo holds the foreign key: fields of its own model
+ * whose values are the referenced key of a target record (its id, or a unique constraint's fields). hasOne and
+ * hasMany are the other side of a belongsTo of the target (their inverse); manyToMany goes through a join model
+ * that has a belongsTo to each side. */
+typedef struct kv_relation {
+    const char *name;
+    size_t name_len;
+    kv_relation_kind kind;
+    int target;       /* index into schema->models */
+    /* belongsTo */
+    int *fields;      /* the foreign key: field indexes of this model, in the order of the referenced key */
+    int nfields;
+    int references;   /* -1: the target's id; else an index into the target's uniques */
+    bool optional;    /* the foreign key's fields are optional: a record may have no target */
+    int fk_index;     /* an index of this model whose leading parts are the foreign key, or -1 */
+    int fk_unique;    /* a unique constraint of this model of exactly the foreign key, or -1 */
+    /* hasOne, hasMany: the belongsTo of the target they are the inverse of (an index into its relations) */
+    int inverse;
+    /* manyToMany: the join model, its belongsTo to this model (from) and to the target (to) */
+    int through, through_from, through_to;
+} kv_relation;
+
 typedef struct kv_model {
     const char *name;
     kv_id_kind id_kind;
@@ -70,6 +96,8 @@ typedef struct kv_model {
     int nuniques;
     kv_index *indexes;
     int nindexes;
+    kv_relation *relations;
+    int nrelations;
     int position;           /* index into schema->models */
     const char *layout;     /* stored layout, canonical MessagePack (docs/schema.md) */
     size_t layout_len;
@@ -91,9 +119,12 @@ const kv_model *kv_schema_model(const kvorm_schema *s, const char *name, size_t 
 int kv_model_field(const kv_model *m, const char *name, size_t len); /* index or -1 */
 int kv_model_index(const kv_model *m, const char *name, size_t len); /* index into m->indexes or -1 */
 int kv_model_unique(const kv_model *m, const char *name, size_t len); /* index into m->uniques or -1 */
+int kv_model_relation(const kv_model *m, const char *name, size_t len); /* index into m->relations or -1 */
 /* What the store builds for a model: its indexes, then its unique constraints (the engine's index_states). */
 static inline int kv_model_nbuilt(const kv_model *m) { return m->nindexes + m->nuniques; }
 const char *kv_type_name(kv_type t);
+/* Whether o is a str matching [A-Za-z_][A-Za-z0-9_]* of at most KV_MAX_NAME bytes. */
+bool kv_is_identifier(const msgpack_object *o);
 bool kv_id_is_integer(const kv_model *m);
 
 /* Compares the stored layout of a model with the current one. Returns 0 if the same, 1 if the current one

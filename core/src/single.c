@@ -2,6 +2,8 @@
  * (pending), which kv_exec_many sends with the steps of its neighbours. */
 #include "request.h"
 
+#include "include.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +22,7 @@ static int find_unique(request *rq, bool or_throw)
     pending *p = rq->step;
     int rc;
     if ((rc = rq_parse_select(rq, &p->sel)) != 0 ||
+        (rc = kv_include_parse(rq, rq->model, rq_arg(rq, "include"), rq_arg(rq, "select"), &p->include)) != 0 ||
         (rc = rq_parse_unique_where(rq, rq_arg(rq, "where"), &p->t)) != 0)
         return rc;
     p->or_throw = or_throw;
@@ -36,7 +39,12 @@ int kv_pending_finish(request *rq, msgpack_packer *pk)
         return rq_not_found(rq, &p->t);
     if (rc != 0)
         return rc;
-    if (p->step.write || p->step.found)
+    if (p->step.found && p->include) {
+        const kv_record *one = &p->step.out;
+        if ((rc = kv_include_load(rq, p->include, rq->model, &one, 1)) == 0 &&
+            (rc = rq_pack_record_with(rq, pk, one, &p->sel, kv_include_count(p->include))) == 0)
+            rc = kv_include_pack(rq, pk, p->include, 0);
+    } else if (p->step.write || p->step.found)
         rc = rq_pack_record(rq, pk, &p->step.out, &p->sel);
     else if (p->or_throw)
         rc = rq_not_found(rq, &p->t);
@@ -47,6 +55,8 @@ int kv_pending_finish(request *rq, msgpack_packer *pk)
 
 void kv_pending_free(pending *p)
 {
+    kv_include_free(p->include);
+    p->include = NULL;
     kv_record_free(&p->step.out);
     free(p->sel.fields);
     rq_target_free(&p->t);

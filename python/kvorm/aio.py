@@ -16,7 +16,7 @@ from ._schema import SchemaSource
 from ._models import ModelsByName
 from ._names import camel
 from .errors import MisuseError
-from .model import Aggregates, Data, Model, OrderBy, Record, Select, Where, explain_args
+from .model import Aggregates, Data, Include, Model, OrderBy, Record, Select, Where, explain_args
 
 _DEFAULT_POOL_SIZE = 8  # the core's default
 
@@ -116,11 +116,13 @@ class AsyncModel:
     async def create(self, *, data: Data, select: Optional[Select] = None) -> Record:
         return await self.call("create", data=data, select=select)
 
-    async def find_unique(self, *, where: Where, select: Optional[Select] = None) -> Optional[Record]:
-        return await self.call("findUnique", where=where, select=select)
+    async def find_unique(self, *, where: Where, select: Optional[Select] = None,
+                          include: Optional[Include] = None) -> Optional[Record]:
+        return await self.call("findUnique", where=where, select=select, include=include)
 
-    async def find_unique_or_throw(self, *, where: Where, select: Optional[Select] = None) -> Record:
-        return await self.call("findUniqueOrThrow", where=where, select=select)
+    async def find_unique_or_throw(self, *, where: Where, select: Optional[Select] = None,
+                                   include: Optional[Include] = None) -> Record:
+        return await self.call("findUniqueOrThrow", where=where, select=select, include=include)
 
     async def update(self, *, where: Where, data: Data, select: Optional[Select] = None,
                      if_version: Optional[int] = None) -> Record:
@@ -135,22 +137,24 @@ class AsyncModel:
 
     async def find_many(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None,
                         take: Optional[int] = None, skip: Optional[int] = None, cursor: Optional[Where] = None,
-                        select: Optional[Select] = None, refuse_scans: Optional[bool] = None) -> List[Record]:
+                        select: Optional[Select] = None, refuse_scans: Optional[bool] = None,
+                        include: Optional[Include] = None) -> List[Record]:
         return await self.call("findMany", where=where, order_by=order_by, take=take, skip=skip, cursor=cursor,
-                               select=select, refuse_scans=refuse_scans)
+                               select=select, refuse_scans=refuse_scans, include=include)
 
     async def find_first(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None,
                          take: Optional[int] = None, skip: Optional[int] = None, cursor: Optional[Where] = None,
-                         select: Optional[Select] = None, refuse_scans: Optional[bool] = None) -> Optional[Record]:
+                         select: Optional[Select] = None, refuse_scans: Optional[bool] = None,
+                         include: Optional[Include] = None) -> Optional[Record]:
         return await self.call("findFirst", where=where, order_by=order_by, take=take, skip=skip, cursor=cursor,
-                               select=select, refuse_scans=refuse_scans)
+                               select=select, refuse_scans=refuse_scans, include=include)
 
     async def find_first_or_throw(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None,
                                   take: Optional[int] = None, skip: Optional[int] = None,
                                   cursor: Optional[Where] = None, select: Optional[Select] = None,
-                                  refuse_scans: Optional[bool] = None) -> Record:
+                                  refuse_scans: Optional[bool] = None, include: Optional[Include] = None) -> Record:
         return await self.call("findFirstOrThrow", where=where, order_by=order_by, take=take, skip=skip,
-                               cursor=cursor, select=select, refuse_scans=refuse_scans)
+                               cursor=cursor, select=select, refuse_scans=refuse_scans, include=include)
 
     async def count(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None,
                     take: Optional[int] = None, skip: Optional[int] = None, cursor: Optional[Where] = None,

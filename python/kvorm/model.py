@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 Record = Dict[str, Any]
 Where = Mapping[str, Any]
 Data = Mapping[str, Any]
-Select = Mapping[str, bool]
+Select = Mapping[str, Any]  # field -> bool; a relation -> bool or {"select", "include"}
+Include = Mapping[str, Any]  # relation -> True or {"select": ..., "include": ...}
 OrderBy = Union[Mapping[str, Any], Sequence[Mapping[str, Any]]]
 Aggregates = Union[bool, Mapping[str, bool]]
 
@@ -56,20 +57,23 @@ class Model:
         """Creates a record and returns it (ValidationError, UniqueViolation)."""
         return self.call("create", data=data, select=select)
 
-    def find_unique(self, *, where: Where, select: Optional[Select] = None) -> Optional[Record]:
-        """The record that `where` (the id, a unique field or a compound unique) names, or None."""
-        if select is None and where is not None:
+    def find_unique(self, *, where: Where, select: Optional[Select] = None,
+                    include: Optional[Include] = None) -> Optional[Record]:
+        """The record that `where` (the id, a unique field or a compound unique) names, or None. include (or
+        relation keys in select) loads its relations (docs/queries.md, Relations)."""
+        if select is None and include is None and where is not None:
             # the hot path: only the where is packed; the generic path names a value that cannot be sent
             try:
                 request = self._find_unique_head + pack_value(where)
             except Exception:  # noqa: BLE001
                 return self.call("findUnique", where=where)
             return self._db._result_of(request)
-        return self.call("findUnique", where=where, select=select)
+        return self.call("findUnique", where=where, select=select, include=include)
 
-    def find_unique_or_throw(self, *, where: Where, select: Optional[Select] = None) -> Record:
+    def find_unique_or_throw(self, *, where: Where, select: Optional[Select] = None,
+                             include: Optional[Include] = None) -> Record:
         """The record that `where` names; NotFound if there is none."""
-        return self.call("findUniqueOrThrow", where=where, select=select)
+        return self.call("findUniqueOrThrow", where=where, select=select, include=include)
 
     def update(self, *, where: Where, data: Data, select: Optional[Select] = None,
                if_version: Optional[int] = None) -> Record:
@@ -89,24 +93,27 @@ class Model:
 
     def find_many(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None,
                   take: Optional[int] = None, skip: Optional[int] = None, cursor: Optional[Where] = None,
-                  select: Optional[Select] = None, refuse_scans: Optional[bool] = None) -> List[Record]:
+                  select: Optional[Select] = None, refuse_scans: Optional[bool] = None,
+                  include: Optional[Include] = None) -> List[Record]:
         """The records that match `where`, in `order_by` order (then by id), paged by skip/take/cursor."""
         return self.call("findMany", where=where, order_by=order_by, take=take, skip=skip, cursor=cursor,
-                         select=select, refuse_scans=refuse_scans)
+                         select=select, refuse_scans=refuse_scans, include=include)
 
     def find_first(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None,
                    take: Optional[int] = None, skip: Optional[int] = None, cursor: Optional[Where] = None,
-                   select: Optional[Select] = None, refuse_scans: Optional[bool] = None) -> Optional[Record]:
+                   select: Optional[Select] = None, refuse_scans: Optional[bool] = None,
+                   include: Optional[Include] = None) -> Optional[Record]:
         """The first record find_many would return, or None."""
         return self.call("findFirst", where=where, order_by=order_by, take=take, skip=skip, cursor=cursor,
-                         select=select, refuse_scans=refuse_scans)
+                         select=select, refuse_scans=refuse_scans, include=include)
 
     def find_first_or_throw(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None,
                             take: Optional[int] = None, skip: Optional[int] = None, cursor: Optional[Where] = None,
-                            select: Optional[Select] = None, refuse_scans: Optional[bool] = None) -> Record:
+                            select: Optional[Select] = None, refuse_scans: Optional[bool] = None,
+                            include: Optional[Include] = None) -> Record:
         """The first record find_many would return; NotFound if there is none."""
         return self.call("findFirstOrThrow", where=where, order_by=order_by, take=take, skip=skip, cursor=cursor,
-                         select=select, refuse_scans=refuse_scans)
+                         select=select, refuse_scans=refuse_scans, include=include)
 
     def count(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None, take: Optional[int] = None,
               skip: Optional[int] = None, cursor: Optional[Where] = None,

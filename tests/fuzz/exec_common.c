@@ -17,7 +17,8 @@
 
 /* Every field type; a unique on a string, an integer, a decimal, a datetime and bytes; compound uniques by their
  * joined name and by a given name, over fields of different types (optional ones, so that nulls are exercised);
- * every id strategy. %s is the namespace. */
+ * every id strategy; relations of every kind an include loads (belongsTo by id and by a unique, hasOne) and a
+ * hasMany. %s is the namespace. */
 static const char schema_fmt[] =
     "{\"namespace\": \"%s\", \"models\": {"
     "\"User\": {\"id\": {\"type\": \"string\", \"generate\": \"ulid\"}, \"fields\": {"
@@ -32,14 +33,17 @@ static const char schema_fmt[] =
     "  \"role\": {\"type\": \"enum\", \"values\": [\"admin\", \"member\", \"g\\u00e4st\"], \"default\": \"member\"},"
     "  \"profile\": {\"type\": \"json\", \"optional\": true},"
     "  \"avatar\": {\"type\": \"bytes\", \"optional\": true, \"unique\": true}},"
-    " \"unique\": [[\"org\", \"email\"], {\"fields\": [\"role\", \"born\"], \"name\": \"roleBorn\"}]},"
+    " \"unique\": [[\"org\", \"email\"], {\"fields\": [\"role\", \"born\"], \"name\": \"roleBorn\"}],"
+    " \"relations\": {\"items\": {\"hasMany\": \"Item\"}, \"counter\": {\"hasOne\": \"Counter\"}}},"
     "\"Counter\": {\"id\": {\"type\": \"integer\", \"generate\": \"increment\"}, \"fields\": {"
     "  \"code\": {\"type\": \"string\", \"optional\": true, \"unique\": true},"
-    "  \"n\": {\"type\": \"integer\", \"optional\": true}}},"
+    "  \"n\": {\"type\": \"integer\", \"optional\": true}},"
+    " \"relations\": {\"user\": {\"belongsTo\": \"User\", \"fields\": [\"code\"], \"references\": [\"email\"]}}},"
     "\"Item\": {\"id\": {\"type\": \"string\"}, \"fields\": {"
     "  \"label\": {\"type\": \"string\", \"optional\": true},"
     "  \"price\": {\"type\": \"decimal\", \"optional\": true, \"unique\": true},"
-    "  \"blob\": {\"type\": \"bytes\", \"optional\": true}}},"
+    "  \"blob\": {\"type\": \"bytes\", \"optional\": true}},"
+    " \"relations\": {\"owner\": {\"belongsTo\": \"User\", \"fields\": [\"label\"]}}},"
     "\"Num\": {\"id\": {\"type\": \"integer\"}, \"fields\": {"
     "  \"a\": {\"type\": \"json\", \"optional\": true},"
     "  \"b\": {\"type\": \"float\", \"optional\": true},"
@@ -243,10 +247,12 @@ static void classify(key *k)
         k->kind = 'i';
     } else if (left == 3 && memcmp(rest, "seq", 3) == 0) {
         k->kind = 's';
+    } else if (left >= 2 && rest[0] == 'x' && rest[1] == ':') {
+        k->kind = 'x'; /* an index: the relations' foreign keys have one */
     } else {
         FZ_CHECK(0, "key %s is of no known kind", fz_show(k->name, k->len));
     }
-    if (k->kind == 'r' || k->kind == 'u') {
+    if (k->kind == 'r' || k->kind == 'u' || k->kind == 'x') {
         k->rest = rest + 2;
         k->rest_len = left - 2;
     }
@@ -256,7 +262,7 @@ static void fetch(keys *ks)
 {
     for (size_t i = 0; i < ks->n; i++) {
         key *k = &ks->v[i];
-        const char *cmd = k->kind == 'i' ? "ZRANGE" : k->kind == 's' ? "GET" : "HGETALL";
+        const char *cmd = k->kind == 'i' ? "ZRANGE" : k->kind == 's' ? "GET" : k->kind == 'x' ? "ZCARD" : "HGETALL";
         if (k->kind == 'i')
             redisAppendCommand(raw, "ZRANGE %b 0 -1 WITHSCORES", k->name, k->len);
         else
@@ -453,6 +459,18 @@ static void check_model(const keys *ks, const kv_model *m)
                  fz_show(id, id_len));
         FZ_CHECK(strtod(score->str, NULL) == 0, "%s: id %s has score %s", m->name, fz_show(id, id_len), score->str);
     }
+
+    /* each index: one entry per record (its keys are checked by the query tests and the LMDB target) */
+    for (int x = 0; x < m->nindexes; x++) {
+        const key *z = find(ks, m, 'x', m->indexes[x].name, strlen(m->indexes[x].name));
+        long long n = z ? z->reply->integer : 0;
+        FZ_CHECK(n == (long long)nrec, "%s: index %s has %lld entries for %zu records", m->name,
+                 m->indexes[x].name, n, nrec);
+    }
+    for (size_t i = 0; i < ks->n; i++)
+        if (ks->v[i].m == m && ks->v[i].kind == 'x')
+            FZ_CHECK(kv_model_index(m, ks->v[i].rest, ks->v[i].rest_len) >= 0, "index key %s is of no index",
+                     ks->v[i].name);
 
     /* the counter: only for generated integer ids, past every id */
     const key *seq = find(ks, m, 's', NULL, 0);

@@ -197,6 +197,16 @@ SEQUENCES = [
                                                           "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
                                                           "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
                                                           "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9", "role": "none"}})]),
+    # relations loaded with a read: belongsTo by id (Item.owner) and by a unique (Counter.user), hasOne
+    # (User.counter), nested, in select, and the to-many one that is refused
+    ("include", [req("User", "create", {"data": {"email": "a@x.io"}}),
+                 req("Counter", "create", {"data": {"code": "a@x.io"}}),
+                 req("Item", "create", {"data": {"id": "i1", "label": "nobody"}}),
+                 req("Counter", "findMany", {"include": {"user": {"select": {"email": True},
+                                                                  "include": {"counter": True}}}}),
+                 req("User", "findUnique", {"where": {"email": "a@x.io"}, "select": {"counter": True}}),
+                 req("Item", "findFirst", {"include": {"owner": True}}),
+                 req("User", "findMany", {"include": {"items": True}})]),
     # messages quote values cut after 60 bytes and copy unknown field names cut at 71: a cut inside a code point
     ("cut-in-code-point", [req("User", "create", {"data": {"email": "a", "role": "x" + "\u00e9" * 40}}),
                            req("User", "create", {"data": {"email": "a", "x" + "\u20ac" * 30: 1}}),

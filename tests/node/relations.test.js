@@ -1,0 +1,88 @@
+'use strict';
+// Relations through the public API (docs/queries.md, Relations): include and relation keys of select load
+// belongsTo (by id and by a unique) and hasOne relations, nested, on both engines; a bad include is
+// BadRequestError naming it. Args objects go to the core as they are.
+
+const { before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { kvorm } = require('./helpers/env');
+const { startRedis } = require('./helpers/redis');
+const { engineTests } = require('./helpers/engines');
+
+let redis;
+let counter = 0;
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  await redis?.stop();
+});
+const engineTest = engineTests(() => redis);
+
+function blogSchema(namespace) {
+  return {
+    namespace,
+    models: {
+      User: {
+        fields: { email: { type: 'string', unique: true }, name: { type: 'string' } },
+        relations: { profile: { hasOne: 'Profile' }, posts: { hasMany: 'Post', inverse: 'author' } },
+      },
+      Profile: {
+        fields: { userId: { type: 'string' }, bio: { type: 'string' } },
+        relations: { user: { belongsTo: 'User', fields: ['userId'] } },
+      },
+      Post: {
+        id: { type: 'integer', generate: 'increment' },
+        fields: {
+          authorId: { type: 'string' }, title: { type: 'string' }, editorEmail: { type: 'string', optional: true },
+        },
+        relations: {
+          author: { belongsTo: 'User', fields: ['authorId'] },
+          editor: { belongsTo: 'User', fields: ['editorEmail'], references: ['email'] },
+        },
+      },
+    },
+  };
+}
+
+async function withBlog(store, fn) {
+  const db = await kvorm.open(store.url(), { schema: blogSchema(`rel${counter++}`) });
+  try {
+    const ann = await db.User.create({ data: { email: 'ann@x.io', name: 'Ann' } });
+    const bob = await db.User.create({ data: { email: 'bob@x.io', name: 'Bob' } });
+    await db.Profile.create({ data: { userId: ann.id, bio: 'hi' } });
+    await db.Post.create({ data: { authorId: ann.id, title: 'a1', editorEmail: 'bob@x.io' } });
+    await db.Post.create({ data: { authorId: bob.id, title: 'b1' } });
+    await fn(db, { ann, bob });
+  } finally {
+    await db.close();
+  }
+}
+
+engineTest('include loads belongsTo by id and by a unique, and hasOne, nested', (store) => withBlog(store, async (db) => {
+  const posts = await db.Post.findMany({
+    orderBy: { id: 'asc' },
+    select: { title: true, author: { select: { name: true }, include: { profile: { select: { bio: true } } } } },
+    include: { editor: { select: { email: true } } },
+  });
+  assert.deepEqual(posts, [
+    { title: 'a1', author: { name: 'Ann', profile: { bio: 'hi' } }, editor: { email: 'bob@x.io' } },
+    { title: 'b1', author: { name: 'Bob', profile: null }, editor: null },
+  ]);
+}));
+
+engineTest('findUnique and findFirst take include', (store) => withBlog(store, async (db, { ann }) => {
+  const user = await db.User.findUnique({ where: { email: 'ann@x.io' }, include: { profile: true } });
+  assert.equal(user.id, ann.id);
+  assert.equal(user.profile.bio, 'hi');
+  assert.equal(user.profile.userId, ann.id);
+  const first = await db.Post.findFirst({ where: { title: 'b1' }, select: { author: { select: { email: true } } } });
+  assert.deepEqual(first, { author: { email: 'bob@x.io' } });
+}));
+
+engineTest('a bad include is BadRequestError naming the relation', (store) => withBlog(store, async (db) => {
+  await assert.rejects(db.Post.findMany({ include: { nope: true } }),
+    (e) => e instanceof kvorm.BadRequestError && /"nope" is not a relation of Post/.test(e.message));
+  await assert.rejects(db.User.findMany({ include: { posts: true } }),
+    (e) => e instanceof kvorm.BadRequestError && /to-many/.test(e.message));
+}));

@@ -1,0 +1,88 @@
+"""Relations through the Python package (docs/queries.md, Relations): include and relation keys of select load
+belongsTo (by id and by a unique) and hasOne relations, nested, on every engine, sync and asyncio; a bad include
+is BadRequest naming it; schema errors name the relation."""
+import asyncio
+
+import pytest
+
+import kvorm
+
+
+def blog_schema(namespace):
+    return {"namespace": namespace, "models": {
+        "User": {"fields": {"email": {"type": "string", "unique": True}, "name": {"type": "string"}},
+                 "relations": {"profile": {"hasOne": "Profile"}, "posts": {"hasMany": "Post", "inverse": "author"}}},
+        "Profile": {"fields": {"userId": {"type": "string"}, "bio": {"type": "string"}},
+                    "relations": {"user": {"belongsTo": "User", "fields": ["userId"]}}},
+        "Post": {"id": {"type": "integer", "generate": "increment"},
+                 "fields": {"authorId": {"type": "string"}, "title": {"type": "string"},
+                            "editorEmail": {"type": "string", "optional": True}},
+                 "relations": {"author": {"belongsTo": "User", "fields": ["authorId"]},
+                               "editor": {"belongsTo": "User", "fields": ["editorEmail"],
+                                          "references": ["email"]}}}}}
+
+
+@pytest.fixture
+def blog(url, namespace):
+    with kvorm.open(url, schema=blog_schema(namespace)) as db:
+        ann = db.User.create(data={"email": "ann@x.io", "name": "Ann"})
+        bob = db.User.create(data={"email": "bob@x.io", "name": "Bob"})
+        db.Profile.create(data={"userId": ann["id"], "bio": "hi"})
+        db.Post.create(data={"authorId": ann["id"], "title": "a1", "editorEmail": "bob@x.io"})
+        db.Post.create(data={"authorId": bob["id"], "title": "b1"})
+        yield db, ann, bob
+
+
+def test_include_loads_belongs_to_and_has_one_nested(blog):
+    db, ann, bob = blog
+    posts = db.Post.find_many(order_by={"id": "asc"},
+                              select={"title": True, "author": {"select": {"name": True},
+                                                                "include": {"profile": {"select": {"bio": True}}}}},
+                              include={"editor": {"select": {"email": True}}})
+    assert posts == [{"title": "a1", "author": {"name": "Ann", "profile": {"bio": "hi"}}, "editor": {"email": "bob@x.io"}},
+                     {"title": "b1", "author": {"name": "Bob", "profile": None}, "editor": None}]
+
+
+def test_find_unique_and_find_first_take_include(blog):
+    db, ann, _ = blog
+    user = db.User.find_unique(where={"email": "ann@x.io"}, include={"profile": True})
+    assert user["id"] == ann["id"] and user["profile"]["bio"] == "hi" and user["profile"]["userId"] == ann["id"]
+    assert db.User.find_unique_or_throw(where={"id": ann["id"]}, select={"profile": {"select": {"bio": True}}}) == \
+        {"profile": {"bio": "hi"}}
+    assert db.Post.find_first(where={"title": "b1"}, select={"author": {"select": {"email": True}}}) == \
+        {"author": {"email": "bob@x.io"}}
+    assert db.Post.find_first_or_throw(where={"title": "a1"}, include={"author": True})["author"]["name"] == "Ann"
+
+
+def test_include_through_asyncio(url, namespace):
+    async def main():
+        db = await kvorm.aio.open(url, schema=blog_schema(namespace))
+        try:
+            ann = await db.User.create(data={"email": "ann@x.io", "name": "Ann"})
+            await db.Post.create(data={"authorId": ann["id"], "title": "a1"})
+            rows = await db.Post.find_many(select={"title": True, "author": {"select": {"name": True}}})
+            one = await db.User.find_unique(where={"id": ann["id"]}, include={"profile": True})
+            return rows, one
+        finally:
+            await db.close()
+    rows, one = asyncio.run(main())
+    assert rows == [{"title": "a1", "author": {"name": "Ann"}}]
+    assert one["profile"] is None
+
+
+def test_a_bad_include_is_bad_request_naming_it(blog):
+    db, _, _ = blog
+    with pytest.raises(kvorm.BadRequest, match='"nope" is not a relation of Post'):
+        db.Post.find_many(include={"nope": True})
+    with pytest.raises(kvorm.BadRequest, match="to-many"):
+        db.User.find_many(include={"posts": True})
+    with pytest.raises(kvorm.BadRequest, match="not \"where\""):
+        db.Post.find_unique(where={"id": 1}, include={"author": {"where": {}}})
+
+
+def test_a_relation_that_does_not_resolve_is_a_schema_error(url, namespace):
+    schema = blog_schema(namespace)
+    del schema["models"]["User"]["relations"]["posts"]["inverse"]
+    schema["models"]["Post"]["relations"]["editor"]["references"] = ["name"]
+    with pytest.raises(kvorm.SchemaError, match="Post.editor.*unique"):
+        kvorm.open(url, schema=schema)

@@ -4,7 +4,7 @@
  *
  * The primitives: run (atomic writes of one record with its unique and index entries; reads by id or unique,
  * many per round trip), scan (an ordered range of an index or of the id collection, forward or reverse, limited,
- * resumable), count (over the same ranges), and the index lifecycle (state, online build). Keys handed across
+ * resumable), scan_many (the first chunk of several ranges at once), count (over the same ranges), and the index lifecycle (state, online build). Keys handed across
  * are the order-preserving encoding of keycode.h: an engine compares them as bytes and never decodes values. */
 #ifndef KVORM_ENGINE_H
 #define KVORM_ENGINE_H
@@ -176,6 +176,11 @@ typedef struct kv_engine_ops {
      * passing it as the exclusive bound. */
     int (*scan)(kv_engine *e, const kv_model *m, const kv_range *r, bool reverse, size_t limit, kv_keys *out,
                 kv_error *err);
+    /* Up to limit keys (at most KV_SCAN_CHUNK) of each of n ranges, appended to outs[i], all in one round trip:
+     * the first chunk of every range of a union at once. A range that gave limit keys may have more (resume it
+     * with scan). */
+    int (*scan_many)(kv_engine *e, const kv_model *m, const kv_range *ranges, size_t n, bool reverse, size_t limit,
+                     kv_keys *outs, kv_error *err);
     /* The number of keys in range r; r NULL counts the records of the model. */
     int (*count)(kv_engine *e, const kv_model *m, const kv_range *r, int64_t *out, kv_error *err);
     /* Compares the schema with the one stored (docs/schema.md) and stores compatible changes; a new index on a

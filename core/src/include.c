@@ -1,27 +1,13 @@
-/* Loading the relations of a read (include.h). A to-one relation (belongsTo, hasOne) is one read by id or by
- * unique per distinct target, all of a level's reads sent to the engine together. */
-#include "include.h"
+/* Loading the relations of a read (include.h): parsing, the levels, packing. A to-one relation (belongsTo, hasOne)
+ * is one read by id or by unique per distinct target, all of a level's reads sent to the engine together; a
+ * to-many one (hasMany) is a query of its own (include_many.c). */
+#include "include_internal.h"
 
 #include "keycode.h"
+#include "query.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct inc_item {
-    const kv_relation *rel;
-    const kv_model *target;
-    selection sel;        /* of the target's fields */
-    kv_include *nested;   /* the target records' own include, or NULL */
-    kv_record *recs;      /* the distinct records loaded */
-    size_t nrecs;
-    long *of_parent;      /* per record of the level above: its record in recs, or -1 */
-    size_t nparents;
-} inc_item;
-
-struct kv_include {
-    inc_item *items;
-    int n;
-};
 
 static int include_parse(request *rq, const kv_model *m, const msgpack_object *include,
                          const msgpack_object *select, int depth, kv_include **out);
@@ -40,18 +26,24 @@ static int parse_item(request *rq, const kv_model *m, int relation, const msgpac
     const msgpack_object *select = NULL, *include = NULL;
     it->rel = r;
     it->target = t;
-    if (r->kind == KV_REL_HAS_MANY || r->kind == KV_REL_MANY_TO_MANY)
-        return bad(rq, m, "include: %s is a to-many relation (hasMany, manyToMany): loading those is not supported "
-                          "yet; read them with findMany on %s",
-                   r->name, t->name);
+    it->many = r->kind == KV_REL_HAS_MANY || r->kind == KV_REL_MANY_TO_MANY;
+    if (r->kind == KV_REL_MANY_TO_MANY)
+        return bad(rq, m, "include: %s is a manyToMany relation: loading those is not supported yet; include its "
+                          "join model's relation (a hasMany) and the join model's belongsTo instead%s",
+                   r->name, "");
     if (v->type == MSGPACK_OBJECT_MAP) {
-        static const char *const keys[] = {"select", "include", NULL};
-        const msgpack_object *k = kv_mp_unknown_key(v, keys);
+        static const char *const one_keys[] = {"select", "include", NULL};
+        static const char *const many_keys[] = {"select", "include", "where", "orderBy", "take", "skip", NULL};
+        const msgpack_object *k = kv_mp_unknown_key(v, it->many ? many_keys : one_keys);
         if (k) {
             char q[96] = "(not a string)";
             if (k->type == MSGPACK_OBJECT_STR)
                 kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
-            return bad(rq, m, "include: %s takes \"select\" and \"include\" (a to-one relation), not %s", r->name, q);
+            return bad(rq, m,
+                       it->many ? "include: %s takes \"select\", \"include\", \"where\", \"orderBy\", \"take\" and "
+                                  "\"skip\", not %s"
+                                : "include: %s takes \"select\" and \"include\" (a to-one relation), not %s",
+                       r->name, q);
         }
         select = kv_mp_map_get(v, "select");
         include = kv_mp_map_get(v, "include");
@@ -59,6 +51,34 @@ static int parse_item(request *rq, const kv_model *m, int relation, const msgpac
             select = NULL;
         if (include && include->type == MSGPACK_OBJECT_NIL)
             include = NULL;
+        if (it->many) {
+            const msgpack_object *take = kv_mp_map_get(v, "take"), *skip = kv_mp_map_get(v, "skip");
+            it->where = kv_mp_map_get(v, "where");
+            it->order_by = kv_mp_map_get(v, "orderBy");
+            if (take && take->type == MSGPACK_OBJECT_POSITIVE_INTEGER && take->via.u64 <= INT64_MAX) {
+                it->has_take = true;
+                it->take = (int64_t)take->via.u64;
+            } else if (take && take->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+                it->has_take = true;
+                it->take = take->via.i64;
+            } else if (take && take->type != MSGPACK_OBJECT_NIL) {
+                return bad(rq, m, "include: the \"take\" of %s must be an integer%s", r->name, "");
+            }
+            if (skip && skip->type == MSGPACK_OBJECT_POSITIVE_INTEGER && skip->via.u64 <= INT64_MAX)
+                it->skip = (int64_t)skip->via.u64;
+            else if (skip && skip->type != MSGPACK_OBJECT_NIL)
+                return bad(rq, m, "include: the \"skip\" of %s must be a non-negative integer%s", r->name, "");
+            /* the where and orderBy are checked now, as the query's own are, not only once there are parents */
+            request sub = *rq;
+            sub.model = t;
+            sub.args = v;
+            sub.op = "include";
+            kv_query q;
+            int rc = kv_query_init(&q, &sub, v, KV_Q_WINDOW);
+            kv_query_free(&q);
+            if (rc != 0)
+                return rc;
+        }
     }
     int rc = rq_parse_selection(rq, t, select, &it->sel);
     if (rc == 0)
@@ -177,7 +197,7 @@ static int id_of_value(request *rq, const kv_model *t, const char *v, size_t len
 }
 
 /* The canonical value of field f (of type string or integer) that holds the id text `id`, appended to out. */
-static int value_of_id(request *rq, const kv_model *owner, const kv_field *f, const kv_model *t, const char *id,
+int kv_include_value_of_id(request *rq, const kv_model *owner, const kv_field *f, const kv_model *t, const char *id,
                        size_t len, msgpack_sbuffer *out)
 {
     msgpack_object o;
@@ -219,7 +239,7 @@ static int target_key(request *rq, const kv_model *m, const kv_relation *r, cons
     /* hasOne: the target's foreign key (a unique of it) holds p's referenced key */
     const kv_relation *b = &t->relations[r->inverse];
     if (b->references < 0)
-        return value_of_id(rq, t, &t->fields[b->fields[0]], m, p->id, p->id_len, out);
+        return kv_include_value_of_id(rq, t, &t->fields[b->fields[0]], m, p->id, p->id_len, out);
     const kv_unique *u = &m->uniques[b->references];
     for (int i = 0; i < u->nfields; i++)
         if (!p->values[u->fields[i]])
@@ -373,7 +393,13 @@ static int load_level(request *rq, level_job *jobs, size_t njobs, level_job **ne
         return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
     for (size_t j = 0; j < njobs && rc == 0; j++)
         for (int i = 0; i < jobs[j].inc->n && rc == 0; i++, k++) {
-            rc = prepare_item(rq, jobs[j].m, &jobs[j].inc->items[i], jobs[j].parents, jobs[j].n, &reads[k]);
+            inc_item *it = &jobs[j].inc->items[i];
+            if (it->many) { /* queries of their own (include_many.c) */
+                reads[k].it = it;
+                rc = kv_include_load_many(rq, jobs[j].m, it, jobs[j].parents, jobs[j].n);
+                continue;
+            }
+            rc = prepare_item(rq, jobs[j].m, it, jobs[j].parents, jobs[j].n, &reads[k]);
             nsteps += reads[k].n;
         }
     kv_step **ptrs = rc == 0 ? calloc(nsteps + 1, sizeof(*ptrs)) : NULL;
@@ -387,7 +413,8 @@ static int load_level(request *rq, level_job *jobs, size_t njobs, level_job **ne
         rq->db->engine->ops->run(rq->db->engine, ptrs, nsteps); /* one round trip on Redis */
     }
     for (size_t r = 0; r < nitems && rc == 0; r++)
-        rc = finish_item(rq, &reads[r]);
+        if (!reads[r].it->many)
+            rc = finish_item(rq, &reads[r]);
     size_t nnested = 0;
     for (size_t r = 0; r < nitems && rc == 0; r++)
         nnested += reads[r].it && reads[r].it->nested && reads[r].it->nrecs > 0;
@@ -449,21 +476,33 @@ int kv_include_load(request *rq, kv_include *inc, const kv_model *m, const kv_re
 
 size_t kv_include_count(const kv_include *inc) { return inc ? (size_t)inc->n : 0; }
 
+/* One loaded record (recs[k]) of item it, with its own include's entries. */
+static int pack_one(request *rq, msgpack_packer *pk, const inc_item *it, size_t k)
+{
+    request sub = *rq;
+    sub.model = it->target;
+    int rc = rq_pack_record_with(&sub, pk, &it->recs[k], &it->sel, kv_include_count(it->nested));
+    return rc ? rc : kv_include_pack(&sub, pk, it->nested, k);
+}
+
 int kv_include_pack(request *rq, msgpack_packer *pk, const kv_include *inc, size_t at)
 {
     for (int i = 0; inc && i < inc->n; i++) {
         const inc_item *it = &inc->items[i];
-        long k = at < it->nparents ? it->of_parent[at] : -1;
+        int rc = 0;
         msgpack_pack_str_with_body(pk, it->rel->name, it->rel->name_len);
-        if (k < 0) {
-            msgpack_pack_nil(pk);
-            continue;
+        if (it->many) { /* an array, empty when the parent has none */
+            size_t count = at < it->nparents && it->count ? it->count[at] : 0;
+            msgpack_pack_array(pk, count);
+            for (size_t j = 0; j < count && rc == 0; j++)
+                rc = pack_one(rq, pk, it, it->members[it->first[at] + j]);
+        } else {
+            long k = at < it->nparents ? it->of_parent[at] : -1;
+            if (k < 0)
+                msgpack_pack_nil(pk);
+            else
+                rc = pack_one(rq, pk, it, (size_t)k);
         }
-        request sub = *rq;
-        sub.model = it->target;
-        int rc = rq_pack_record_with(&sub, pk, &it->recs[k], &it->sel, kv_include_count(it->nested));
-        if (rc == 0)
-            rc = kv_include_pack(&sub, pk, it->nested, (size_t)k);
         if (rc != 0)
             return rc;
     }
@@ -480,6 +519,9 @@ void kv_include_free(kv_include *inc)
             kv_record_free(&it->recs[j]);
         free(it->recs);
         free(it->of_parent);
+        free(it->first);
+        free(it->count);
+        free(it->members);
         free(it->sel.fields);
         kv_include_free(it->nested);
     }

@@ -798,6 +798,61 @@ done:
     return rc;
 }
 
+/* The ranges of a plan read whole, in no particular order (a union, an in-list): the first chunk of every range in
+ * one engine call (one round trip on Redis), their records a page of KV_SCAN_CHUNK at a time, then what a range
+ * holds beyond its first chunk as read_range reads it. */
+static int read_ranges(kv_query *q, kv_rows *out)
+{
+    kv_engine *e = q->rq->db->engine;
+    const kv_plan *p = &q->plan;
+    size_t n = (size_t)p->nranges, total = 0, size = 0, at = 0;
+    kv_keys *outs = calloc(n, sizeof(*outs));
+    const char **ids = NULL;
+    size_t *lens = NULL;
+    char *texts = NULL;
+    int rc = outs ? e->ops->scan_many(e, q->model, p->ranges, n, p->reverse, KV_SCAN_CHUNK, outs, q->rq->err)
+                  : kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        total += outs[i].n;
+        size += outs[i].size + outs[i].n * 22; /* an id's text is shorter than its key, an integer's <= 21 bytes */
+    }
+    if (rc == 0 && total > 0 &&
+        (!(ids = malloc(total * sizeof(*ids))) || !(lens = malloc(total * sizeof(*lens))) || !(texts = malloc(size))))
+        rc = kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
+    size_t used = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int nparts = p->ranges[i].index ? p->ranges[i].index->nparts : 0;
+        for (size_t j = 0; rc == 0 && j < outs[i].n; j++, at++) {
+            rc = kv_key_id(texts + used, &lens[at], outs[i].data + outs[i].off[j], outs[i].len[j], nparts,
+                           q->rq->err);
+            ids[at] = texts + used;
+            used += lens[at] + 1;
+        }
+    }
+    for (size_t from = 0; rc == 0 && from < total; from += KV_SCAN_CHUNK) {
+        size_t page = total - from < KV_SCAN_CHUNK ? total - from : KV_SCAN_CHUNK;
+        rc = read_ids(q, ids + from, lens + from, page, NULL, q->in_snapshot && p->exact_count_ok, out);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (outs[i].n < KV_SCAN_CHUNK)
+            continue; /* read whole */
+        kv_range rest = p->ranges[i];
+        kv_bound after = {outs[i].data + outs[i].off[outs[i].n - 1], outs[i].len[outs[i].n - 1], false};
+        if (p->reverse)
+            rest.hi = after;
+        else
+            rest.lo = after;
+        rc = read_range(q, &rest, -1, out, NULL);
+    }
+    for (size_t i = 0; outs && i < n; i++)
+        kv_keys_free(&outs[i]);
+    free(outs);
+    free(ids);
+    free(lens);
+    free(texts);
+    return rc;
+}
+
 /* Every candidate row the plan finds (all of them, or enough in order for need). */
 static int collect(kv_query *q, int64_t need, kv_rows *out)
 {
@@ -813,6 +868,8 @@ static int collect(kv_query *q, int64_t need, kv_rows *out)
         return read_unique(q, out);
     default:
         out->distinct = p->nranges == 1 && q->in_snapshot; /* an index has one entry per record */
+        if (p->nranges > 1 && q->rq->db->engine->ops->scan_many)
+            return read_ranges(q, out);
         for (int i = 0; i < p->nranges; i++) {
             bool *in_order = p->nranges == 1 ? &q->rows_in_order : NULL;
             int rc = read_range(q, &p->ranges[i], p->nranges == 1 ? need : -1, out, in_order);

@@ -147,6 +147,7 @@ static const kv_engine_ops redis_ops = {
     .run = kv_redis_run_steps,
     .run_all = kv_redis_run_all,
     .scan = kv_redis_scan,
+    .scan_many = kv_redis_scan_many,
     .count = kv_redis_count,
     .sync_schema = kv_redis_sync_schema,
     .index_states = kv_redis_index_states,

@@ -119,6 +119,8 @@ int kv_redis_fill_record(kv_record *out, const kv_model *m, const redisReply *pa
 
 int kv_redis_scan(kv_engine *eng, const kv_model *m, const kv_range *r, bool reverse, size_t limit, kv_keys *out,
                   kv_error *err);
+int kv_redis_scan_many(kv_engine *eng, const kv_model *m, const kv_range *ranges, size_t n, bool reverse,
+                       size_t limit, kv_keys *outs, kv_error *err);
 int kv_redis_count(kv_engine *eng, const kv_model *m, const kv_range *r, int64_t *out, kv_error *err);
 int kv_redis_index_states(kv_engine *eng, const kv_model *m, kv_index_state *states, kv_error *err);
 int kv_redis_build_index(kv_engine *eng, const kv_model *m, int which, size_t chunk, bool *done, kv_error *err);

@@ -27,59 +27,112 @@ static void arg_bound(argbuf *a, const kv_bound *b, bool low)
     arg_concat(a, b->inclusive ? "[" : "(", 1, b->data, b->len);
 }
 
-/* Runs a ZRANGE and appends its members to out (*got: how many). The reply is read by the batch reader, with no
- * allocation per member, unless hiredis holds bytes of its own on the connection. */
-static int run_members(redis_engine *e, const kv_model *m, argbuf *a, kv_keys *out, size_t *got, kv_error *err)
+/* Runs n ZRANGEs in one round trip and appends the members of the i-th to outs[i] (gots[i]: how many). The
+ * replies are read by the batch reader, with no allocation per member, unless hiredis holds bytes of its own on
+ * the connection (then they run one by one). */
+static int run_members(redis_engine *e, const kv_model *m, argbuf *as, size_t n, kv_keys *outs, size_t *gots,
+                       kv_error *err)
 {
     redisContext *c;
     kv_cmdbuf cmds = {0};
     kv_resp_batch *b = NULL;
     bool broken = false;
     int rc;
-    *got = 0;
-    if (a->oom)
-        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        gots[i] = 0;
+        if (as[i].oom)
+            return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    }
     if ((rc = kv_pool_acquire(&e->pool, &c, err)) != 0)
         return rc;
     if (!kv_resp_usable(c)) {
-        redisReply *rep;
         kv_pool_release(&e->pool, c, false);
-        if ((rc = kv_redis_command(e, m, "ZRANGE BYLEX", a, &rep, err)) != 0)
-            return rc;
-        if (rep->type != REDIS_REPLY_ARRAY)
-            rc = kv_redis_error(err, KVORM_EINTERNAL, m->name, "ZRANGE BYLEX", rep);
-        for (size_t i = 0; rc == 0 && i < rep->elements; i++)
-            if (rep->element[i]->type != REDIS_REPLY_STRING ||
-                !kv_keys_add(out, rep->element[i]->str, rep->element[i]->len))
-                rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
-        *got = rc == 0 ? rep->elements : 0;
-        freeReplyObject(rep);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            redisReply *rep;
+            if ((rc = kv_redis_command(e, m, "ZRANGE BYLEX", &as[i], &rep, err)) != 0)
+                return rc;
+            if (rep->type != REDIS_REPLY_ARRAY)
+                rc = kv_redis_error(err, KVORM_EINTERNAL, m->name, "ZRANGE BYLEX", rep);
+            for (size_t j = 0; rc == 0 && j < rep->elements; j++)
+                if (rep->element[j]->type != REDIS_REPLY_STRING ||
+                    !kv_keys_add(&outs[i], rep->element[j]->str, rep->element[j]->len))
+                    rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
+            gots[i] = rc == 0 ? rep->elements : 0;
+            freeReplyObject(rep);
+        }
         return rc;
     }
-    kv_cmdbuf_add(&cmds, a->n, a->argv, a->lens);
+    for (size_t i = 0; i < n; i++)
+        kv_cmdbuf_add(&cmds, as[i].n, as[i].argv, as[i].lens);
     rc = kv_redis_send(c, &cmds, "ZRANGE BYLEX", &broken, err);
     kv_cmdbuf_free(&cmds);
     if (rc == 0)
-        rc = kv_resp_read(c, 1, "ZRANGE BYLEX", &b, &broken, err);
+        rc = kv_resp_read(c, n, "ZRANGE BYLEX", &b, &broken, err);
     kv_pool_release(&e->pool, c, broken);
     if (rc != 0)
         return rc;
-    const kv_resp_reply *r = &b->replies[0];
-    if (r->kind == KV_RESP_ERROR) {
-        char text[256];
-        size_t tl = r->error.len < sizeof(text) - 1 ? r->error.len : sizeof(text) - 1;
-        memcpy(text, b->buf + r->error.off, tl);
-        text[tl] = '\0';
-        redisReply er = {.type = REDIS_REPLY_ERROR, .str = text, .len = tl};
-        rc = kv_redis_error(err, KVORM_EINTERNAL, m->name, "ZRANGE BYLEX", &er);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const kv_resp_reply *r = &b->replies[i];
+        if (r->kind == KV_RESP_ERROR) {
+            char text[256];
+            size_t tl = r->error.len < sizeof(text) - 1 ? r->error.len : sizeof(text) - 1;
+            memcpy(text, b->buf + r->error.off, tl);
+            text[tl] = '\0';
+            redisReply er = {.type = REDIS_REPLY_ERROR, .str = text, .len = tl};
+            rc = kv_redis_error(err, KVORM_EINTERNAL, m->name, "ZRANGE BYLEX", &er);
+        }
+        for (size_t j = 0; rc == 0 && j < r->n; j++) {
+            const kv_resp_span *sp = &b->spans[r->first + j];
+            if (!kv_keys_add(&outs[i], b->buf + sp->off, sp->len))
+                rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
+        }
+        gots[i] = rc == 0 ? r->n : 0;
     }
-    for (size_t i = 0; rc == 0 && i < r->n; i++) {
-        const kv_resp_span *sp = &b->spans[r->first + i];
-        if (!kv_keys_add(out, b->buf + sp->off, sp->len))
-            rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
-    }
-    *got = rc == 0 ? r->n : 0;
     kv_resp_batch_unref(b);
+    return rc;
+}
+
+/* ZRANGE <key> <bounds> BYLEX [REV] LIMIT 0 n of range r. */
+static void zrange_args(argbuf *a, const kv_model_keys *k, const kv_model *m, const kv_range *r, bool reverse,
+                        size_t n)
+{
+    arg_cstr(a, "ZRANGE");
+    arg_key(a, range_key(k, m, r->index));
+    if (reverse) {
+        arg_bound(a, &r->hi, false);
+        arg_bound(a, &r->lo, true);
+    } else {
+        arg_bound(a, &r->lo, true);
+        arg_bound(a, &r->hi, false);
+    }
+    arg_cstr(a, "BYLEX");
+    if (reverse)
+        arg_cstr(a, "REV");
+    arg_cstr(a, "LIMIT");
+    arg_cstr(a, "0");
+    arg_int(a, (int64_t)n);
+}
+
+int kv_redis_scan_many(kv_engine *eng, const kv_model *m, const kv_range *ranges, size_t n, bool reverse,
+                       size_t limit, kv_keys *outs, kv_error *err)
+{
+    redis_engine *e = (redis_engine *)eng;
+    const kv_model_keys *k = kv_redis_keys(e, m, err);
+    if (!k)
+        return err->code;
+    if (limit > KV_REDIS_SCAN_CHUNK)
+        limit = KV_REDIS_SCAN_CHUNK;
+    argbuf *as = calloc(n + 1, sizeof(*as));
+    size_t *gots = calloc(n + 1, sizeof(*gots));
+    int rc = !as || !gots ? kv_fail(err, KVORM_EINTERNAL, "out of memory") : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        zrange_args(&as[i], k, m, &ranges[i], reverse, limit);
+    if (rc == 0 && n > 0)
+        rc = run_members(e, m, as, n, outs, gots, err);
+    for (size_t i = 0; as && i < n; i++)
+        arg_free(&as[i]);
+    free(as);
+    free(gots);
     return rc;
 }
 
@@ -96,22 +149,8 @@ int kv_redis_scan(kv_engine *eng, const kv_model *m, const kv_range *r, bool rev
     while (limit > 0) {
         size_t n = limit < KV_REDIS_SCAN_CHUNK ? limit : KV_REDIS_SCAN_CHUNK, got = 0;
         argbuf a = {0};
-        arg_cstr(&a, "ZRANGE");
-        arg_key(&a, range_key(k, m, cur.index));
-        if (reverse) {
-            arg_bound(&a, &cur.hi, false);
-            arg_bound(&a, &cur.lo, true);
-        } else {
-            arg_bound(&a, &cur.lo, true);
-            arg_bound(&a, &cur.hi, false);
-        }
-        arg_cstr(&a, "BYLEX");
-        if (reverse)
-            arg_cstr(&a, "REV");
-        arg_cstr(&a, "LIMIT");
-        arg_cstr(&a, "0");
-        arg_int(&a, (int64_t)n);
-        rc = run_members(e, m, &a, out, &got, err);
+        zrange_args(&a, k, m, &cur, reverse, n);
+        rc = run_members(e, m, &a, 1, out, &got, err);
         arg_free(&a);
         if (rc != 0 || got < n || limit == n)
             break;

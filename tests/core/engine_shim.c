@@ -1,5 +1,5 @@
-// The engine shim of engine_shim.h: a copy of the engine's ops whose scan calls the real one, counts its keys,
-// then calls the hook, and whose run_all calls its hook, then the real one.
+// The engine shim of engine_shim.h: a copy of the engine's ops whose scan (and scan_many) calls the real one,
+// counts its keys, then calls the hook, and whose run_all calls its hook, then the real one.
 #include "engine_shim.h"
 
 #include "db.h"
@@ -27,6 +27,23 @@ static int shim_scan(kv_engine *e, const kv_model *m, const kv_range *r, bool re
     return rc;
 }
 
+static int shim_scan_many(kv_engine *e, const kv_model *m, const kv_range *r, size_t n, bool reverse, size_t limit,
+                          kv_keys *outs, kv_error *err)
+{
+    size_t before = 0, after = 0;
+    for (size_t i = 0; i < n; i++)
+        before += outs[i].n;
+    int rc = real_ops->scan_many(e, m, r, n, reverse, limit, outs, err);
+    for (size_t i = 0; i < n; i++)
+        after += outs[i].n;
+    keys_scanned += after - before;
+    void (*fn)(void *) = hook;
+    hook = NULL;
+    if (fn)
+        fn(hook_arg);
+    return rc;
+}
+
 static void shim_run_all(kv_engine *e, kv_step **steps, size_t n)
 {
     void (*fn)(void *) = all_hook;
@@ -42,6 +59,8 @@ static void install(kvorm_db *db)
         real_ops = db->engine->ops;
         shim_ops = *real_ops;
         shim_ops.scan = shim_scan;
+        if (real_ops->scan_many)
+            shim_ops.scan_many = shim_scan_many;
         shim_ops.run_all = shim_run_all;
         db->engine->ops = &shim_ops;
     }

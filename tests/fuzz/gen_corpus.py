@@ -206,7 +206,9 @@ SEQUENCES = [
                                                                   "include": {"counter": True}}}}),
                  req("User", "findUnique", {"where": {"email": "a@x.io"}, "select": {"counter": True}}),
                  req("Item", "findFirst", {"include": {"owner": True}}),
-                 req("User", "findMany", {"include": {"items": True}})]),
+                 req("User", "findMany", {"include": {"items": {"where": {"label": {"not": None}}, "orderBy": {"id": "desc"},
+                                                                "take": -1, "skip": 1, "include": {"owner": True}}}}),
+                 req("Item", "findMany", {"where": {"label": {"in": ["a", "b", "nobody"]}}})]),
     # messages quote values cut after 60 bytes and copy unknown field names cut at 71: a cut inside a code point
     ("cut-in-code-point", [req("User", "create", {"data": {"email": "a", "role": "x" + "\u00e9" * 40}}),
                            req("User", "create", {"data": {"email": "a", "x" + "\u20ac" * 30: 1}}),

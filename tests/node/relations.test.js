@@ -1,6 +1,6 @@
 'use strict';
 // Relations through the public API (docs/queries.md, Relations): include and relation keys of select load
-// belongsTo (by id and by a unique) and hasOne relations, nested, on both engines; a bad include is
+// belongsTo (by id and by a unique), hasOne and hasMany relations, nested, on both engines; a bad include is
 // BadRequestError naming it. Args objects go to the core as they are.
 
 const { before, after } = require('node:test');
@@ -80,9 +80,17 @@ engineTest('findUnique and findFirst take include', (store) => withBlog(store, a
   assert.deepEqual(first, { author: { email: 'bob@x.io' } });
 }));
 
+engineTest('hasMany loads each parent\'s records with its where, orderBy and take', (store) => withBlog(store, async (db) => {
+  const users = await db.User.findMany({
+    orderBy: { email: 'asc' },
+    select: { name: true, posts: { select: { title: true }, orderBy: { title: 'desc' }, take: 1 } },
+  });
+  assert.deepEqual(users, [{ name: 'Ann', posts: [{ title: 'a1' }] }, { name: 'Bob', posts: [{ title: 'b1' }] }]);
+}));
+
 engineTest('a bad include is BadRequestError naming the relation', (store) => withBlog(store, async (db) => {
   await assert.rejects(db.Post.findMany({ include: { nope: true } }),
     (e) => e instanceof kvorm.BadRequestError && /"nope" is not a relation of Post/.test(e.message));
-  await assert.rejects(db.User.findMany({ include: { posts: true } }),
-    (e) => e instanceof kvorm.BadRequestError && /to-many/.test(e.message));
+  await assert.rejects(db.User.findMany({ include: { posts: { cursor: { id: 1 } } } }),
+    (e) => e instanceof kvorm.BadRequestError && /not "cursor"/.test(e.message));
 }));

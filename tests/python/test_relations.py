@@ -70,12 +70,24 @@ def test_include_through_asyncio(url, namespace):
     assert one["profile"] is None
 
 
+def test_has_many_loads_each_parents_records_with_its_where_order_and_window(blog):
+    db, ann, bob = blog
+    for i in range(4):
+        db.Post.create(data={"authorId": ann["id"], "title": "x%d" % i})
+    users = db.User.find_many(order_by={"email": "asc"},
+                              select={"name": True, "posts": {"select": {"title": True}, "where": {"title": {"startsWith": "x"}},
+                                                              "orderBy": {"title": "desc"}, "take": 2}})
+    assert users == [{"name": "Ann", "posts": [{"title": "x3"}, {"title": "x2"}]}, {"name": "Bob", "posts": []}]
+    one = db.User.find_unique(where={"id": bob["id"]}, include={"posts": {"include": {"author": {"select": {"name": True}}}}})
+    assert [(p["title"], p["author"]["name"]) for p in one["posts"]] == [("b1", "Bob")]
+
+
 def test_a_bad_include_is_bad_request_naming_it(blog):
     db, _, _ = blog
     with pytest.raises(kvorm.BadRequest, match='"nope" is not a relation of Post'):
         db.Post.find_many(include={"nope": True})
-    with pytest.raises(kvorm.BadRequest, match="to-many"):
-        db.User.find_many(include={"posts": True})
+    with pytest.raises(kvorm.BadRequest, match='not "cursor"'):
+        db.User.find_many(include={"posts": {"cursor": {"id": 1}}})
     with pytest.raises(kvorm.BadRequest, match="not \"where\""):
         db.Post.find_unique(where={"id": 1}, include={"author": {"where": {}}})
 

@@ -44,6 +44,7 @@ static const kv_engine_ops lmdb_ops = {
     .run = kv_lmdb_run,
     .run_all = kv_lmdb_run_all,
     .scan = kv_lmdb_scan,
+    .scan_many = kv_lmdb_scan_many,
     .count = kv_lmdb_count,
     .sync_schema = kv_lmdb_sync_schema,
     .index_states = kv_lmdb_index_states,

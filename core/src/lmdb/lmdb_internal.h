@@ -210,6 +210,9 @@ void kv_lmdb_run(kv_engine *eng, kv_step **steps, size_t n);
 void kv_lmdb_run_all(kv_engine *eng, kv_step **steps, size_t n);
 int kv_lmdb_scan(kv_engine *eng, const kv_model *m, const kv_range *r, bool reverse, size_t limit, kv_keys *out,
                  kv_error *err);
+/* scan_many: the ranges one after the other, in one read transaction. */
+int kv_lmdb_scan_many(kv_engine *eng, const kv_model *m, const kv_range *ranges, size_t n, bool reverse,
+                      size_t limit, kv_keys *outs, kv_error *err);
 int kv_lmdb_count(kv_engine *eng, const kv_model *m, const kv_range *r, int64_t *out, kv_error *err);
 int kv_lmdb_index_states(kv_engine *eng, const kv_model *m, kv_index_state *states, kv_error *err);
 int kv_lmdb_build_index(kv_engine *eng, const kv_model *m, int which, size_t chunk, bool *done, kv_error *err);

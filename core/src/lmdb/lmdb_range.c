@@ -73,6 +73,16 @@ int kv_lmdb_scan(kv_engine *eng, const kv_model *m, const kv_range *r, bool reve
     return each_key((lmdb_engine *)eng, m, r, reverse, limit, add_key, out, err);
 }
 
+int kv_lmdb_scan_many(kv_engine *eng, const kv_model *m, const kv_range *ranges, size_t n, bool reverse,
+                      size_t limit, kv_keys *outs, kv_error *err)
+{
+    int rc = kv_lmdb_snapshot(eng, true, err); /* one read transaction for them all */
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = kv_lmdb_scan(eng, m, &ranges[i], reverse, limit, &outs[i], err);
+    kv_lmdb_snapshot(eng, false, err);
+    return rc;
+}
+
 /* LMDB's B-tree keeps no counts: a count walks its range (the keys only, on the pages already mapped). */
 int kv_lmdb_count(kv_engine *eng, const kv_model *m, const kv_range *r, int64_t *out, kv_error *err)
 {

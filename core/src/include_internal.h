@@ -1,0 +1,39 @@
+/* What include.c and include_many.c share: the parsed include and what its loading keeps. */
+#ifndef KVORM_INCLUDE_INTERNAL_H
+#define KVORM_INCLUDE_INTERNAL_H
+
+#include "include.h"
+
+typedef struct inc_item {
+    const kv_relation *rel;
+    const kv_model *target;
+    selection sel;        /* of the target's fields */
+    kv_include *nested;   /* the target records' own include, or NULL */
+    kv_record *recs;      /* the records loaded (distinct for a to-one relation) */
+    size_t nrecs;
+    size_t nparents;
+    /* to-one: per record of the level above, its record in recs, or -1 */
+    long *of_parent;
+    /* to-many: the include's own where and orderBy (the request's), its window per parent, and per parent its
+     * records, in the query's order: members[first[i] .. first[i] + count[i]) index recs */
+    bool many;
+    const msgpack_object *where, *order_by;
+    bool has_take;
+    int64_t take, skip;
+    size_t *first, *count, *members;
+} inc_item;
+
+struct kv_include {
+    inc_item *items;
+    int n;
+};
+
+/* The canonical value of field f of model owner (of type string or integer) that holds the id text `id` of a
+ * record of model t, appended to out. */
+int kv_include_value_of_id(request *rq, const kv_model *owner, const kv_field *f, const kv_model *t, const char *id,
+                           size_t len, msgpack_sbuffer *out);
+/* Loads to-many item it for the n parents of model m: one query of the target per 256 distinct keys, with the
+ * item's where and the foreign key in the parents' keys; its rows grouped by parent, each group windowed. */
+int kv_include_load_many(request *rq, const kv_model *m, inc_item *it, const kv_record *const *parents, size_t n);
+
+#endif

@@ -1,0 +1,261 @@
+/* Loading a to-many relation of a read (a hasMany): one query of the target for the keys of up to KV_MAX_RANGES
+ * parents at a time, its where the include's own and the foreign key in those keys, so that the planner reads
+ * the foreign key's index as a union of ranges (their first chunks together: one round trip on Redis, the records
+ * one more). Its rows are grouped by parent and each group is cut to the include's skip and take. */
+#include "include_internal.h"
+
+#include "query.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The parents' keys: what the target's foreign key holds for each (its fields' canonical values end to end). */
+typedef struct parent_keys {
+    msgpack_sbuffer bytes;
+    size_t *off, *len; /* per parent; len SIZE_MAX: no key (a null referenced field) */
+} parent_keys;
+
+static int key_of_parent(request *rq, const kv_model *m, const kv_model *t, const kv_relation *b, const kv_record *p,
+                         msgpack_sbuffer *out, bool *none)
+{
+    *none = false;
+    if (b->references < 0)
+        return kv_include_value_of_id(rq, t, &t->fields[b->fields[0]], m, p->id, p->id_len, out);
+    const kv_unique *u = &m->uniques[b->references];
+    for (int i = 0; i < u->nfields; i++)
+        if (!p->values[u->fields[i]]) {
+            *none = true;
+            return 0;
+        }
+    for (int i = 0; i < u->nfields; i++)
+        msgpack_sbuffer_write(out, p->values[u->fields[i]], p->lens[u->fields[i]]);
+    return 0;
+}
+
+/* The key a child record's foreign key holds (its fields' values end to end), or false when one is null. */
+static bool key_of_child(const kv_relation *b, const kv_record *c, msgpack_sbuffer *out)
+{
+    out->size = 0;
+    for (int i = 0; i < b->nfields; i++) {
+        if (!c->values[b->fields[i]])
+            return false;
+        msgpack_sbuffer_write(out, c->values[b->fields[i]], c->lens[b->fields[i]]);
+    }
+    return true;
+}
+
+/* The query's args for the parents [from, to): {"where": {"AND": [where, keys]}, "orderBy": orderBy}, where keys
+ * is {fk: {"in": [...]}} for a one-field foreign key and {"OR": [{f1: v1, f2: v2}, ...]} for a compound one. The
+ * keys' bytes are canonical values, each one MessagePack object: they go into the document as they are. */
+static void pack_args(msgpack_sbuffer *sb, const inc_item *it, const kv_relation *b, const parent_keys *k,
+                      const size_t *order, size_t from, size_t to)
+{
+    msgpack_packer pk;
+    const kv_model *t = it->target;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, it->order_by ? 2 : 1);
+    kv_pack_cstr(&pk, "where");
+    msgpack_pack_map(&pk, 1);
+    kv_pack_cstr(&pk, "AND");
+    msgpack_pack_array(&pk, it->where ? 2 : 1);
+    if (it->where)
+        msgpack_pack_object(&pk, *it->where);
+    if (b->nfields == 1) {
+        msgpack_pack_map(&pk, 1);
+        kv_pack_cstr(&pk, t->fields[b->fields[0]].name);
+        msgpack_pack_map(&pk, 1);
+        kv_pack_cstr(&pk, "in");
+        msgpack_pack_array(&pk, to - from);
+        for (size_t i = from; i < to; i++)
+            msgpack_sbuffer_write(sb, k->bytes.data + k->off[order[i]], k->len[order[i]]);
+    } else {
+        msgpack_pack_map(&pk, 1);
+        kv_pack_cstr(&pk, "OR");
+        msgpack_pack_array(&pk, to - from);
+        for (size_t i = from; i < to; i++) {
+            const char *v = k->bytes.data + k->off[order[i]];
+            size_t left = k->len[order[i]], used = 0;
+            msgpack_pack_map(&pk, (size_t)b->nfields);
+            for (int f = 0; f < b->nfields; f++) {
+                kv_mp_check(v, left, &used, KV_MAX_DEPTH); /* our own canonical values: one object each */
+                kv_pack_cstr(&pk, t->fields[b->fields[f]].name);
+                msgpack_sbuffer_write(sb, v, used);
+                v += used;
+                left -= used;
+            }
+        }
+    }
+    if (it->order_by) {
+        kv_pack_cstr(&pk, "orderBy");
+        msgpack_pack_object(&pk, *it->order_by);
+    }
+}
+
+/* Runs the target's query for the parents order[from, to) and appends its rows to it->recs. */
+static int query_chunk(request *rq, inc_item *it, const kv_relation *b, const parent_keys *k, const size_t *order,
+                       size_t from, size_t to)
+{
+    msgpack_sbuffer sb;
+    msgpack_object args;
+    msgpack_zone *zone = kv_mp_zone_take();
+    kv_query q;
+    kv_rows rows = {0};
+    int rc = 0;
+    memset(&q, 0, sizeof(q));
+    msgpack_sbuffer_init(&sb);
+    pack_args(&sb, it, b, k, order, from, to);
+    if (!zone || !sb.data)
+        rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+    else if (kv_mp_unpack(zone, sb.data, sb.size, &args) != KV_MP_OK)
+        rc = kv_fail(rq->err, KVORM_EINTERNAL, "include: the query of %s did not pack", it->rel->name);
+    request sub = *rq;
+    sub.model = it->target;
+    sub.args = &args;
+    sub.op = "include";
+    if (rc == 0 && (rc = kv_query_init(&q, &sub, &args, KV_Q_WINDOW)) == 0)
+        rc = kv_query_rows(&q, &rows);
+    if (rc == 0 && rows.n > 0) {
+        kv_record *grown = realloc(it->recs, (it->nrecs + rows.n) * sizeof(*grown));
+        if (!grown) {
+            rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+        } else {
+            it->recs = grown;
+            memcpy(it->recs + it->nrecs, rows.rows, rows.n * sizeof(*rows.rows)); /* the records move */
+            it->nrecs += rows.n;
+            rows.n = 0;
+        }
+    }
+    kv_rows_free(&rows);
+    kv_query_free(&q);
+    kv_mp_zone_give(zone);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+typedef struct sort_ctx {
+    const char *bytes;
+    const size_t *off, *len;
+} sort_ctx;
+
+/* By key bytes, then by position: the records of one key stay in the query's order. */
+static int by_key(const void *a, const void *b, void *ctx)
+{
+    const sort_ctx *c = ctx;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    size_t li = c->len[i], lj = c->len[j];
+    int r = memcmp(c->bytes + c->off[i], c->bytes + c->off[j], li < lj ? li : lj);
+    if (r == 0)
+        r = li < lj ? -1 : li > lj;
+    return r ? r : i < j ? -1 : i > j;
+}
+
+/* Groups the records by the parent their foreign key names and cuts each group to skip and take. */
+static int group(request *rq, inc_item *it, const kv_relation *b, const parent_keys *k, size_t n)
+{
+    msgpack_sbuffer ck;
+    size_t *coff = calloc(it->nrecs + 1, sizeof(size_t)), *clen = calloc(it->nrecs + 1, sizeof(size_t));
+    size_t *sorted = calloc(it->nrecs + 1, sizeof(size_t));
+    int rc = 0;
+    msgpack_sbuffer_init(&ck);
+    it->first = calloc(n + 1, sizeof(size_t));
+    it->count = calloc(n + 1, sizeof(size_t));
+    it->members = calloc(it->nrecs + 1, sizeof(size_t));
+    if (!coff || !clen || !sorted || !it->first || !it->count || !it->members) {
+        rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+        goto done;
+    }
+    msgpack_sbuffer one;
+    msgpack_sbuffer_init(&one);
+    size_t nkeyed = 0;
+    for (size_t r = 0; r < it->nrecs; r++) {
+        if (!key_of_child(b, &it->recs[r], &one))
+            continue;
+        coff[r] = ck.size;
+        clen[r] = one.size;
+        msgpack_sbuffer_write(&ck, one.data, one.size);
+        sorted[nkeyed++] = r;
+    }
+    msgpack_sbuffer_destroy(&one);
+    sort_ctx sc = {ck.data, coff, clen};
+    qsort_r(sorted, nkeyed, sizeof(size_t), by_key, &sc);
+    size_t used = 0;
+    for (size_t p = 0; p < n; p++) {
+        it->first[p] = used;
+        if (k->len[p] == SIZE_MAX)
+            continue;
+        /* the first record of the parent's key: a binary search over the sorted keys */
+        const char *key = k->bytes.data + k->off[p];
+        size_t kl = k->len[p], lo = 0, hi = nkeyed;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2, r = sorted[mid], l = clen[r];
+            int c = memcmp(ck.data + coff[r], key, l < kl ? l : kl);
+            if (c == 0)
+                c = l < kl ? -1 : l > kl;
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        size_t end = lo;
+        while (end < nkeyed && clen[sorted[end]] == kl && memcmp(ck.data + coff[sorted[end]], key, kl) == 0)
+            end++;
+        /* the window: skip, then take; a negative take counts (and skips) from the end, in order still */
+        size_t total = end - lo, skipped = (uint64_t)it->skip < total ? (size_t)it->skip : total;
+        size_t from = skipped, count = total - skipped;
+        if (it->has_take && it->take >= 0 && (uint64_t)it->take < count) {
+            count = (size_t)it->take;
+        } else if (it->has_take && it->take < 0) {
+            uint64_t mag = (uint64_t)(-(it->take + 1)) + 1;
+            count = mag < total - skipped ? (size_t)mag : total - skipped;
+            from = total - skipped - count;
+        }
+        for (size_t j = 0; j < count; j++)
+            it->members[used++] = sorted[lo + from + j];
+        it->count[p] = count;
+        /* a parent shares its key with no other (ids and unique values are distinct), so each record is taken once */
+    }
+done:
+    msgpack_sbuffer_destroy(&ck);
+    free(coff);
+    free(clen);
+    free(sorted);
+    return rc;
+}
+
+int kv_include_load_many(request *rq, const kv_model *m, inc_item *it, const kv_record *const *parents, size_t n)
+{
+    const kv_model *t = it->target;
+    const kv_relation *b = &t->relations[it->rel->inverse];
+    parent_keys k;
+    size_t *order = calloc(n + 1, sizeof(size_t)), nkeyed = 0;
+    int rc = 0;
+    msgpack_sbuffer_init(&k.bytes);
+    k.off = calloc(n + 1, sizeof(size_t));
+    k.len = calloc(n + 1, sizeof(size_t));
+    it->nparents = n;
+    if (!order || !k.off || !k.len) {
+        rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        bool none = false;
+        size_t at = k.bytes.size;
+        rc = key_of_parent(rq, m, t, b, parents[i], &k.bytes, &none);
+        k.off[i] = at;
+        k.len[i] = none ? SIZE_MAX : k.bytes.size - at;
+        if (!none)
+            order[nkeyed++] = i;
+    }
+    for (size_t from = 0; rc == 0 && from < nkeyed; from += KV_MAX_RANGES) {
+        size_t to = nkeyed - from < KV_MAX_RANGES ? nkeyed : from + KV_MAX_RANGES;
+        rc = query_chunk(rq, it, b, &k, order, from, to);
+    }
+    if (rc == 0)
+        rc = group(rq, it, b, &k, n);
+done:
+    msgpack_sbuffer_destroy(&k.bytes);
+    free(k.off);
+    free(k.len);
+    free(order);
+    return rc;
+}

@@ -509,6 +509,30 @@ int kv_include_pack(request *rq, msgpack_packer *pk, const kv_include *inc, size
     return 0;
 }
 
+void kv_include_explain(const kv_include *inc, msgpack_packer *pk)
+{
+    static const char *const kinds[] = {"belongsTo", "hasOne", "hasMany", "manyToMany"};
+    msgpack_pack_array(pk, inc ? (size_t)inc->n : 0);
+    for (int i = 0; inc && i < inc->n; i++) {
+        const inc_item *it = &inc->items[i];
+        const kv_relation *r = it->rel;
+        bool by_unique = r->kind == KV_REL_HAS_ONE || (r->kind == KV_REL_BELONGS_TO && r->references >= 0);
+        msgpack_pack_map(pk, 6);
+        kv_pack_cstr(pk, "relation");
+        msgpack_pack_str_with_body(pk, r->name, r->name_len);
+        kv_pack_cstr(pk, "kind");
+        kv_pack_cstr(pk, kinds[r->kind]);
+        kv_pack_cstr(pk, "model");
+        kv_pack_cstr(pk, it->target->name);
+        kv_pack_cstr(pk, "reads");
+        kv_pack_cstr(pk, it->many ? "query" : by_unique ? "unique" : "get");
+        kv_pack_cstr(pk, "roundTrips");
+        msgpack_pack_int(pk, it->many ? 2 : 1);
+        kv_pack_cstr(pk, "include");
+        kv_include_explain(it->nested, pk);
+    }
+}
+
 void kv_include_free(kv_include *inc)
 {
     if (!inc)

@@ -755,7 +755,7 @@ static void pack_bound(msgpack_packer *pk, const kv_bound *b)
     free(text);
 }
 
-int kv_plan_explain(kv_query *q, const char *op, msgpack_packer *pk)
+int kv_plan_explain(kv_query *q, const char *op, msgpack_packer *pk, size_t extra)
 {
     static const char *const kinds[] = {"get", "unique", "index", "scan", "empty", "union"};
     const kv_plan *p = &q->plan;
@@ -782,7 +782,7 @@ int kv_plan_explain(kv_query *q, const char *op, msgpack_packer *pk)
     }
     bool refused = p->kind == KV_PLAN_SCAN && !p->has_range &&
                    (q->refuse_scans);
-    msgpack_pack_map(pk, 14);
+    msgpack_pack_map(pk, 14 + extra);
     kv_pack_cstr(pk, "op");
     kv_pack_cstr(pk, op);
     kv_pack_cstr(pk, "model");
@@ -816,8 +816,11 @@ int kv_plan_explain(kv_query *q, const char *op, msgpack_packer *pk)
     kv_pack_cstr(pk, "estimatedRows");
     msgpack_pack_int64(pk, estimate);
     kv_pack_cstr(pk, "roundTrips");
-    /* a page of keys and a get of its records per 1000 keys; a get or lookup is one */
-    if (p->kind == KV_PLAN_INDEX || p->kind == KV_PLAN_SCAN || p->kind == KV_PLAN_UNION)
+    /* a page of keys and a get of its records per 1000 keys; a get or lookup is one; the first chunks of several
+     * ranges go together (scan_many) */
+    if ((p->kind == KV_PLAN_INDEX || p->kind == KV_PLAN_UNION) && p->nranges > 1 && e->ops->scan_many)
+        msgpack_pack_int64(pk, 2 * (estimate / KV_SCAN_CHUNK + 1));
+    else if (p->kind == KV_PLAN_INDEX || p->kind == KV_PLAN_SCAN || p->kind == KV_PLAN_UNION)
         msgpack_pack_int64(pk, 2 * (estimate / KV_SCAN_CHUNK + p->nranges));
     else
         msgpack_pack_int64(pk, p->kind == KV_PLAN_EMPTY ? 0 : 1);

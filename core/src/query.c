@@ -1066,9 +1066,18 @@ int kv_op_explain(request *rq, msgpack_packer *pk)
     if ((rc = rq_check_args(&inner, def->args)) != 0)
         return rc;
     kv_query q;
+    kv_include *inc = NULL;
     bool window = def->run != kv_op_group_by && def->run != kv_op_update_many && def->run != kv_op_delete_many;
-    if ((rc = kv_query_init(&q, &inner, args, window ? KV_Q_WINDOW : KV_Q_WHERE)) == 0)
-        rc = kv_plan_explain(&q, def->name, pk);
+    bool finds = def->run == kv_op_find_many || def->run == kv_op_find_first || def->run == kv_op_find_first_or_throw;
+    if (finds && (rc = kv_include_parse(&inner, inner.model, rq_arg(&inner, "include"), rq_arg(&inner, "select"),
+                                        &inc)) != 0)
+        return rc;
+    if ((rc = kv_query_init(&q, &inner, args, window ? KV_Q_WINDOW : KV_Q_WHERE)) == 0 &&
+        (rc = kv_plan_explain(&q, def->name, pk, finds ? 1 : 0)) == 0 && finds) {
+        kv_pack_cstr(pk, "include");
+        kv_include_explain(inc, pk);
+    }
     kv_query_free(&q);
+    kv_include_free(inc);
     return rc;
 }

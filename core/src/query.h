@@ -95,8 +95,9 @@ int kv_query_cmp(const kv_query *q, const kv_record *a, const kv_record *b);
 /* Planning (plan.c). */
 int kv_plan_build(kv_query *q);
 void kv_plan_free(kv_plan *p);
-/* Packs the plan as explain returns it; estimate asks the engine for the number of keys in the ranges. */
-int kv_plan_explain(kv_query *q, const char *op, msgpack_packer *pk);
+/* Packs the plan as explain returns it (a map with `extra` more entries, which the caller packs after it); the
+ * estimate asks the engine for the number of keys in the ranges. */
+int kv_plan_explain(kv_query *q, const char *op, msgpack_packer *pk, size_t extra);
 /* The id of the KV_PLAN_GET's i-th value as a locator (text in the pred). */
 
 /* Whether scans are refused for this query (refuseScans, else the db's option); fills err with REFUSED. */

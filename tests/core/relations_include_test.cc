@@ -228,6 +228,24 @@ TEST_F(Relations, ToManyAndToOneNestEitherWay)
                       R"({"name":"Bob","posts":[{"title":"b1","editor":null}]}])");
 }
 
+TEST_F(Relations, ExplainShowsHowAnIncludeIsRead)
+{
+    JRes r = Run("User", "explain",
+                 R"({"op":"findMany","args":{"include":{"profile":true,)"
+                 R"("posts":{"take":2,"include":{"editor":true}}}}})");
+    KT_ASSERT_OK(r);
+    const json_t *inc = json_object_get(r.get(), "include");
+    ASSERT_TRUE(json_is_array(inc)) << r.text;
+    EXPECT_EQ(DumpJson(inc),
+              R"([{"relation":"profile","kind":"hasOne","model":"Profile","reads":"unique","roundTrips":1,"include":[]},)"
+              R"({"relation":"posts","kind":"hasMany","model":"Post","reads":"query","roundTrips":2,"include":[)"
+              R"({"relation":"editor","kind":"belongsTo","model":"User","reads":"unique","roundTrips":1,"include":[]}]}])");
+    JRes bad = Run("User", "explain", R"({"op":"findMany","args":{"include":{"nope":true}}})");
+    EXPECT_EQ(bad.rc, KVORM_EBAD_REQUEST) << bad.text;
+    JRes none = Run("User", "explain", R"({"op":"findMany","args":{}})");
+    EXPECT_EQ(DumpJson(json_object_get(none.get(), "include")), "[]") << none.text;
+}
+
 // Socket reads Redis's event loop made from its clients (INFO stats total_reads_processed) while fn ran: a count of
 // round trips, whatever the machine's speed. The INFO that ends the count is one of them, taken off.
 long long SocketReads(Raw &raw, const std::function<void()> &fn)

@@ -1,7 +1,8 @@
 /*
  * bench_util - the small helpers the C benchmarks (redis_bench, query_bench, lmdb_bench) share: the fatal-error
  * exit with the program's name, the clocks, printing MessagePack, packing kvorm requests, reading a decoded
- * MessagePack map, a checked kvorm_exec, and the arithmetic of the ABBA rounds (warm-up, number of rounds,
+ * MessagePack map, a checked kvorm_exec, reading INFO fields and explain's range bounds, and the arithmetic of the
+ * ABBA rounds (warm-up, number of rounds,
  * median round ratio). The measuring loops stay in each benchmark.
  */
 #ifndef KVORM_BENCH_UTIL_H
@@ -11,6 +12,7 @@
 
 #include <msgpack.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -46,6 +48,12 @@ void pk_explain_head(msgpack_packer *pk, const char *model, const char *op);
 
 /* The value of key in a decoded MessagePack map, or NULL (also when m is not a map). */
 const msgpack_object *map_get(const msgpack_object *m, const char *key);
+
+/* A numeric field of an INFO reply ("name:value"), or -1. */
+long long info_field(const char *info, const char *name);
+/* A bound of explain's "ranges" ("[<hex>" inclusive, "(<hex>" exclusive, nil open) as a ZRANGE BYLEX bound
+ * ("-"/"+" when open), allocated; dies on anything else. */
+char *lex_bound(const msgpack_object *o, bool is_hi, size_t *len);
 
 /* ABBA rounds: one side's turn lasts about SLOT_SECONDS; sides alternate kvorm,other | other,kvorm | ... */
 #define SLOT_SECONDS 0.25

@@ -267,17 +267,6 @@ static void raw_connect(bench *b)
     b->floor_db = cfg.db + 1;
 }
 
-/* A numeric field of an INFO reply ("name:value"), or -1. */
-static long long info_field(const char *info, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = info; (p = strstr(p, name)) != NULL; p += n) {
-        if ((p == info || p[-1] == '\n') && p[n] == ':')
-            return strtoll(p + n + 1, NULL, 10);
-    }
-    return -1;
-}
-
 static long long used_memory(bench *b)
 {
     redisReply *r = cmd(b, "INFO memory");
@@ -530,38 +519,6 @@ static void build_requests(room_q *q)
     msgpack_packer_init(&pk, &q->req_c, msgpack_sbuffer_write);
     pk_request_head(&pk, MODEL, "count", 1);
     build_where_range(&pk, room);
-}
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* A bound of explain's "ranges" ("[<hex>" inclusive, "(<hex>" exclusive, nil open) as a ZRANGE BYLEX bound. */
-static char *lex_bound(const msgpack_object *o, bool is_hi, size_t *len)
-{
-    if (o->type == MSGPACK_OBJECT_NIL) {
-        char *s = xmalloc(2);
-        s[0] = is_hi ? '+' : '-';
-        s[1] = '\0';
-        *len = 1;
-        return s;
-    }
-    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size < 1 || o->via.str.size % 2 != 1 ||
-        (o->via.str.ptr[0] != '[' && o->via.str.ptr[0] != '('))
-        die("explain's range bound is not \"[<hex>\", \"(<hex>\" or nil");
-    size_t n = o->via.str.size / 2;
-    char *s = xmalloc(n + 2);
-    s[0] = o->via.str.ptr[0];
-    for (size_t i = 0; i < n; i++) {
-        int h = hexval(o->via.str.ptr[1 + 2 * i]), l = hexval(o->via.str.ptr[2 + 2 * i]);
-        if (h < 0 || l < 0)
-            die("explain's range bound is not hex");
-        s[1 + i] = (char)(h << 4 | l);
-    }
-    s[n + 1] = '\0';
-    *len = n + 1;
-    return s;
 }
 
 /* explain of query B: checks the plan (the composite index, in order, one range) and takes its bounds. */

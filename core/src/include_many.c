@@ -1,7 +1,9 @@
-/* Loading a to-many relation of a read (a hasMany): one query of the target for the keys of up to KV_MAX_RANGES
- * parents at a time, its where the include's own and the foreign key in those keys, so that the planner reads
- * the foreign key's index as a union of ranges (their first chunks together: one round trip on Redis, the records
- * one more). Its rows are grouped by parent and each group is cut to the include's skip and take. */
+/* Loading a to-many relation of a read (a hasMany). With a positive take, a query per parent (its where the
+ * include's own and the foreign key = the parent's key, its skip and take the include's), all run together by
+ * kv_query_rows_many: the first keys of every parent's range in one round trip on Redis, the records they name in
+ * one more. Otherwise one query of the target for the keys of up to KV_MAX_RANGES parents at a time, the foreign
+ * key in those keys, read as a union of ranges (their first chunks together too), its rows grouped by parent and
+ * each group cut to the include's skip and take. */
 #include "include_internal.h"
 
 #include "query.h"
@@ -222,6 +224,110 @@ done:
     return rc;
 }
 
+/* One parent's query args: {"where": {"AND": [where, {fk: key}]}, "orderBy": ..., "skip": ..., "take": ...}. */
+static void pack_parent_args(msgpack_sbuffer *sb, const inc_item *it, const kv_relation *b, const char *key,
+                             size_t len)
+{
+    msgpack_packer pk;
+    const kv_model *t = it->target;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3 + (it->order_by ? 1 : 0));
+    kv_pack_cstr(&pk, "where");
+    msgpack_pack_map(&pk, 1);
+    kv_pack_cstr(&pk, "AND");
+    msgpack_pack_array(&pk, it->where ? 2 : 1);
+    if (it->where)
+        msgpack_pack_object(&pk, *it->where);
+    msgpack_pack_map(&pk, (size_t)b->nfields);
+    size_t used = 0;
+    for (int f = 0; f < b->nfields; f++) {
+        kv_mp_check(key, len, &used, KV_MAX_DEPTH); /* our own canonical values: one object each */
+        kv_pack_cstr(&pk, t->fields[b->fields[f]].name);
+        msgpack_sbuffer_write(sb, key, used);
+        key += used;
+        len -= used;
+    }
+    if (it->order_by) {
+        kv_pack_cstr(&pk, "orderBy");
+        msgpack_pack_object(&pk, *it->order_by);
+    }
+    kv_pack_cstr(&pk, "skip");
+    msgpack_pack_int64(&pk, it->skip);
+    kv_pack_cstr(&pk, "take");
+    msgpack_pack_int64(&pk, it->take);
+}
+
+/* With a take, each parent's rows are its own query's, their first keys read together for all of them
+ * (kv_query_rows_many): only the rows each parent needs are read, where one query for all would read them all.
+ * Returns 1, having loaded nothing, when no index gives a parent's rows in order (the caller runs one query). */
+static int load_windowed(request *rq, inc_item *it, const kv_relation *b, const parent_keys *k, size_t n)
+{
+    msgpack_sbuffer *docs = calloc(n + 1, sizeof(*docs));
+    msgpack_object *args = calloc(n + 1, sizeof(*args));
+    kv_query *qs = calloc(n + 1, sizeof(*qs));
+    kv_rows *outs = calloc(n + 1, sizeof(*outs));
+    size_t *of = calloc(n + 1, sizeof(*of)), nq = 0, total = 0;
+    msgpack_zone *zone = msgpack_zone_new(KV_MP_ZONE_CHUNK);
+    request sub = *rq;
+    int rc = 0;
+    sub.model = it->target;
+    sub.op = "include";
+    if (!docs || !args || !qs || !outs || !of || !zone) {
+        rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t p = 0; p < n && rc == 0; p++) {
+        if (k->len[p] == SIZE_MAX)
+            continue;
+        msgpack_sbuffer_init(&docs[nq]);
+        pack_parent_args(&docs[nq], it, b, k->bytes.data + k->off[p], k->len[p]);
+        if (kv_mp_unpack(zone, docs[nq].data, docs[nq].size, &args[nq]) != KV_MP_OK) {
+            rc = kv_fail(rq->err, KVORM_EINTERNAL, "include: the query of %s did not pack", it->rel->name);
+            nq++;
+            break;
+        }
+        sub.args = &args[nq];
+        rc = kv_query_init(&qs[nq], &sub, &args[nq], KV_Q_WINDOW);
+        of[nq++] = p;
+        if (rc == 0 && nq == 1 && !kv_query_first_keys_decide(&qs[0])) {
+            rc = 1; /* no index gives each parent's order: one query for them all reads less (the caller's) */
+            break;
+        }
+    }
+    if (rc == 0 && (!(it->first = calloc(n + 1, sizeof(size_t))) || !(it->count = calloc(n + 1, sizeof(size_t)))))
+        rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+    if (rc == 0)
+        rc = kv_query_rows_many(qs, nq, outs);
+    for (size_t i = 0; rc == 0 && i < nq; i++)
+        total += outs[i].n;
+    if (rc == 0 && total > 0 &&
+        (!(it->recs = calloc(total, sizeof(*it->recs))) || !(it->members = calloc(total, sizeof(size_t)))))
+        rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < nq; i++) {
+        it->first[of[i]] = it->nrecs;
+        it->count[of[i]] = outs[i].n;
+        for (size_t j = 0; j < outs[i].n; j++) {
+            it->members[it->nrecs] = it->nrecs;
+            it->recs[it->nrecs++] = outs[i].rows[j]; /* the records move */
+        }
+        outs[i].n = 0;
+    }
+done:
+    for (size_t i = 0; i < nq; i++) {
+        kv_rows_free(&outs[i]);
+        kv_query_free(&qs[i]);
+        msgpack_sbuffer_destroy(&docs[i]);
+    }
+    if (zone)
+        msgpack_zone_free(zone);
+    free(docs);
+    free(args);
+    free(qs);
+    free(outs);
+    free(of);
+    return rc;
+}
+
 int kv_include_load_many(request *rq, const kv_model *m, inc_item *it, const kv_record *const *parents, size_t n)
 {
     const kv_model *t = it->target;
@@ -246,6 +352,9 @@ int kv_include_load_many(request *rq, const kv_model *m, inc_item *it, const kv_
         if (!none)
             order[nkeyed++] = i;
     }
+    if (rc == 0 && it->has_take && it->take > 0 && (rc = load_windowed(rq, it, b, &k, n)) != 1)
+        goto done;
+    rc = rc == 1 ? 0 : rc;
     for (size_t from = 0; rc == 0 && from < nkeyed; from += KV_MAX_RANGES) {
         size_t to = nkeyed - from < KV_MAX_RANGES ? nkeyed : from + KV_MAX_RANGES;
         rc = query_chunk(rq, it, b, &k, order, from, to);

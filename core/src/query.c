@@ -521,6 +521,16 @@ static bool beyond(const kv_query *q, frontier *fr, const kv_record *r)
 /* Reads the records of n ids (text) in one call to the engine, keeping those that match (and, for an ordered
  * read, that are not beyond its frontier). keys_decide: the keys the ids came from match the where exactly, and
  * the records were read in the same snapshot as the keys, so the where need not be evaluated again. */
+/* Takes the record a read by id found into out when it is a row of q: it matches the where (unless the keys read
+ * decide it), comes after the cursor, and has not moved past the frontier of the keys read. */
+static int take_found(kv_query *q, kv_step *st, frontier *fr, bool keys_decide, kv_rows *out)
+{
+    if (st->found && (keys_decide || kv_filter_eval(&q->filter, q->model, &st->out) == KV_TRUE) &&
+        (!q->has_cursor || after_cursor(q, &st->out)) && !(fr && beyond(q, fr, &st->out)))
+        return rows_take(out, &st->out, q->rq->err);
+    return 0;
+}
+
 static int read_ids(kv_query *q, const char *const *ids, const size_t *lens, size_t n, frontier *fr, bool keys_decide,
                     kv_rows *out)
 {
@@ -552,9 +562,8 @@ static int read_ids(kv_query *q, const char *const *ids, const size_t *lens, siz
             *q->rq->err = shared;
             rc = shared.code ? shared.code : st->rc;
         }
-        if (rc == 0 && st->found && (keys_decide || kv_filter_eval(&q->filter, q->model, &st->out) == KV_TRUE) &&
-            (!q->has_cursor || after_cursor(q, &st->out)) && !(fr && beyond(q, fr, &st->out)))
-            rc = rows_take(out, &st->out, q->rq->err);
+        if (rc == 0)
+            rc = take_found(q, st, fr, keys_decide, out);
         kv_record_free(&st->out);
     }
 done:
@@ -889,6 +898,8 @@ static int snapshot(kv_query *q, bool begin)
     return rc;
 }
 
+static int window(kv_query *q, kv_rows *out);
+
 int kv_query_rows(kv_query *q, kv_rows *out)
 {
     int64_t need = q->has_take ? q->skip + q->take : -1;
@@ -901,8 +912,12 @@ int kv_query_rows(kv_query *q, kv_rows *out)
     q->rows_in_order = false;
     rc = collect(q, need, out);
     snapshot(q, false);
-    if (rc != 0)
-        return rc;
+    return rc ? rc : window(q, out);
+}
+
+/* The rows collected, in the query's order, cut to skip and take. */
+static int window(kv_query *q, kv_rows *out)
+{
     if (out->n > 1 && !q->rows_in_order)
         qsort_r(out->rows, out->n, sizeof(*out->rows), cmp_rows, q);
     /* skip counts the cursor's own position: when its record is not among the rows (deleted meanwhile, say), the
@@ -930,6 +945,201 @@ int kv_query_rows(kv_query *q, kv_rows *out)
             out->rows[out->n - 1 - i] = t;
         }
     return 0;
+}
+
+/* ---- many queries at once ---- */
+
+/* Whether q's rows are the first skip + take keys of its one range, in order: a take, no cursor, one range of an
+ * index whose key order is the query's order (as read_range's `exact`). */
+bool kv_query_first_keys_decide(const kv_query *q)
+{
+    const kv_plan *p = &q->plan;
+    return p->kind == KV_PLAN_INDEX && p->nranges == 1 && p->ordered && q->has_take && !q->has_cursor &&
+           q->take > 0 && q->skip + q->take < KV_SCAN_CHUNK;
+}
+
+/* How many key elements fix a row's place in q's order (read_range's run_parts): all of them when the index's
+ * order, then the id's, is the query's (exact: the keys are in the query's order); else the fixed parts and the
+ * order's, and the rows of one run of equal elements are sorted. */
+static int order_run_parts(const kv_query *q, bool *exact)
+{
+    const kv_plan *p = &q->plan;
+    int nparts = p->ranges[0].index->nparts;
+    *exact = !(p->fixed_parts + q->norder - 1 < nparts || q->order[q->norder - 1].desc != p->reverse);
+    return *exact ? nparts + 1 : p->fixed_parts + q->norder - 1;
+}
+
+/* One query of the batch read together: its keys, and what was taken. */
+typedef struct many_q {
+    kv_keys keys;
+    size_t used;      /* the keys whose records are read: at most skip + take */
+    bool cut;         /* a used key holds a cut value in an order part, or a tie runs past them: not settled */
+    bool exact;       /* the keys are in the query's order (else the rows are sorted) */
+    frontier fr;
+} many_q;
+
+/* Reads the records of the used keys of the batch's queries, KV_SCAN_CHUNK per engine call. */
+static int read_many(kv_query *qs, const size_t *fast, size_t nfast, many_q *mq, kv_rows *outs)
+{
+    kv_engine *e = qs[fast[0]].rq->db->engine;
+    size_t total = 0;
+    int rc = 0;
+    for (size_t k = 0; k < nfast; k++)
+        total += mq[k].used;
+    kv_locator *locs = calloc(total + 1, sizeof(*locs));
+    kv_step *steps = calloc(total + 1, sizeof(*steps));
+    kv_step **ptrs = calloc(total + 1, sizeof(*ptrs));
+    size_t *owner = calloc(total + 1, sizeof(*owner));
+    char *texts = NULL;
+    size_t tsize = 0, used = 0, at = 0;
+    kv_error shared = {0};
+    for (size_t k = 0; k < nfast; k++)
+        tsize += mq[k].keys.size + mq[k].used * 22;
+    if (!locs || !steps || !ptrs || !owner || !(texts = malloc(tsize + 1))) {
+        rc = kv_fail(qs[fast[0]].rq->err, KVORM_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t k = 0; k < nfast && rc == 0; k++) {
+        kv_query *q = &qs[fast[k]];
+        int nparts = q->plan.ranges[0].index->nparts;
+        for (size_t j = 0; j < mq[k].used && rc == 0; j++, at++) {
+            rc = kv_key_id(texts + used, &locs[at].id_len, mq[k].keys.data + mq[k].keys.off[j], mq[k].keys.len[j],
+                           nparts, q->rq->err);
+            locs[at].id = texts + used;
+            used += locs[at].id_len + 1;
+            steps[at] = (kv_step){.model = q->model, .loc = &locs[at], .err = &shared};
+            ptrs[at] = &steps[at];
+            owner[at] = k;
+        }
+    }
+    for (size_t from = 0; rc == 0 && from < total; from += KV_SCAN_CHUNK) {
+        size_t page = total - from < KV_SCAN_CHUNK ? total - from : KV_SCAN_CHUNK;
+        e->ops->run(e, ptrs + from, page);
+        for (size_t i = from; i < from + page; i++) {
+            kv_query *q = &qs[fast[owner[i]]];
+            if (rc == 0 && steps[i].rc != 0) {
+                *q->rq->err = shared;
+                rc = shared.code ? shared.code : steps[i].rc;
+            }
+            frontier *fr = q->in_snapshot ? NULL : &mq[owner[i]].fr;
+            if (rc == 0)
+                rc = take_found(q, &steps[i], fr, q->in_snapshot && q->plan.exact_count_ok, &outs[fast[owner[i]]]);
+            kv_record_free(&steps[i].out);
+        }
+    }
+done:
+    for (size_t i = 0; steps && i < total; i++)
+        kv_record_free(&steps[i].out);
+    free(locs);
+    free(steps);
+    free(ptrs);
+    free(owner);
+    free(texts);
+    return rc;
+}
+
+/* The first keys of the batch's queries that read in `reverse`, in one engine call, and which of them to use. */
+static int scan_first(kv_query *qs, const size_t *fast, size_t nfast, bool reverse, many_q *mq)
+{
+    kv_engine *e = qs[fast[0]].rq->db->engine;
+    kv_range *ranges = calloc(nfast + 1, sizeof(*ranges));
+    kv_keys *got = calloc(nfast + 1, sizeof(*got));
+    size_t *which = calloc(nfast + 1, sizeof(*which)), n = 0, limit = 1;
+    int rc = !ranges || !got || !which ? kv_fail(qs[fast[0]].rq->err, KVORM_EINTERNAL, "out of memory") : 0;
+    for (size_t k = 0; rc == 0 && k < nfast; k++) {
+        const kv_query *q = &qs[fast[k]];
+        if (q->plan.reverse != reverse)
+            continue;
+        ranges[n] = q->plan.ranges[0];
+        which[n++] = k;
+        if ((size_t)(q->skip + q->take) + 1 > limit) /* one more: whether a tie runs past the rows needed */
+            limit = (size_t)(q->skip + q->take) + 1;
+    }
+    if (rc == 0 && n > 0)
+        rc = e->ops->scan_many(e, qs[fast[0]].model, ranges, n, reverse, limit, got, qs[fast[0]].rq->err);
+    for (size_t i = 0; i < n; i++) {
+        many_q *m = &mq[which[i]];
+        const kv_query *q = &qs[fast[which[i]]];
+        const kv_plan *p = &q->plan;
+        int order_parts = p->fixed_parts + q->norder - 1, run_parts = order_run_parts(q, &m->exact);
+        size_t need = (size_t)(q->skip + q->take);
+        m->keys = got[i];
+        m->used = got[i].n < need ? got[i].n : need;
+        for (size_t j = 0; j < m->used && order_parts > p->fixed_parts; j++)
+            m->cut = m->cut || cut_within(m->keys.data + m->keys.off[j], m->keys.len[j], p->fixed_parts, order_parts);
+        if (!m->exact && m->used == need && got[i].n > need) { /* the next key in the last one's run: a tie */
+            const char *a = m->keys.data + m->keys.off[need - 1], *b = m->keys.data + m->keys.off[need];
+            size_t al = run_len(a, m->keys.len[need - 1], run_parts), bl = run_len(b, m->keys.len[need], run_parts);
+            m->cut = m->cut || (al == bl && memcmp(a, b, al) == 0);
+        }
+        m->fr = (frontier){p->ranges[0].index, NULL, 0, run_parts, p->reverse, {0}, {0}};
+        msgpack_sbuffer_init(&m->fr.key);
+        if (m->used > 0) {
+            m->fr.run = m->keys.data + m->keys.off[m->used - 1];
+            m->fr.run_len = run_len(m->fr.run, m->keys.len[m->used - 1], run_parts);
+        }
+    }
+    free(ranges);
+    free(got);
+    free(which);
+    return rc;
+}
+
+int kv_query_rows_many(kv_query *qs, size_t n, kv_rows *outs)
+{
+    size_t *fast = calloc(n + 1, sizeof(*fast)), nfast = 0;
+    many_q *mq = calloc(n + 1, sizeof(*mq));
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        memset(&outs[i], 0, sizeof(outs[i]));
+    if (!fast || !mq) {
+        rc = n ? kv_fail(qs[0].rq->err, KVORM_EINTERNAL, "out of memory") : 0;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (qs[i].rq->db->engine->ops->scan_many && kv_query_first_keys_decide(&qs[i]))
+            fast[nfast++] = i;
+    if (nfast > 0) {
+        kv_query *q0 = &qs[fast[0]];
+        if ((rc = snapshot(q0, true)) != 0)
+            goto done;
+        for (size_t k = 0; k < nfast; k++) {
+            qs[fast[k]].in_snapshot = q0->in_snapshot;
+            outs[fast[k]].distinct = q0->in_snapshot; /* one range: one entry per record */
+        }
+        if ((rc = scan_first(qs, fast, nfast, false, mq)) == 0 && (rc = scan_first(qs, fast, nfast, true, mq)) == 0)
+            rc = read_many(qs, fast, nfast, mq, outs);
+        snapshot(q0, false);
+    }
+    /* a query is settled by its first keys when it found every row it needs, or read every key its range has,
+     * with no cut value that could tie; else it runs on its own */
+    for (size_t k = 0; rc == 0 && k < nfast; k++) {
+        kv_query *q = &qs[fast[k]];
+        size_t need = (size_t)(q->skip + q->take);
+        bool settled = !mq[k].cut && (outs[fast[k]].n >= need || (mq[k].used == mq[k].keys.n && mq[k].keys.n < need));
+        if (settled) {
+            q->rows_in_order = mq[k].exact;
+            rc = window(q, &outs[fast[k]]);
+        } else {
+            kv_rows_free(&outs[fast[k]]);
+            rc = kv_query_rows(q, &outs[fast[k]]);
+        }
+    }
+    for (size_t i = 0, k = 0; rc == 0 && i < n; i++) {
+        if (k < nfast && fast[k] == i) { /* read above */
+            k++;
+            continue;
+        }
+        rc = kv_query_rows(&qs[i], &outs[i]);
+    }
+done:
+    for (size_t k = 0; mq && k < n; k++) {
+        kv_keys_free(&mq[k].keys);
+        msgpack_sbuffer_destroy(&mq[k].fr.key);
+    }
+    free(fast);
+    free(mq);
+    return rc;
 }
 
 int kv_query_count(kv_query *q, int64_t *out)

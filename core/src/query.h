@@ -86,6 +86,14 @@ void kv_query_free(kv_query *q);
 
 /* Runs the plan: the rows that match, ordered, skipped and taken. */
 int kv_query_rows(kv_query *q, kv_rows *out);
+/* Runs n queries as kv_query_rows would, outs[i] the rows of qs[i]; those whose rows are the first keys of one
+ * ordered range (a take, no cursor) read their first keys together (one engine call) and their records in
+ * batches of KV_SCAN_CHUNK, and a query that these do not settle (rows filtered out, a cut value) runs on its own
+ * afterwards. An include's to-many relation with a take runs its parents' queries so. */
+int kv_query_rows_many(kv_query *qs, size_t n, kv_rows *outs);
+/* Whether q is one kv_query_rows_many reads by its first keys: a take, no cursor, one range of an index whose key
+ * order is the query's order. */
+bool kv_query_first_keys_decide(const kv_query *q);
 /* The number of rows kv_query_rows would return, without reading records when the plan allows. */
 int kv_query_count(kv_query *q, int64_t *out);
 

@@ -332,5 +332,116 @@ TEST_F(Relations, AToManyIncludeIsTwoRoundTripsForAllItsParents)
     EXPECT_EQ(with - plain, 2) << "socket reads: " << plain << " without the include, " << with << " with it";
 }
 
+// With a take and an index that gives each parent's order (the foreign key, then the orderBy), each parent's rows
+// are the first keys of its own range: read together for all parents, only what each needs. The rows equal what
+// findMany on each parent gives, also when a where filters some first keys out (those parents are read again on
+// their own).
+const char *const kFeed = R"({"namespace":"feed","models":{
+  "User": {"id": {"type": "string"}, "fields": {"name": {"type": "string"}},
+           "relations": {"posts": {"hasMany": "Post"}}},
+  "Post": {"id": {"type": "integer"},
+           "fields": {"authorId": {"type": "string"}, "n": {"type": "integer"}},
+           "indexes": [["authorId", {"field": "n", "order": "desc"}]],
+           "relations": {"author": {"belongsTo": "User", "fields": ["authorId"]}}}}})";
+
+class RelationsWindow : public KvTest {
+protected:
+    void SetUp() override
+    {
+        KvTest::SetUp();
+        if (HasFatalFailure())
+            return;
+        db_ = Open(kFeed);
+        ASSERT_NE(db_, nullptr);
+        for (int u = 0; u < 10; u++) {
+            JRes r = ExecJson(db_, Req("User", "create", R"({"data":{"id":"u)" + std::to_string(u) + R"(","name":"U"}})"));
+            ASSERT_EQ(r.rc, KVORM_OK) << r.text;
+        }
+        for (int i = 0; i < 200; i++) {
+            JRes r = ExecJson(db_, Req("Post", "create", R"({"data":{"id":)" + std::to_string(i + 1) +
+                                                             R"(,"authorId":"u)" + std::to_string(i % 10) +
+                                                             R"(","n":)" + std::to_string(i / 10) + "}}"));
+            ASSERT_EQ(r.rc, KVORM_OK) << r.text;
+        }
+    }
+    // each user's posts as findMany on Post gives them, as the include's JSON
+    std::string Expected(const std::string &args)
+    {
+        std::string out = "[";
+        for (int u = 0; u < 10; u++) {
+            std::string where = R"("authorId":"u)" + std::to_string(u) + R"(")";
+            JRes r = ExecJson(db_, Req("Post", "findMany", "{" + args.substr(1, args.size() - 2) +
+                                                              (args.size() > 2 ? "," : "") + R"("where":{)" + where +
+                                                              (where_.empty() ? "" : "," + where_) + "}}"));
+            EXPECT_EQ(r.rc, KVORM_OK) << r.text;
+            out += (u ? "," : "") + std::string(R"({"id":"u)") + std::to_string(u) + R"(","posts":)" + r.text + "}";
+        }
+        return out + "]";
+    }
+    std::string where_;
+    kvorm_db *db_ = nullptr;
+};
+
+TEST_F(RelationsWindow, EachParentsFirstRowsAreItsOwn)
+{
+    // ties: u0 has four posts at n 19 (its own, 201, 202, 203), u1 two at n 0; orderBy n breaks them by id desc
+    for (int i = 201; i <= 205; i++) {
+        JRes r = ExecJson(db_, Req("Post", "create", R"({"data":{"id":)" + std::to_string(i) + R"(,"authorId":"u)" +
+                                                         (i <= 203 ? "0" : "1") + R"(","n":)" +
+                                                         (i <= 203 ? "19" : "0") + "}}"));
+        ASSERT_EQ(r.rc, KVORM_OK) << r.text;
+    }
+    const char *windows[] = {R"({"orderBy":{"n":"desc"},"take":3,"select":{"id":true,"n":true}})",
+                             R"({"orderBy":{"n":"desc"},"skip":2,"take":4,"select":{"id":true}})",
+                             R"({"orderBy":{"n":"asc"},"take":2,"select":{"n":true}})",
+                             R"({"orderBy":{"n":"desc"},"take":50,"select":{"id":true}})",
+                             R"({"orderBy":{"n":"desc"},"take":2,"select":{"id":true}})",
+                             R"({"orderBy":{"n":"asc"},"take":1,"select":{"id":true}})",
+                             R"({"take":3,"select":{"id":true}})"};
+    for (const char *w : windows) {
+        std::string args = w;
+        JRes r = ExecJson(db_, Req("User", "findMany",
+                                   R"({"orderBy":{"id":"asc"},"select":{"id":true,"posts":)" + args + "}}"));
+        KT_ASSERT_OK(r);
+        EXPECT_EQ(r.text, Expected(args)) << w;
+    }
+    // a where the first keys do not settle: odd n only
+    where_ = R"("n":{"in":[1,3,5,7,9,11]})";
+    std::string args = R"({"orderBy":{"n":"desc"},"take":2,"select":{"n":true},"where":{"n":{"in":[1,3,5,7,9,11]}}})";
+    JRes r = ExecJson(db_, Req("User", "findMany", R"({"orderBy":{"id":"asc"},"select":{"id":true,"posts":)" + args + "}}"));
+    KT_ASSERT_OK(r);
+    where_.clear();
+    std::string plain = R"({"orderBy":{"n":"desc"},"take":2,"select":{"n":true}})";
+    where_ = R"("n":{"in":[1,3,5,7,9,11]})";
+    EXPECT_EQ(r.text, Expected(plain));
+}
+
+// Two round trips, and only the records needed: 10 ranges of 3 keys and their 30 records, not the 200 posts.
+TEST_F(RelationsWindow, TheFirstRowsOfEveryParentAreTwoRoundTripsAndReadNoMore)
+{
+    KT_REDIS_ONLY("reads Redis's INFO stats");
+    auto stat = [&](const char *name) {
+        std::string info = raw_.Str({"INFO", "stats"});
+        size_t at = info.find(std::string(name) + ":");
+        return at == std::string::npos ? -1LL : std::atoll(info.c_str() + at + strlen(name) + 1);
+    };
+    long long commands = 0;
+    auto cost = [&](const std::string &args) {
+        long long c0 = stat("total_commands_processed");
+        long long reads = SocketReads(raw_, [&] {
+            JRes r = ExecJson(db_, Req("User", "findMany", args));
+            EXPECT_EQ(r.rc, KVORM_OK) << r.text;
+            EXPECT_EQ(json_array_size(r.get()), 10u) << r.text;
+        });
+        commands = stat("total_commands_processed") - c0 - 3; /* the INFO calls */
+        return reads;
+    };
+    std::string inc = R"({"include":{"posts":{"orderBy":{"n":"desc"},"take":3}}})";
+    cost(inc);  // the index states are read once per db
+    long long plain = cost("{}"), plain_cmds = commands, with = cost(inc), with_cmds = commands;
+    EXPECT_EQ(with - plain, 2) << "socket reads: " << plain << " without the include, " << with << " with it";
+    EXPECT_EQ(with_cmds - plain_cmds, 10 + 30) << "commands: " << plain_cmds << " without, " << with_cmds << " with";
+}
+
 }  // namespace
 }  // namespace kt

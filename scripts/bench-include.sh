@@ -24,12 +24,7 @@ cmake -S . -B "$BUILD_DIR" -G Ninja >/dev/null
 cmake --build "$BUILD_DIR" --target include_bench
 command -v "$REDIS_SERVER" >/dev/null || { echo "bench-include.sh: $REDIS_SERVER not found" >&2; exit 1; }
 
-SERVER_PIN=()
-CLIENT_PIN=()
-if [[ "$BENCH_PIN" != 0 ]] && command -v taskset >/dev/null && [[ "$(nproc 2>/dev/null || echo 1)" -ge 2 ]]; then
-  SERVER_PIN=(taskset -c 0)
-  CLIENT_PIN=(taskset -c 1)
-fi
+kvorm_bench_pins
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/kvorm-bench-include.XXXXXX")"
 cleanup() {

@@ -33,12 +33,7 @@ BENCH="$BUILD_DIR/benchmarks/query_bench"
 
 command -v "$REDIS_SERVER" >/dev/null || { echo "bench-query.sh: $REDIS_SERVER not found" >&2; exit 1; }
 
-SERVER_PIN=()
-CLIENT_PIN=()
-if [[ "$BENCH_PIN" != 0 ]] && command -v taskset >/dev/null && [[ "$(nproc 2>/dev/null || echo 1)" -ge 2 ]]; then
-  SERVER_PIN=(taskset -c 0)
-  CLIENT_PIN=(taskset -c 1)
-fi
+kvorm_bench_pins
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/kvorm-bench-query.XXXXXX")"
 cleanup() {

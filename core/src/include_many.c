@@ -46,6 +46,33 @@ static bool key_of_child(const kv_relation *b, const kv_record *c, msgpack_sbuff
     return true;
 }
 
+/* {f1: v1, f2: v2...}: the foreign key's fields of model t with the values of key (canonical values end to end, each
+ * one MessagePack object: written as they are). */
+static void pack_key_map(msgpack_packer *pk, msgpack_sbuffer *sb, const kv_model *t, const kv_relation *b,
+                         const char *key, size_t len)
+{
+    size_t used = 0;
+    msgpack_pack_map(pk, (size_t)b->nfields);
+    for (int f = 0; f < b->nfields; f++) {
+        kv_mp_check(key, len, &used, KV_MAX_DEPTH); /* our own canonical values: one object each */
+        kv_pack_cstr(pk, t->fields[b->fields[f]].name);
+        msgpack_sbuffer_write(sb, key, used);
+        key += used;
+        len -= used;
+    }
+}
+
+/* "where": {"AND": [the include's where, ...]}: the include's where (when it has one) and the condition packed next. */
+static void pack_where_and(msgpack_packer *pk, const inc_item *it)
+{
+    kv_pack_cstr(pk, "where");
+    msgpack_pack_map(pk, 1);
+    kv_pack_cstr(pk, "AND");
+    msgpack_pack_array(pk, it->where ? 2 : 1);
+    if (it->where)
+        msgpack_pack_object(pk, *it->where);
+}
+
 /* The query's args for the parents [from, to): {"where": {"AND": [where, keys]}, "orderBy": orderBy}, where keys
  * is {fk: {"in": [...]}} for a one-field foreign key and {"OR": [{f1: v1, f2: v2}, ...]} for a compound one. The
  * keys' bytes are canonical values, each one MessagePack object: they go into the document as they are. */
@@ -56,12 +83,7 @@ static void pack_args(msgpack_sbuffer *sb, const inc_item *it, const kv_relation
     const kv_model *t = it->target;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, it->order_by ? 2 : 1);
-    kv_pack_cstr(&pk, "where");
-    msgpack_pack_map(&pk, 1);
-    kv_pack_cstr(&pk, "AND");
-    msgpack_pack_array(&pk, it->where ? 2 : 1);
-    if (it->where)
-        msgpack_pack_object(&pk, *it->where);
+    pack_where_and(&pk, it); /* then the foreign key condition */
     if (b->nfields == 1) {
         msgpack_pack_map(&pk, 1);
         kv_pack_cstr(&pk, t->fields[b->fields[0]].name);
@@ -75,16 +97,7 @@ static void pack_args(msgpack_sbuffer *sb, const inc_item *it, const kv_relation
         kv_pack_cstr(&pk, "OR");
         msgpack_pack_array(&pk, to - from);
         for (size_t i = from; i < to; i++) {
-            const char *v = k->bytes.data + k->off[order[i]];
-            size_t left = k->len[order[i]], used = 0;
-            msgpack_pack_map(&pk, (size_t)b->nfields);
-            for (int f = 0; f < b->nfields; f++) {
-                kv_mp_check(v, left, &used, KV_MAX_DEPTH); /* our own canonical values: one object each */
-                kv_pack_cstr(&pk, t->fields[b->fields[f]].name);
-                msgpack_sbuffer_write(sb, v, used);
-                v += used;
-                left -= used;
-            }
+            pack_key_map(&pk, sb, t, b, k->bytes.data + k->off[order[i]], k->len[order[i]]);
         }
     }
     if (it->order_by) {
@@ -232,21 +245,8 @@ static void pack_parent_args(msgpack_sbuffer *sb, const inc_item *it, const kv_r
     const kv_model *t = it->target;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 3 + (it->order_by ? 1 : 0));
-    kv_pack_cstr(&pk, "where");
-    msgpack_pack_map(&pk, 1);
-    kv_pack_cstr(&pk, "AND");
-    msgpack_pack_array(&pk, it->where ? 2 : 1);
-    if (it->where)
-        msgpack_pack_object(&pk, *it->where);
-    msgpack_pack_map(&pk, (size_t)b->nfields);
-    size_t used = 0;
-    for (int f = 0; f < b->nfields; f++) {
-        kv_mp_check(key, len, &used, KV_MAX_DEPTH); /* our own canonical values: one object each */
-        kv_pack_cstr(&pk, t->fields[b->fields[f]].name);
-        msgpack_sbuffer_write(sb, key, used);
-        key += used;
-        len -= used;
-    }
+    pack_where_and(&pk, it); /* then the foreign key condition */
+    pack_key_map(&pk, sb, t, b, key, len);
     if (it->order_by) {
         kv_pack_cstr(&pk, "orderBy");
         msgpack_pack_object(&pk, *it->order_by);

@@ -1,6 +1,17 @@
 # Sourced by the scripts: a redis-server of our own on a free loopback port and a unix socket in a directory of
 # ours, no persistence, stopped by its pid. Nothing else is touched.
 
+# kvorm_bench_pins: sets SERVER_PIN and CLIENT_PIN, the launchers that put a benchmark's server on CPU 0 and its
+# client on CPU 1 (`taskset -c N`), or empty arrays when BENCH_PIN is 0, taskset is missing or there is one CPU.
+kvorm_bench_pins() {
+  SERVER_PIN=()
+  CLIENT_PIN=()
+  if [[ "${BENCH_PIN:-1}" != 0 ]] && command -v taskset >/dev/null && [[ "$(nproc 2>/dev/null || echo 1)" -ge 2 ]]; then
+    SERVER_PIN=(taskset -c 0)
+    CLIENT_PIN=(taskset -c 1)
+  fi
+}
+
 # kvorm_start_redis DIR [LAUNCHER...]: starts the server (LAUNCHER, e.g. `taskset -c 0`, goes before it) and sets
 # redis_pid, redis_port and redis_sock. REDIS_SERVER names another server binary.
 kvorm_start_redis() {

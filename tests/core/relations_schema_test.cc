@@ -4,33 +4,14 @@
 #include <string>
 #include <vector>
 
+#include "schema_loader.h"
 #include "test_util.h"
-
-extern "C" {
-#include "json_bridge.h"
-#include "schema.h"
-}
 
 namespace kt {
 namespace {
 
-struct Loaded {
-    kvorm_schema *s = nullptr;
-    kv_error err{};
-    int rc = 0;
-    explicit Loaded(const std::string &json)
-    {
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        rc = kv_json_to_msgpack(&sb, json.data(), json.size(), KVORM_ESCHEMA, &err);
-        if (rc == 0)
-            rc = kv_schema_load(&s, sb.data, sb.size, &err);
-        msgpack_sbuffer_destroy(&sb);
-    }
-    ~Loaded() { kv_schema_unref(s); }
-    Loaded(const Loaded &) = delete;
-    Loaded &operator=(const Loaded &) = delete;
-    const kv_model *Model(const char *name) const { return kv_schema_model(s, name, std::strlen(name)); }
+struct Loaded : LoadedSchema {
+    using LoadedSchema::LoadedSchema;
     const kv_relation *Rel(const char *model, const char *name) const
     {
         const kv_model *m = Model(model);

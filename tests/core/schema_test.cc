@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "schema_loader.h"
 #include "test_util.h"
 
 extern "C" {
@@ -570,25 +571,7 @@ TEST_F(StoredSchema, ANameInAStoredLayoutIsSanitizedInTheMessage)
 // ---- secondary indexes (internals: kv_schema_load, kv_layout_compare, kv_layout_index_changes) ---------------
 // BEGIN-INTERNAL-INDEX-TESTS (these tests need neither Redis nor the engine)
 
-// A schema loaded from JSON through the internal entry point; err holds the failure.
-struct Internal {
-    kvorm_schema *s = nullptr;
-    kv_error err{};
-    int rc = 0;
-    explicit Internal(const std::string &json)
-    {
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        rc = kv_json_to_msgpack(&sb, json.data(), json.size(), KVORM_ESCHEMA, &err);
-        if (rc == 0)
-            rc = kv_schema_load(&s, sb.data, sb.size, &err);
-        msgpack_sbuffer_destroy(&sb);
-    }
-    ~Internal() { kv_schema_unref(s); }
-    Internal(const Internal &) = delete;
-    Internal &operator=(const Internal &) = delete;
-    const kv_model *Model(const char *name) const { return s ? kv_schema_model(s, name, std::strlen(name)) : nullptr; }
-};
+using Internal = LoadedSchema;
 
 std::string LayoutOf(const kv_model *m) { return std::string(m->layout, m->layout_len); }
 

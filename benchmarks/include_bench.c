@@ -2,7 +2,8 @@
  * include_bench - loading a relation with findMany's include, beside the same data fetched by hand with raw
  * pipelined hiredis commands, on one Redis server.
  *
- *   include_bench <url> [--users U] [--posts P] [--take T] [--seconds S]
+ *   include_bench <redis-url> [--users U] [--posts P] [--take T] [--seconds S]
+ *   include_bench lmdb:///<empty dir> --sqlite <new file> [--users U] [--posts P] [--take T] [--seconds S]
  *
  * U users (default 100), each with P posts (default 50) whose `at` counts up; the posts' index is
  * [authorId, at desc], the foreign key of their belongsTo author (docs/schema.md, Relations). The query:
@@ -15,6 +16,10 @@
  * kvorm a decoded-ready response document. Reported: queries/s of each side and their ratio (ABBA rounds, the
  * median round ratio), Redis commands and round trips per query (INFO commandstats, total_reads_processed).
  *
+ * With an lmdb:// URL, the other side is SQLite (Debian's libsqlite3, WAL) with the same tables and index,
+ * answering the same rows with one prepared JOIN: users by id (json_each of the ids), each one's posts from a
+ * subquery ordered by at desc with LIMIT T on the index (author_id, at DESC); every column of every row read.
+ *
  * Give it a throwaway server (scripts/bench-include.sh starts one): it refuses a database that is not empty.
  * Exit status: 0 when the run completed, 1 on any error.
  */
@@ -26,6 +31,7 @@
 
 #include <hiredis/hiredis.h>
 #include <msgpack.h>
+#include <sqlite3.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,7 +51,10 @@ static const char SCHEMA[] =
 
 typedef struct bench {
     kvorm_db *db;
-    redisContext *rc;
+    redisContext *rc;        /* the raw Redis side, or NULL */
+    sqlite3 *sq;             /* the SQLite side (lmdb:// URLs), or NULL */
+    sqlite3_stmt *join;
+    char *ids_json;
     size_t users, posts, take;
     msgpack_sbuffer query;   /* the kvorm request */
     char **user_keys;        /* raw: the users' record keys */
@@ -305,6 +314,136 @@ static void check(bench *b)
     kvorm_free(out);
 }
 
+/* ---- the SQLite side ---- */
+
+static void sq_exec(bench *b, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(b->sq, sql, NULL, NULL, &msg) != SQLITE_OK)
+        die("sqlite: %s: %s", sql, msg ? msg : "?");
+}
+
+static void sq_load(bench *b, const char *path)
+{
+    if (sqlite3_open_v2(path, &b->sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXCLUSIVE, NULL) !=
+        SQLITE_OK)
+        die("sqlite3_open %s (it must not exist): %s", path, b->sq ? sqlite3_errmsg(b->sq) : "?");
+    sq_exec(b, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+               "CREATE TABLE user (id TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;"
+               "CREATE TABLE post (id INTEGER PRIMARY KEY, author_id TEXT NOT NULL, at INTEGER NOT NULL,"
+               " title TEXT NOT NULL);"
+               "CREATE INDEX post_author_at ON post (author_id, at DESC); BEGIN");
+    sqlite3_stmt *u, *p;
+    if (sqlite3_prepare_v2(b->sq, "INSERT INTO user VALUES (?, ?)", -1, &u, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(b->sq, "INSERT INTO post VALUES (?, ?, ?, ?)", -1, &p, NULL) != SQLITE_OK)
+        die("sqlite prepare: %s", sqlite3_errmsg(b->sq));
+    char id[32], title[48];
+    size_t used = 1;
+    b->ids_json = xmalloc(b->users * 12 + 3);
+    b->ids_json[0] = '[';
+    for (size_t i = 0; i < b->users; i++) {
+        user_id(id, sizeof id, i);
+        used += (size_t)sprintf(b->ids_json + used, "%s\"%s\"", i ? "," : "", id);
+        sqlite3_bind_text(u, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(u, 2, "a user of the include benchmark", -1, SQLITE_STATIC);
+        if (sqlite3_step(u) != SQLITE_DONE)
+            die("sqlite insert: %s", sqlite3_errmsg(b->sq));
+        sqlite3_reset(u);
+    }
+    strcpy(b->ids_json + used, "]");
+    for (size_t i = 0; i < b->users * b->posts; i++) {
+        user_id(id, sizeof id, i % b->users);
+        snprintf(title, sizeof title, "post %zu, of some length", i);
+        sqlite3_bind_int64(p, 1, (sqlite3_int64)i + 1);
+        sqlite3_bind_text(p, 2, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(p, 3, (sqlite3_int64)(i / b->users));
+        sqlite3_bind_text(p, 4, title, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(p) != SQLITE_DONE)
+            die("sqlite insert: %s", sqlite3_errmsg(b->sq));
+        sqlite3_reset(p);
+    }
+    sqlite3_finalize(u);
+    sqlite3_finalize(p);
+    sq_exec(b, "COMMIT; ANALYZE");
+    if (sqlite3_prepare_v2(b->sq,
+                           "SELECT u.id, u.name, p.id, p.author_id, p.at, p.title FROM user u JOIN post p ON p.id IN "
+                           "(SELECT id FROM post WHERE author_id = u.id ORDER BY at DESC LIMIT ?1) "
+                           "WHERE u.id IN (SELECT value FROM json_each(?2)) ORDER BY u.id, p.at DESC",
+                           -1, &b->join, NULL) != SQLITE_OK)
+        die("sqlite prepare: %s", sqlite3_errmsg(b->sq));
+}
+
+/* The JOIN, every column of every row read; returns the rows, the post ids in posts (when given). */
+static size_t sq_run(bench *b, int64_t *posts)
+{
+    size_t n = 0;
+    sqlite3_bind_int64(b->join, 1, (sqlite3_int64)b->take);
+    sqlite3_bind_text(b->join, 2, b->ids_json, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(b->join)) == SQLITE_ROW) {
+        for (int c = 0; c < 6; c++) {
+            if (c == 2 || c == 4)
+                (void)sqlite3_column_int64(b->join, c);
+            else if (!sqlite3_column_text(b->join, c))
+                die("sqlite: a NULL column");
+        }
+        if (posts)
+            posts[n] = sqlite3_column_int64(b->join, 2);
+        n++;
+    }
+    if (rc != SQLITE_DONE)
+        die("sqlite: %s", sqlite3_errmsg(b->sq));
+    sqlite3_reset(b->join);
+    return n;
+}
+
+/* What SQLite plans for the JOIN (EXPLAIN QUERY PLAN), printed: it must use the index of (author_id, at). */
+static void sq_plan(bench *b)
+{
+    sqlite3_stmt *st;
+    const char *sql = sqlite3_sql(b->join);
+    char *q = xmalloc(strlen(sql) + 24);
+    sprintf(q, "EXPLAIN QUERY PLAN %s", sql);
+    if (sqlite3_prepare_v2(b->sq, q, -1, &st, NULL) != SQLITE_OK)
+        die("sqlite: %s", sqlite3_errmsg(b->sq));
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)b->take);
+    sqlite3_bind_text(st, 2, b->ids_json, -1, SQLITE_STATIC);
+    printf("SQLite query plan:");
+    while (sqlite3_step(st) == SQLITE_ROW)
+        printf(" [%s]", sqlite3_column_text(st, 3));
+    printf("\n");
+    sqlite3_finalize(st);
+    free(q);
+}
+
+static void op_sq(bench *b)
+{
+    if (sq_run(b, NULL) != b->users * b->take)
+        die("sqlite: other than %zu rows", b->users * b->take);
+}
+
+/* The same posts as SQLite's, user by user, newest first. */
+static void sq_check(bench *b)
+{
+    int64_t *posts = xmalloc(b->users * b->take * sizeof(*posts));
+    if (sq_run(b, posts) != b->users * b->take)
+        die("setup: sqlite found other than %zu rows", b->users * b->take);
+    msgpack_unpacked un;
+    unsigned char *out;
+    const msgpack_object *rows = exec_obj(b, &b->query, &un, &out);
+    for (size_t u = 0; u < b->users; u++) {
+        const msgpack_object *ps = map_get(&rows->via.array.ptr[u], "posts");
+        for (size_t i = 0; i < b->take; i++) {
+            const msgpack_object *pid = ps && i < ps->via.array.size ? map_get(&ps->via.array.ptr[i], "id") : NULL;
+            if (!pid || (int64_t)pid->via.u64 != posts[u * b->take + i])
+                die("setup: user %zu's post %zu differs between kvorm and sqlite", u, i);
+        }
+    }
+    msgpack_unpacked_destroy(&un);
+    kvorm_free(out);
+    free(posts);
+}
+
 typedef void (*op_fn)(bench *b);
 
 static uint64_t run_for(bench *b, op_fn fn, double secs, double *elapsed, double *cpu)
@@ -337,11 +476,15 @@ int main(int argc, char **argv)
     bench_prog = "include_bench";
     bench bb = {.users = 100, .posts = 50, .take = 10}, *b = &bb;
     double secs = 2;
+    const char *sqlite_path = NULL;
     if (argc < 2 || argv[1][0] == '-')
-        die("usage: include_bench <redis://host:port> [--users U] [--posts P] [--take T] [--seconds S]");
+        die("usage: include_bench <redis://host:port | lmdb:///dir --sqlite FILE> [--users U] [--posts P] "
+            "[--take T] [--seconds S]");
     for (int i = 2; i + 1 < argc; i += 2) {
         double v = strtod(argv[i + 1], NULL);
-        if (strcmp(argv[i], "--users") == 0 && v >= 1 && v <= 1000)
+        if (strcmp(argv[i], "--sqlite") == 0)
+            sqlite_path = argv[i + 1];
+        else if (strcmp(argv[i], "--users") == 0 && v >= 1 && v <= 1000)
             b->users = (size_t)v;
         else if (strcmp(argv[i], "--posts") == 0 && v >= 1 && v <= 10000)
             b->posts = (size_t)v;
@@ -354,37 +497,51 @@ int main(int argc, char **argv)
     }
     if (b->take > b->posts)
         die("--take must be at most --posts");
-    const char *hostport = strncmp(argv[1], "redis://", 8) == 0 ? argv[1] + 8 : argv[1];
-    char host[128];
-    int port = 6379;
-    const char *colon = strrchr(hostport, ':');
-    snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - hostport) : (int)strlen(hostport), hostport);
-    if (colon)
-        port = atoi(colon + 1);
-    if (!(b->rc = redisConnect(host, port)) || b->rc->err)
-        die("cannot connect to %s:%d", host, port);
-    if (info(b, "keyspace", "db0") != -1)
-        die("database 0 of %s is not empty: give the benchmark a server of its own", argv[1]);
+    bool lmdb = strncmp(argv[1], "lmdb://", 7) == 0;
+    if (lmdb && !sqlite_path)
+        die("an lmdb:// URL needs --sqlite FILE, the other side's database (a new file)");
+    if (!lmdb) {
+        const char *hostport = strncmp(argv[1], "redis://", 8) == 0 ? argv[1] + 8 : argv[1];
+        char host[128];
+        int port = 6379;
+        const char *colon = strrchr(hostport, ':');
+        snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - hostport) : (int)strlen(hostport), hostport);
+        if (colon)
+            port = atoi(colon + 1);
+        if (!(b->rc = redisConnect(host, port)) || b->rc->err)
+            die("cannot connect to %s:%d", host, port);
+        if (info(b, "keyspace", "db0") != -1)
+            die("database 0 of %s is not empty: give the benchmark a server of its own", argv[1]);
+    }
 
     kvorm_schema *schema;
     if (kvorm_schema_from_json(&schema, SCHEMA, strlen(SCHEMA)) != KVORM_OK)
         die("schema: %s", kvorm_last_error_message());
     kvorm_open_options opts;
     kvorm_open_options_init(&opts, KVORM_OPEN_OPTIONS_VERSION);
-    opts.pool_size = 1; /* one connection, as the raw side */
+    if (!lmdb)
+        opts.pool_size = 1; /* one connection, as the raw side */
     if (kvorm_open(&b->db, argv[1], schema, &opts) != KVORM_OK)
         die("open %s: %s", argv[1], kvorm_last_error_message());
     kvorm_schema_free(schema);
     load(b);
     prepare(b);
-    raw_keys = xmalloc(b->users * b->take * sizeof(*raw_keys));
-    raw_users = xmalloc(b->users * sizeof(*raw_users));
-    raw_posts = xmalloc(b->users * b->take * sizeof(*raw_posts));
-    check(b);
+    op_fn other = op_raw;
+    if (lmdb) {
+        sq_load(b, sqlite_path);
+        sq_check(b);
+        sq_plan(b);
+        other = op_sq;
+    } else {
+        raw_keys = xmalloc(b->users * b->take * sizeof(*raw_keys));
+        raw_users = xmalloc(b->users * sizeof(*raw_users));
+        raw_posts = xmalloc(b->users * b->take * sizeof(*raw_posts));
+        check(b);
+    }
 
     double el, cpu, ratios[MAX_ROUNDS], warm = warmup_seconds(secs);
     run_for(b, op_kv, warm, &el, &cpu);
-    run_for(b, op_raw, warm, &el, &cpu);
+    run_for(b, other, warm, &el, &cpu);
     int rounds = round_count(secs);
     uint64_t kn = 0, rn = 0;
     double kt = 0, rt = 0, kc = 0, rc = 0;
@@ -392,7 +549,7 @@ int main(int argc, char **argv)
         double kr = 0, rr = 0;
         for (int side = 0; side < 2; side++) {
             bool kv = (side == 0) == (r % 2 == 0);
-            uint64_t n = run_for(b, kv ? op_kv : op_raw, secs / rounds, &el, &cpu);
+            uint64_t n = run_for(b, kv ? op_kv : other, secs / rounds, &el, &cpu);
             if (kv) {
                 kn += n, kt += el, kc += cpu, kr = (double)n / el;
             } else {
@@ -402,24 +559,37 @@ int main(int argc, char **argv)
         ratios[r] = kr / rr;
     }
     qsort(ratios, (size_t)rounds, sizeof ratios[0], compare_doubles);
-    double kcmds, krts, rcmds, rrts;
-    per_query(b, op_kv, 20, &kcmds, &krts);
-    per_query(b, op_raw, 20, &rcmds, &rrts);
-
-    printf("include_bench: kvorm %s vs raw hiredis, %zu users x %zu posts, include of the latest %zu posts each, "
+    double kcmds = 0, krts = 0, rcmds = 0, rrts = 0;
+    if (!lmdb) {
+        per_query(b, op_kv, 20, &kcmds, &krts);
+        per_query(b, op_raw, 20, &rcmds, &rrts);
+    }
+    const char *vs = lmdb ? "SQLite JOIN (prepared)" : "raw hiredis, 3 pipelines";
+    printf("include_bench: kvorm %s on %s vs %s, %zu users x %zu posts, include of the latest %zu posts each, "
            "%g s per side\n\n",
-           kvorm_version(), b->users, b->posts, b->take, secs);
-    printf("| side | queries/s | ratio kvorm/raw (median round, lo-hi) | commands/query | socket reads/query (>= round trips) | "
-           "client CPU us/query |\n|---|---:|---:|---:|---:|---:|\n");
-    printf("| kvorm findMany + include | %.0f | %.2fx (%.2f-%.2f) | %.1f | %.1f | %.0f |\n", (double)kn / kt,
-           median_sorted(ratios, rounds), ratios[0], ratios[rounds - 1], kcmds, krts, kc * 1e6 / (double)kn);
-    printf("| raw hiredis, 3 pipelines | %.0f | | %.1f | %.1f | %.0f |\n", (double)rn / rt, rcmds, rrts,
-           rc * 1e6 / (double)rn);
-    printf("\nSUMMARY include_bench users=%zu posts=%zu take=%zu kv_qps=%.0f raw_qps=%.0f median=%.3f kv_rts=%.1f "
-           "raw_rts=%.1f kv_cmds=%.1f raw_cmds=%.1f\n",
-           b->users, b->posts, b->take, (double)kn / kt, (double)rn / rt, median_sorted(ratios, rounds), krts, rrts,
-           kcmds, rcmds);
+           kvorm_version(), lmdb ? "LMDB" : "Redis", vs, b->users, b->posts, b->take, secs);
+    printf("| side | queries/s | ratio kvorm/other (median round, lo-hi) | commands/query | socket reads/query "
+           "(>= round trips) | client CPU us/query |\n|---|---:|---:|---:|---:|---:|\n");
+    if (lmdb) {
+        printf("| kvorm findMany + include | %.0f | %.2fx (%.2f-%.2f) | - | - | %.0f |\n", (double)kn / kt,
+               median_sorted(ratios, rounds), ratios[0], ratios[rounds - 1], kc * 1e6 / (double)kn);
+        printf("| %s | %.0f | | - | - | %.0f |\n", vs, (double)rn / rt, rc * 1e6 / (double)rn);
+    } else {
+        printf("| kvorm findMany + include | %.0f | %.2fx (%.2f-%.2f) | %.1f | %.1f | %.0f |\n", (double)kn / kt,
+               median_sorted(ratios, rounds), ratios[0], ratios[rounds - 1], kcmds, krts, kc * 1e6 / (double)kn);
+        printf("| %s | %.0f | | %.1f | %.1f | %.0f |\n", vs, (double)rn / rt, rcmds, rrts, rc * 1e6 / (double)rn);
+    }
+    printf("\nSUMMARY include_bench engine=%s users=%zu posts=%zu take=%zu kv_qps=%.0f other_qps=%.0f median=%.3f "
+           "kv_rts=%.1f raw_rts=%.1f kv_cmds=%.1f raw_cmds=%.1f\n",
+           lmdb ? "lmdb" : "redis", b->users, b->posts, b->take, (double)kn / kt, (double)rn / rt,
+           median_sorted(ratios, rounds), krts, rrts, kcmds, rcmds);
     kvorm_close(b->db);
-    redisFree(b->rc);
+    if (b->rc)
+        redisFree(b->rc);
+    if (b->sq) {
+        sqlite3_finalize(b->join);
+        sqlite3_close(b->sq);
+    }
+    free(b->ids_json);
     return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds include_bench, starts a private redis-server (free port, temp dir, no persistence) and runs the include
 # benchmark over TCP: findMany of U users with an include of each one's latest T posts, beside the same data
-# fetched with raw pipelined hiredis commands. Stops only the server it started.
+# fetched with raw pipelined hiredis commands; then on LMDB (a temp dir) beside a SQLite JOIN. Stops only the server
+# it started.
 #
 #   scripts/bench-include.sh [users] [posts-per-user] [take] [seconds-per-side]     (default 100 50 10 2)
 #
@@ -38,4 +39,8 @@ kvorm_start_redis "$TMP" "${SERVER_PIN[@]}"
 echo "redis-server pid $redis_pid on port $redis_port; load average: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 "${CLIENT_PIN[@]}" "$BUILD_DIR/benchmarks/include_bench" "redis://127.0.0.1:$redis_port" --users "$USERS" \
   --posts "$POSTS" --take "$TAKE" --seconds "$SECS"
+kvorm_stop_redis
+echo
+"${CLIENT_PIN[@]}" "$BUILD_DIR/benchmarks/include_bench" "lmdb://$TMP/lmdb" --sqlite "$TMP/include.sqlite" \
+  --users "$USERS" --posts "$POSTS" --take "$TAKE" --seconds "$SECS"
 exit 0

@@ -87,11 +87,69 @@ static int parse_item(request *rq, const kv_model *m, int relation, const msgpac
 }
 
 /* The entries of one map (`include`, or the relation keys of `select`) into inc. */
+/* `_count`: true (every hasMany of m) or {"select": {relation: true | {"where": ...}}}. */
+static int parse_count(request *rq, const kv_model *m, const msgpack_object *v, kv_include *inc)
+{
+    const msgpack_object *sel = v->type == MSGPACK_OBJECT_MAP ? kv_mp_map_get(v, "select") : NULL;
+    static const char *const keys[] = {"select", NULL};
+    if (m->nrelations == 0)
+        return bad(rq, m, "include: \"_count\": %s has no relations%s", m->name, "");
+    if (inc->counts)
+        return bad(rq, m, "include: \"_count\" is given in both \"include\" and \"select\"%s%s", "", "");
+    if (!(v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean) &&
+        !(v->type == MSGPACK_OBJECT_MAP && !kv_mp_unknown_key(v, keys) && sel && sel->type == MSGPACK_OBJECT_MAP))
+        return bad(rq, m, "include: \"_count\" must be true or {\"select\": {relation: true or {\"where\": ...}}}%s%s",
+                   "", "");
+    if (!(inc->counts = calloc((size_t)m->nrelations + 1, sizeof(*inc->counts))))
+        return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+    for (int r = 0; r < m->nrelations && !sel; r++)
+        if (m->relations[r].kind == KV_REL_HAS_MANY)
+            inc->counts[inc->ncounts++] = (inc_count){&m->relations[r], &rq->db->schema->models[m->relations[r].target],
+                                                      NULL, NULL, 0};
+    for (uint32_t i = 0; sel && i < sel->via.map.size; i++) {
+        const msgpack_object *k = &sel->via.map.ptr[i].key, *c = &sel->via.map.ptr[i].val;
+        int rel = k->type == MSGPACK_OBJECT_STR ? kv_model_relation(m, k->via.str.ptr, k->via.str.size) : -1;
+        char q[96] = "(not a string)";
+        if (k->type == MSGPACK_OBJECT_STR)
+            kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
+        if (rel < 0)
+            return bad(rq, m, "include: _count: %s is not a relation of %s", q, m->name);
+        if (m->relations[rel].kind != KV_REL_HAS_MANY)
+            return bad(rq, m, "include: _count: %s is not a hasMany relation: only those are counted%s", q, "");
+        if (c->type == MSGPACK_OBJECT_BOOLEAN && !c->via.boolean)
+            continue;
+        static const char *const ckeys[] = {"where", NULL};
+        if (!(c->type == MSGPACK_OBJECT_BOOLEAN) && !(c->type == MSGPACK_OBJECT_MAP && !kv_mp_unknown_key(c, ckeys)))
+            return bad(rq, m, "include: _count: the value for %s must be true, false or {\"where\": ...}%s", q, "");
+        inc_count *ic = &inc->counts[inc->ncounts++];
+        *ic = (inc_count){&m->relations[rel], &rq->db->schema->models[m->relations[rel].target], NULL, NULL, 0};
+        if (c->type == MSGPACK_OBJECT_MAP && (ic->where = kv_mp_map_get(c, "where")) != NULL) {
+            /* checked now, as the target's own query would check it */
+            request sub = *rq;
+            sub.model = ic->target;
+            sub.args = c;
+            sub.op = "include";
+            kv_query qq;
+            int rc = kv_query_init(&qq, &sub, c, KV_Q_WHERE);
+            kv_query_free(&qq);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
 static int parse_map(request *rq, const kv_model *m, const msgpack_object *map, bool from_select, int depth,
                      kv_include *inc)
 {
     for (uint32_t i = 0; i < map->via.map.size; i++) {
         const msgpack_object *k = &map->via.map.ptr[i].key, *v = &map->via.map.ptr[i].val;
+        if (kv_mp_str_eq(k, "_count")) {
+            int rc = v->type == MSGPACK_OBJECT_BOOLEAN && !v->via.boolean ? 0 : parse_count(rq, m, v, inc);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
         int rel = k->type == MSGPACK_OBJECT_STR ? kv_model_relation(m, k->via.str.ptr, k->via.str.size) : -1;
         if (rel < 0 && from_select)
             continue; /* a field: the selection's */
@@ -129,7 +187,7 @@ static int include_parse(request *rq, const kv_model *m, const msgpack_object *i
     size_t cap = (include ? include->via.map.size : 0) + (select ? select->via.map.size : 0);
     if (cap == 0 || m->nrelations == 0) {
         if (include && include->via.map.size > 0)
-            return parse_map(rq, m, include, false, depth, &(kv_include){NULL, 0}); /* names the unknown key */
+            return parse_map(rq, m, include, false, depth, &(kv_include){NULL, 0, NULL, 0}); /* names the unknown key */
         return 0;
     }
     if (depth > KV_MAX_DEPTH)
@@ -144,7 +202,7 @@ static int include_parse(request *rq, const kv_model *m, const msgpack_object *i
         rc = parse_map(rq, m, include, false, depth, inc);
     if (rc == 0 && select)
         rc = parse_map(rq, m, select, true, depth, inc);
-    if (rc != 0 || inc->n == 0) {
+    if (rc != 0 || (inc->n == 0 && inc->ncounts == 0)) {
         kv_include_free(inc);
         return rc;
     }
@@ -392,6 +450,9 @@ static int load_level(request *rq, level_job *jobs, size_t njobs, level_job **ne
     if (!reads)
         return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
     for (size_t j = 0; j < njobs && rc == 0; j++)
+        if (jobs[j].inc->ncounts > 0)
+            rc = kv_include_load_counts(rq, jobs[j].m, jobs[j].inc, jobs[j].parents, jobs[j].n);
+    for (size_t j = 0; j < njobs && rc == 0; j++)
         for (int i = 0; i < jobs[j].inc->n && rc == 0; i++, k++) {
             inc_item *it = &jobs[j].inc->items[i];
             if (it->many) { /* queries of their own (include_many.c) */
@@ -474,7 +535,7 @@ int kv_include_load(request *rq, kv_include *inc, const kv_model *m, const kv_re
     return rc;
 }
 
-size_t kv_include_count(const kv_include *inc) { return inc ? (size_t)inc->n : 0; }
+size_t kv_include_count(const kv_include *inc) { return inc ? (size_t)inc->n + (inc->ncounts > 0) : 0; }
 
 /* One loaded record (recs[k]) of item it, with its own include's entries. */
 static int pack_one(request *rq, msgpack_packer *pk, const inc_item *it, size_t k)
@@ -505,6 +566,15 @@ int kv_include_pack(request *rq, msgpack_packer *pk, const kv_include *inc, size
         }
         if (rc != 0)
             return rc;
+    }
+    if (inc && inc->ncounts > 0) {
+        kv_pack_cstr(pk, "_count");
+        msgpack_pack_map(pk, (size_t)inc->ncounts);
+        for (int i = 0; i < inc->ncounts; i++) {
+            const inc_count *c = &inc->counts[i];
+            msgpack_pack_str_with_body(pk, c->rel->name, c->rel->name_len);
+            msgpack_pack_int64(pk, at < c->nparents ? c->counts[at] : 0);
+        }
     }
     return 0;
 }
@@ -549,6 +619,9 @@ void kv_include_free(kv_include *inc)
         free(it->sel.fields);
         kv_include_free(it->nested);
     }
+    for (int i = 0; i < inc->ncounts; i++)
+        free(inc->counts[i].counts);
+    free(inc->counts);
     free(inc->items);
     free(inc);
 }

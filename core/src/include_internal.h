@@ -23,9 +23,20 @@ typedef struct inc_item {
     size_t *first, *count, *members;
 } inc_item;
 
+/* A relation counted in `_count`: its records per parent (a hasMany's), those matching where when given. */
+typedef struct inc_count {
+    const kv_relation *rel;
+    const kv_model *target;
+    const msgpack_object *where;
+    int64_t *counts;   /* per record of the level above */
+    size_t nparents;
+} inc_count;
+
 struct kv_include {
     inc_item *items;
     int n;
+    inc_count *counts; /* `_count`: the relations counted, or none */
+    int ncounts;
 };
 
 /* The canonical value of field f of model owner (of type string or integer) that holds the id text `id` of a
@@ -35,5 +46,11 @@ int kv_include_value_of_id(request *rq, const kv_model *owner, const kv_field *f
 /* Loads to-many item it for the n parents of model m: one query of the target per 256 distinct keys, with the
  * item's where and the foreign key in the parents' keys; its rows grouped by parent, each group windowed. */
 int kv_include_load_many(request *rq, const kv_model *m, inc_item *it, const kv_record *const *parents, size_t n);
+
+/* Counts every relation of inc's `_count` for the n parents of model m: per parent, the keys of its range of the
+ * foreign key's index, all parents' first chunks in one engine call (a where that the range does not decide
+ * counts parent by parent). */
+int kv_include_load_counts(request *rq, const kv_model *m, kv_include *inc, const kv_record *const *parents,
+                           size_t n);
 
 #endif

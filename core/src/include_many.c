@@ -368,3 +368,109 @@ done:
     free(order);
     return rc;
 }
+
+/* ---- _count ---- */
+
+/* The parents' counts of relation c: a query per parent; where its range decides the count (one range of keys
+ * that are the where exactly, no cut value), every range's first chunk is read in one engine call and the keys
+ * counted (a range with more goes on with the engine's count); any other parent's count is its query's own. */
+static int count_one(request *rq, const kv_model *m, inc_count *c, const kv_record *const *parents, size_t n)
+{
+    const kv_relation *b = &c->target->relations[c->rel->inverse];
+    kv_engine *e = rq->db->engine;
+    msgpack_sbuffer doc, key;
+    msgpack_zone *zone = msgpack_zone_new(KV_MP_ZONE_CHUNK);
+    kv_query *qs = calloc(n + 1, sizeof(*qs));
+    kv_range *ranges = calloc(n + 1, sizeof(*ranges));
+    kv_keys *keys = calloc(n + 1, sizeof(*keys));
+    size_t *by_range = calloc(n + 1, sizeof(size_t)), nranges = 0;
+    request sub = *rq;
+    int rc = 0;
+    msgpack_sbuffer_init(&doc);
+    msgpack_sbuffer_init(&key);
+    sub.model = c->target;
+    sub.op = "include";
+    c->nparents = n;
+    if (!zone || !qs || !ranges || !keys || !by_range || !(c->counts = calloc(n + 1, sizeof(int64_t)))) {
+        rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t p = 0; p < n && rc == 0; p++) {
+        bool none = false;
+        msgpack_object args;
+        key.size = 0;
+        if ((rc = key_of_parent(rq, m, c->target, b, parents[p], &key, &none)) != 0 || none)
+            continue; /* no key: nothing points here */
+        size_t at = doc.size;
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &doc, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 1);
+        inc_item it = {.target = c->target, .where = c->where};
+        pack_where_and(&pk, &it);
+        pack_key_map(&pk, &doc, c->target, b, key.data, key.size);
+        /* the zone copies nothing: the document must stay put, so each is unpacked from a copy in the zone */
+        char *copy = msgpack_zone_malloc(zone, doc.size - at);
+        if (!copy) {
+            rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+            break;
+        }
+        memcpy(copy, doc.data + at, doc.size - at);
+        if (kv_mp_unpack(zone, copy, doc.size - at, &args) != KV_MP_OK) {
+            rc = kv_fail(rq->err, KVORM_EINTERNAL, "include: the count of %s did not pack", c->rel->name);
+            break;
+        }
+        msgpack_object *kept = msgpack_zone_malloc(zone, sizeof(*kept));
+        if (!kept) {
+            rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+            break;
+        }
+        *kept = args;
+        sub.args = kept;
+        if ((rc = kv_query_init(&qs[p], &sub, kept, KV_Q_WHERE)) != 0)
+            break;
+        const kv_plan *pl = &qs[p].plan;
+        if (e->ops->scan_many && pl->kind == KV_PLAN_INDEX && pl->nranges == 1 && pl->exact_count_ok) {
+            ranges[nranges] = pl->ranges[0];
+            by_range[nranges++] = p;
+        } else {
+            rc = kv_query_count(&qs[p], &c->counts[p]);
+        }
+    }
+    if (rc == 0 && nranges > 0)
+        rc = e->ops->scan_many(e, c->target, ranges, nranges, false, KV_SCAN_CHUNK, keys, rq->err);
+    for (size_t r = 0; rc == 0 && r < nranges; r++) {
+        c->counts[by_range[r]] = (int64_t)keys[r].n;
+        if (keys[r].n < KV_SCAN_CHUNK)
+            continue;
+        kv_range rest = ranges[r]; /* the keys after the first chunk, counted by the engine */
+        rest.lo = (kv_bound){keys[r].data + keys[r].off[keys[r].n - 1], keys[r].len[keys[r].n - 1], false};
+        int64_t more = 0;
+        if ((rc = e->ops->count(e, c->target, &rest, &more, rq->err)) == 0)
+            c->counts[by_range[r]] += more;
+    }
+done:
+    for (size_t i = 0; qs && i < n; i++) /* (zeroed where no query was made) */
+        kv_query_free(&qs[i]);
+    for (size_t r = 0; keys && r < nranges; r++)
+        kv_keys_free(&keys[r]);
+    if (zone)
+        msgpack_zone_free(zone);
+    msgpack_sbuffer_destroy(&doc);
+    msgpack_sbuffer_destroy(&key);
+    free(qs);
+    free(ranges);
+    free(keys);
+    free(by_range);
+    return rc;
+}
+
+int kv_include_load_counts(request *rq, const kv_model *m, kv_include *inc, const kv_record *const *parents,
+                           size_t n)
+{
+    for (int i = 0; i < inc->ncounts; i++) {
+        int rc = count_one(rq, m, &inc->counts[i], parents, n);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}

@@ -63,8 +63,9 @@ int rq_parse_selection(request *rq, const kv_model *m, const msgpack_object *o, 
         char q[96] = "(not a string)";
         if (k->type == MSGPACK_OBJECT_STR)
             kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
-        if (k->type == MSGPACK_OBJECT_STR && kv_model_relation(m, k->via.str.ptr, k->via.str.size) >= 0)
-            continue; /* a relation: include.c loads it */
+        if (k->type == MSGPACK_OBJECT_STR && m->nrelations > 0 &&
+            (kv_model_relation(m, k->via.str.ptr, k->via.str.size) >= 0 || kv_mp_str_eq(k, "_count")))
+            continue; /* a relation, or the count of some: include.c loads them */
         if (v->type != MSGPACK_OBJECT_BOOLEAN)
             return rq_bad_request(rq, "select: the value for %s must be true or false%s", q, "");
         int f = k->type == MSGPACK_OBJECT_STR ? kv_model_field(m, k->via.str.ptr, k->via.str.size) : -1;

@@ -246,6 +246,36 @@ TEST_F(Relations, ExplainShowsHowAnIncludeIsRead)
     EXPECT_EQ(DumpJson(json_object_get(none.get(), "include")), "[]") << none.text;
 }
 
+TEST_F(Relations, CountOfRelationsPerRecord)
+{
+    std::string ann = User("ann@x.io", "Ann"), bob = User("bob@x.io", "Bob");
+    User("cy@x.io", "Cy");
+    for (int i = 0; i < 7; i++)
+        Post(i < 5 ? ann : bob, "p" + std::to_string(i), i < 2 ? "bob@x.io" : "");
+    JRes r = Run("User", "findMany",
+                 R"({"orderBy":{"email":"asc"},"select":{"name":true,"_count":{"select":{"posts":true}}}})");
+    KT_ASSERT_OK(r);
+    EXPECT_EQ(r.text, R"([{"name":"Ann","_count":{"posts":5}},{"name":"Bob","_count":{"posts":2}},)"
+                      R"({"name":"Cy","_count":{"posts":0}}])");
+    // with a where (counted by its query), and every hasMany with true, in include; nested under a belongsTo
+    JRes w = Run("User", "findUnique", R"({"where":{"email":"ann@x.io"},"select":{"_count":{"select":)"
+                                       R"({"posts":{"where":{"title":{"in":["p0","p3","zz"]}}}}}}})");
+    EXPECT_EQ(w.text, R"({"_count":{"posts":2}})");
+    JRes t = Run("User", "findUnique", R"({"where":{"email":"bob@x.io"},"select":{"id":false,"name":true},)"
+                                       R"("include":{"_count":true}})");
+    EXPECT_EQ(t.text, R"({"name":"Bob","_count":{"posts":2}})");
+    JRes n = Run("Post", "findFirst", R"({"where":{"title":"p6"},"select":{"author":{"select":{"name":true,"_count":true}}}})");
+    EXPECT_EQ(n.text, R"({"author":{"name":"Bob","_count":{"posts":2}}})");
+    for (const char *bad : {R"({"include":{"_count":1}})", R"({"include":{"_count":{"select":{"profile":true}}}})",
+                            R"({"include":{"_count":{"select":{"nope":true}}}})",
+                            R"({"include":{"_count":{"select":{"posts":{"take":1}}}}})",
+                            R"({"include":{"_count":{"select":{"posts":{"where":{"zz":1}}}}}})",
+                            R"({"include":{"_count":true},"select":{"_count":true}})"}) {
+        JRes b = Run("User", "findMany", bad);
+        EXPECT_EQ(b.rc, KVORM_EBAD_REQUEST) << bad << " " << b.text;
+    }
+}
+
 // Socket reads Redis's event loop made from its clients (INFO stats total_reads_processed) while fn ran: a count of
 // round trips, whatever the machine's speed. The INFO that ends the count is one of them, taken off.
 long long SocketReads(Raw &raw, const std::function<void()> &fn)
@@ -308,6 +338,32 @@ TEST_F(Relations, ALevelOfAnIncludeIsOneRoundTripOnRedis)
     cost(R"({"include":{"author":true,"editor":true}})");  // the index states are read once per db
     long long plain = cost("{}"), with = cost(R"({"include":{"author":true,"editor":true}})");
     EXPECT_EQ(with - plain, 1) << "socket reads: " << plain << " without the include, " << with << " with it";
+}
+
+// The counts of 10 users' posts: every user's range of the foreign key's index in one round trip, keys only.
+TEST_F(Relations, ACountOfRelationsIsOneRoundTripOfKeys)
+{
+    KT_REDIS_ONLY("reads Redis's INFO stats");
+    for (int i = 0; i < 10; i++) {
+        std::string a = User("a" + std::to_string(i) + "@x.io", "A");
+        for (int j = 0; j <= i; j++)
+            Post(a, "p" + std::to_string(j));
+    }
+    auto cost = [&](const std::string &args) {
+        return SocketReads(raw_, [&] {
+            JRes r = Run("User", "findMany", args);
+            EXPECT_EQ(r.rc, KVORM_OK) << r.text;
+            EXPECT_EQ(json_array_size(r.get()), 10u) << r.text;
+        });
+    };
+    std::string args = R"({"orderBy":{"email":"asc"},"select":{"_count":{"select":{"posts":true}}}})";
+    cost(args);  // the index states are read once per db
+    long long plain = cost(R"({"orderBy":{"email":"asc"}})"), with = cost(args);
+    EXPECT_EQ(with - plain, 1) << "socket reads: " << plain << " without the count, " << with << " with it";
+    JRes r = Run("User", "findMany", args);
+    EXPECT_EQ(r.text, R"([{"_count":{"posts":1}},{"_count":{"posts":2}},{"_count":{"posts":3}},{"_count":{"posts":4}},)"
+                      R"({"_count":{"posts":5}},{"_count":{"posts":6}},{"_count":{"posts":7}},{"_count":{"posts":8}},)"
+                      R"({"_count":{"posts":9}},{"_count":{"posts":10}}])");
 }
 
 // A to-many relation is one query of the target for all the parents: the foreign key's index ranges of 10 users

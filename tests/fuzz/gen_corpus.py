@@ -208,7 +208,9 @@ SEQUENCES = [
                  req("Item", "findFirst", {"include": {"owner": True}}),
                  req("User", "findMany", {"include": {"items": {"where": {"label": {"not": None}}, "orderBy": {"id": "desc"},
                                                                 "take": -1, "skip": 1, "include": {"owner": True}}}}),
-                 req("Item", "findMany", {"where": {"label": {"in": ["a", "b", "nobody"]}}})]),
+                 req("Item", "findMany", {"where": {"label": {"in": ["a", "b", "nobody"]}}}),
+                 req("User", "findMany", {"select": {"email": True, "_count": {"select": {"items": {"where": {"blob": None}}}}},
+                                          "include": {"items": {"take": 2}}})]),
     # messages quote values cut after 60 bytes and copy unknown field names cut at 71: a cut inside a code point
     ("cut-in-code-point", [req("User", "create", {"data": {"email": "a", "role": "x" + "\u00e9" * 40}}),
                            req("User", "create", {"data": {"email": "a", "x" + "\u20ac" * 30: 1}}),

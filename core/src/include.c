@@ -17,6 +17,24 @@ static int bad(request *rq, const kv_model *m, const char *fmt, const char *a, c
     return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL, fmt, a, b);
 }
 
+request kv_include_request(const request *rq, const kv_model *t, const msgpack_object *args)
+{
+    request sub = *rq;
+    sub.model = t;
+    sub.args = args;
+    sub.op = "include";
+    return sub;
+}
+
+int kv_include_check_args(const request *rq, const kv_model *t, const msgpack_object *args, int what)
+{
+    request sub = kv_include_request(rq, t, args);
+    kv_query q;
+    int rc = kv_query_init(&q, &sub, args, what);
+    kv_query_free(&q);
+    return rc;
+}
+
 /* One relation to load, from its value in `include` or `select`: true, or a map of its own arguments. */
 static int parse_item(request *rq, const kv_model *m, int relation, const msgpack_object *v, int depth,
                       inc_item *it)
@@ -68,14 +86,7 @@ static int parse_item(request *rq, const kv_model *m, int relation, const msgpac
                 it->skip = (int64_t)skip->via.u64;
             else if (skip && skip->type != MSGPACK_OBJECT_NIL)
                 return bad(rq, m, "include: the \"skip\" of %s must be a non-negative integer%s", r->name, "");
-            /* the where and orderBy are checked now, as the query's own are, not only once there are parents */
-            request sub = *rq;
-            sub.model = t;
-            sub.args = v;
-            sub.op = "include";
-            kv_query q;
-            int rc = kv_query_init(&q, &sub, v, KV_Q_WINDOW);
-            kv_query_free(&q);
+            int rc = kv_include_check_args(rq, t, v, KV_Q_WINDOW);
             if (rc != 0)
                 return rc;
         }
@@ -123,18 +134,10 @@ static int parse_count(request *rq, const kv_model *m, const msgpack_object *v, 
             return bad(rq, m, "include: _count: the value for %s must be true, false or {\"where\": ...}%s", q, "");
         inc_count *ic = &inc->counts[inc->ncounts++];
         *ic = (inc_count){&m->relations[rel], &rq->db->schema->models[m->relations[rel].target], NULL, NULL, 0};
-        if (c->type == MSGPACK_OBJECT_MAP && (ic->where = kv_mp_map_get(c, "where")) != NULL) {
-            /* checked now, as the target's own query would check it */
-            request sub = *rq;
-            sub.model = ic->target;
-            sub.args = c;
-            sub.op = "include";
-            kv_query qq;
-            int rc = kv_query_init(&qq, &sub, c, KV_Q_WHERE);
-            kv_query_free(&qq);
-            if (rc != 0)
-                return rc;
-        }
+        int rc = 0;
+        if (c->type == MSGPACK_OBJECT_MAP && (ic->where = kv_mp_map_get(c, "where")) != NULL &&
+            (rc = kv_include_check_args(rq, ic->target, c, KV_Q_WHERE)) != 0)
+            return rc;
     }
     return 0;
 }

@@ -39,6 +39,12 @@ struct kv_include {
     int ncounts;
 };
 
+/* rq as a query of target model t with args: what the target's own query sees (its messages say "include"). */
+request kv_include_request(const request *rq, const kv_model *t, const msgpack_object *args);
+/* Checks args (a where; with KV_Q_WINDOW orderBy, take and skip too) as the target's query would, now, not only
+ * once there are parents to load: 0, or its BAD_REQUEST or VALIDATION. */
+int kv_include_check_args(const request *rq, const kv_model *t, const msgpack_object *args, int what);
+
 /* The canonical value of field f of model owner (of type string or integer) that holds the id text `id` of a
  * record of model t, appended to out. */
 int kv_include_value_of_id(request *rq, const kv_model *owner, const kv_field *f, const kv_model *t, const char *id,

@@ -123,10 +123,7 @@ static int query_chunk(request *rq, inc_item *it, const kv_relation *b, const pa
         rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
     else if (kv_mp_unpack(zone, sb.data, sb.size, &args) != KV_MP_OK)
         rc = kv_fail(rq->err, KVORM_EINTERNAL, "include: the query of %s did not pack", it->rel->name);
-    request sub = *rq;
-    sub.model = it->target;
-    sub.args = &args;
-    sub.op = "include";
+    request sub = kv_include_request(rq, it->target, &args);
     if (rc == 0 && (rc = kv_query_init(&q, &sub, &args, KV_Q_WINDOW)) == 0)
         rc = kv_query_rows(&q, &rows);
     if (rc == 0 && rows.n > 0) {
@@ -268,10 +265,8 @@ static int load_windowed(request *rq, inc_item *it, const kv_relation *b, const 
     kv_rows *outs = calloc(n + 1, sizeof(*outs));
     size_t *of = calloc(n + 1, sizeof(*of)), nq = 0, total = 0;
     msgpack_zone *zone = msgpack_zone_new(KV_MP_ZONE_CHUNK);
-    request sub = *rq;
+    request sub = kv_include_request(rq, it->target, NULL);
     int rc = 0;
-    sub.model = it->target;
-    sub.op = "include";
     if (!docs || !args || !qs || !outs || !of || !zone) {
         rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
         goto done;
@@ -384,12 +379,10 @@ static int count_one(request *rq, const kv_model *m, inc_count *c, const kv_reco
     kv_range *ranges = calloc(n + 1, sizeof(*ranges));
     kv_keys *keys = calloc(n + 1, sizeof(*keys));
     size_t *by_range = calloc(n + 1, sizeof(size_t)), nranges = 0;
-    request sub = *rq;
+    request sub = kv_include_request(rq, c->target, NULL);
     int rc = 0;
     msgpack_sbuffer_init(&doc);
     msgpack_sbuffer_init(&key);
-    sub.model = c->target;
-    sub.op = "include";
     c->nparents = n;
     if (!zone || !qs || !ranges || !keys || !by_range || !(c->counts = calloc(n + 1, sizeof(int64_t)))) {
         rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");

@@ -312,7 +312,8 @@ export type ErrorCode =
   | 'INTERNAL'
   | 'MISUSE'
   | 'UNAVAILABLE'
-  | 'REFUSED';
+  | 'REFUSED'
+  | 'RELATION';
 
 export class KvormError extends Error {
   /** The stable name of the code, e.g. 'UNIQUE_VIOLATION' (a newer core may add codes). */
@@ -344,6 +345,7 @@ export class MisuseError extends KvormError {}
 export class UnavailableError extends KvormError {}
 /** A query no index serves would scan every record, and scans are refused (refuseScans); nothing was read. */
 export class RefusedError extends KvormError {}
+export class RelationError extends KvormError {}
 
 declare const kvorm: {
   open: typeof open;
@@ -364,5 +366,6 @@ declare const kvorm: {
   MisuseError: typeof MisuseError;
   UnavailableError: typeof UnavailableError;
   RefusedError: typeof RefusedError;
+  RelationError: typeof RelationError;
 };
 export default kvorm;

@@ -26,4 +26,5 @@ module.exports = {
   MisuseError: errors.MisuseError,
   UnavailableError: errors.UnavailableError,
   RefusedError: errors.RefusedError,
+  RelationError: errors.RelationError,
 };

@@ -57,8 +57,10 @@ typedef enum kvorm_status {
     KVORM_EMISUSE = -12,          /* MISUSE: the C API was called wrongly (NULL handle, bad options version) */
     KVORM_EUNAVAILABLE = -13,     /* UNAVAILABLE: the store is up but cannot serve the request now: loading, busy,
                                      read-only, out of memory; nothing was written; retry later */
-    KVORM_EREFUSED = -14          /* REFUSED: the query would scan every record, and scans were refused
+    KVORM_EREFUSED = -14,         /* REFUSED: the query would scan every record, and scans were refused
                                      (refuse_scans, refuseScans) */
+    KVORM_ERELATION = -15         /* RELATION: a foreign key names no record, or a delete (or a change of a
+                                     referenced key) is restricted by records that reference it */
 } kvorm_status;
 
 typedef struct kvorm_schema kvorm_schema;

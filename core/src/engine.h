@@ -36,6 +36,40 @@ typedef struct kv_field_value {
 
 typedef enum kv_write_op { KV_WRITE_CREATE, KV_WRITE_UPDATE, KV_WRITE_UPSERT, KV_WRITE_DELETE } kv_write_op;
 
+/* A range of keys of one index (or of the model's id collection): encoded keys compared as bytes. A bound with
+ * data NULL is open (no limit on that side). */
+typedef struct kv_bound {
+    const char *data;
+    size_t len;
+    bool inclusive;
+} kv_bound;
+
+typedef struct kv_range {
+    const kv_index *index; /* NULL: the id collection, whose keys are the encoded ids (keycode.h) */
+    kv_bound lo, hi;
+} kv_range;
+
+/* What a guard of a write checks in the store, in the same atomic step (relations, docs/schema.md). */
+typedef enum kv_guard_kind {
+    KV_GUARD_EXISTS, /* the record loc finds (in model) exists; at `version` when that is not 0 */
+    KV_GUARD_COUNT   /* range (of an index of model) holds exactly `count` keys */
+} kv_guard_kind;
+
+/* A condition a write holds on other records: that the target of a foreign key it sets exists, that the records
+ * referencing one it deletes are the ones the core read. Checked with the write's own checks; a guard that fails
+ * fails the write (kv_fail_guard), which then writes nothing. */
+typedef struct kv_guard {
+    kv_guard_kind kind;
+    const kv_model *model;     /* the model whose records it reads */
+    const kv_model *owner;     /* the model declaring the relation it keeps (errors name it) */
+    int relation;              /* index into owner->relations */
+    char when;                 /* 'a' always; for an upsert 'c' only when it creates, 'u' only when it updates */
+    kv_locator loc;            /* EXISTS */
+    int64_t version;
+    kv_range range;            /* COUNT: a range of the foreign key's index (range.index is never NULL) */
+    int64_t count;
+} kv_guard;
+
 /* One atomic write, validated and encoded. The engine checks existence, uniques and the version, then writes
  * the record and moves its unique and index entries, all or nothing. */
 typedef struct kv_write {
@@ -53,6 +87,9 @@ typedef struct kv_write {
     bool has_if_version;
     int64_t if_version;
     bool skip_duplicate;        /* create: a taken id or unique value is no error; the step reports found=false */
+    const kv_guard *guards;     /* checked with the write, all or nothing (none in an all-or-nothing group's apply:
+                                 * its checks ran first) */
+    int nguards;
 } kv_write;
 
 /* A record as stored: values are canonical bytes per field index (NULL when null). */
@@ -93,6 +130,12 @@ int kv_fail_unique_pair(kv_error *err, const kv_model *m, int which, const char 
  * entries may miss records written before it existed): UNAVAILABLE, retryable, naming u's fields. */
 int kv_fail_unique_building(kv_error *err, const kv_model *m, const kv_unique *u);
 
+/* The error of write w whose guard g failed: a missing target (version 0) is RELATION, naming w's model, the
+ * relation's foreign key fields and value; a target or a range that changed since the core read it is CONFLICT,
+ * retryable (the core reads again); an index or unique constraint a guard reads while it is being built is
+ * UNAVAILABLE, retryable. What: 'm' missing, 'c' changed, 'b' building. */
+int kv_fail_guard(kv_error *err, const kv_write *w, const kv_guard *g, char what);
+
 /* Gives r zeroed values and lens for nfields fields, in one allocation; when r->id is set, a copy of the id goes
  * in it too (r->id then points to the copy). False when out of memory. */
 bool kv_record_alloc(kv_record *r, int nfields);
@@ -110,19 +153,6 @@ typedef struct kv_step {
     int rc;                /* 0, or the error code, described in *err */
     kv_error *err;
 } kv_step;
-
-/* A range of keys of one index (or of the model's id collection): encoded keys compared as bytes. A bound with
- * data NULL is open (no limit on that side). */
-typedef struct kv_bound {
-    const char *data;
-    size_t len;
-    bool inclusive;
-} kv_bound;
-
-typedef struct kv_range {
-    const kv_index *index; /* NULL: the id collection, whose keys are the encoded ids (keycode.h) */
-    kv_bound lo, hi;
-} kv_range;
 
 /* Keys returned by a scan: n keys, each at data + off[i], len[i] bytes. */
 typedef struct kv_keys {
@@ -166,7 +196,7 @@ typedef struct kv_engine_ops {
     /* Runs n steps in order, each with its own outcome, as if one by one; the engine decides how they are grouped
      * into round trips. A read that matches nothing has found false and out empty. */
     void (*run)(kv_engine *e, kv_step **steps, size_t n);
-    /* Runs n writes of one model (1 <= n <= facts.atomic_many) all or nothing: each is checked against the store as it is
+    /* Runs n writes (1 <= n <= facts.atomic_many, of any models) all or nothing: each is checked against the store as it is
      * before any of them is applied (no other client writes in between), then all are applied, or none is. The
      * caller guarantees that no two of them write the same record or give a unique constraint the same value.
      * When one fails, at least one step has its error and every other has rc KV_STEP_UNAPPLIED. A skipped

@@ -145,3 +145,46 @@ int kv_fail_unique_building(kv_error *err, const kv_model *m, const kv_unique *u
                    "(or wait for the process that runs it), or select the record by id",
                    m->name, u->name);
 }
+
+int kv_fail_guard(kv_error *err, const kv_write *w, const kv_guard *g, char what)
+{
+    const kv_model *m = w->model, *o = g->owner;
+    const kv_relation *r = &o->relations[g->relation];
+    if (what == 'b') {
+        kv_fail_at(err, KVORM_EUNAVAILABLE, m->name, NULL,
+                   "%s: the keys of %s.%s are being indexed; a write that relation keeps consistent waits for the "
+                   "build (retry later)",
+                   m->name, o->name, r->name);
+        kv_error_set_retryable(err, true);
+        return err->code;
+    }
+    if (what == 'c') {
+        kv_fail_at(err, KVORM_ECONFLICT, m->name, NULL,
+                   "%s: the records of %s.%s it was checked against changed before the write; nothing was written",
+                   m->name, o->name, r->name);
+        kv_error_set_retryable(err, true);
+        return err->code;
+    }
+    /* a missing target: the write sets the foreign key of r, whose values it has */
+    char vals[200], one[128];
+    size_t at = 0;
+    vals[0] = '\0';
+    for (int i = 0; i < r->nfields && at < sizeof(vals); i++) {
+        const kv_field_value *fv = kv_write_value(w, r->fields[i]);
+        if (!fv)
+            continue;
+        kv_value_describe(one, sizeof(one), fv->data, fv->len);
+        at += (size_t)snprintf(vals + at, sizeof(vals) - at, "%s%s %s", at ? ", " : "", o->fields[r->fields[i]].name,
+                               one);
+    }
+    if (at >= sizeof(vals))
+        vals[kv_utf8_cut(vals, sizeof(vals) - 1)] = '\0';
+    const char *keys[KV_MAX_INDEX_PARTS];
+    for (int i = 0; i < r->nfields; i++)
+        keys[i] = o->fields[r->fields[i]].name;
+    kv_fail_at(err, KVORM_ERELATION, m->name, keys[0], "%s.%s: no %s record has the %s that %s holds", m->name,
+               r->name, g->model->name, r->references < 0 ? "id" : "key", vals);
+    for (int i = 1; i < r->nfields; i++)
+        kv_error_add_field(err, keys[i]);
+    return err->code;
+}

@@ -13,6 +13,7 @@ static _Thread_local char last_message[512];
 static const char *const code_names[] = {
     "OK", "VALIDATION", "NOT_FOUND", "UNIQUE_VIOLATION", "CONFLICT", "SCHEMA", "SCHEMA_MISMATCH",
     "BAD_REQUEST", "CONNECTION", "TIMEOUT", "UNSUPPORTED", "INTERNAL", "MISUSE", "UNAVAILABLE", "REFUSED",
+    "RELATION",
 };
 
 const char *kvorm_error_name(int code)

@@ -1,5 +1,6 @@
 /* Running request documents (docs/protocol.md): parse, dispatch through the op table, hand the steps of
  * consecutive requests to the engine together, pack each response or error document. Engine-independent. */
+#include "refs.h"
 #include "request.h"
 
 #include <pthread.h>
@@ -172,7 +173,7 @@ static bool job_defers(const job *j)
 {
     const msgpack_object *op = j->rc == 0 && j->root.type == MSGPACK_OBJECT_MAP ? kv_mp_map_get(&j->root, "op") : NULL;
     const kv_op *def = op ? kv_op_find(op) : NULL;
-    return def && def->deferred;
+    return def && def->deferred && !kv_refs_runs_at_once(j->rq.db->schema, &j->root);
 }
 
 /* Runs the request, except its step for the store, which waits in j->step. The document is done with after this. */

@@ -6,6 +6,7 @@
 
 #include "claims.h"
 #include "entries.h"
+#include "refs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,7 @@ typedef struct one_create {
     encoded data;
     char id[KV_MAX_ID_BYTES + 1];
     size_t id_len;
+    kv_ref_guards guards; /* of the foreign keys it sets */
     kv_write w;
     kv_step step;
     kv_error err;
@@ -214,6 +216,8 @@ int kv_op_create_many(request *rq, msgpack_packer *pk)
         c[i].w = (kv_write){.op = KV_WRITE_CREATE, .model = rq->model, .new_id = c[i].id_len ? c[i].id : NULL,
                             .new_id_len = c[i].id_len, .create = c[i].data.items, .ncreate = c[i].data.n,
                             .skip_duplicate = skip_dups};
+        if ((rc = kv_refs_guard_write(rq, &c[i].w, &c[i].guards)) != 0)
+            break;
         c[i].step.write = &c[i].w;
         c[i].step.model = rq->model;
         c[i].step.err = &c[i].err;
@@ -239,6 +243,7 @@ int kv_op_create_many(request *rq, msgpack_packer *pk)
     for (size_t i = 0; i < n; i++) {
         kv_record_free(&c[i].step.out);
         rq_encoded_free(&c[i].data);
+        kv_ref_guards_free(&c[i].guards);
     }
     free(c);
     free(sp);
@@ -359,8 +364,8 @@ out:
  * that changed meanwhile is read again and kept only if it still matches the where. Adds the records written to
  * *written. */
 static int write_chunk(request *rq, const kv_query *q, one_write *slots, one_write **live, kv_step **sp,
-                       const kv_rows *rows, size_t from, size_t k, const encoded *upd, kv_write_op op,
-                       chunk_keys *ck, int64_t *written)
+                       const kv_rows *rows, size_t from, size_t k, const encoded *upd, const kv_ref_guards *guards,
+                       kv_write_op op, chunk_keys *ck, int64_t *written)
 {
     kv_engine *e = rq->db->engine;
     const char *what = op == KV_WRITE_UPDATE ? "updating" : "deleting";
@@ -371,7 +376,8 @@ static int write_chunk(request *rq, const kv_query *q, one_write *slots, one_wri
         kv_record_free(&o->fresh);
         memset(o, 0, sizeof(*o));
         o->w = (kv_write){.op = op, .model = rq->model, .has_if_version = true, .if_version = r->version,
-                          .set = upd->items, .nset = upd->n, .unset = upd->unset, .nunset = upd->nunset};
+                          .set = upd->items, .nset = upd->n, .unset = upd->unset, .nunset = upd->nunset,
+                          .guards = guards->g, .nguards = guards->n};
         o->w.loc.id = r->id;
         o->w.loc.id_len = r->id_len;
         o->step = (kv_step){.write = &o->w, .model = rq->model, .loc = &o->w.loc, .err = &o->err};
@@ -433,6 +439,8 @@ static int write_many(request *rq, msgpack_packer *pk, kv_write_op op)
     one_write *slots = NULL;
     one_write **live = NULL;
     kv_step **sp = NULL;
+    kv_ref_guards guards = {0};
+    bool acts = false; /* the writes act on the records that reference them (refs.c) */
     int rc;
     memset(&upd, 0, sizeof(upd));
     if (!chunk_keys_init(&ck, rq->model)) {
@@ -443,9 +451,15 @@ static int write_many(request *rq, msgpack_packer *pk, kv_write_op op)
         goto done;
     if (op == KV_WRITE_UPDATE) {
         const msgpack_object *data = rq_arg(rq, "data");
-        if ((rc = rq_need_map(rq, data, "data")) != 0 || (rc = rq_encode_update(rq, data, "updateMany", &upd)) != 0)
+        if ((rc = rq_need_map(rq, data, "data")) != 0 || (rc = rq_encode_update(rq, data, "updateMany", &upd)) != 0 ||
+            (rc = kv_refs_guard_values(rq, rq->model, upd.items, upd.n, upd.unset, upd.nunset, false, 'a',
+                                       &guards)) != 0)
             goto done;
     }
+    kv_write tmpl = {.op = op, .model = rq->model, .set = upd.items, .nset = upd.n, .unset = upd.unset,
+                     .nunset = upd.nunset};
+    acts = op == KV_WRITE_DELETE ? kv_refs_referenced(rq->db->schema, rq->model)
+                                 : kv_refs_key_changed(rq->db->schema, rq->model, &tmpl);
     if ((rc = kv_query_rows(&q, &rows)) != 0)
         goto done;
     size_t cap = rows.n < chunk ? rows.n : chunk;
@@ -458,7 +472,14 @@ static int write_many(request *rq, msgpack_packer *pk, kv_write_op op)
     }
     for (size_t from = 0; rc == 0 && from < rows.n; from += chunk) {
         size_t k = rows.n - from < chunk ? rows.n - from : chunk;
-        rc = write_chunk(rq, &q, slots, live, sp, &rows, from, k, &upd, op, &ck, &written);
+        if (acts) {
+            if ((rc = kv_refs_write_rows(rq, &q, &rows, from, k, &tmpl, &written)) != 0) {
+                kv_error why = *rq->err;
+                rc = stopped(rq, &why, written, op == KV_WRITE_UPDATE ? "updating" : "deleting");
+            }
+        } else {
+            rc = write_chunk(rq, &q, slots, live, sp, &rows, from, k, &upd, &guards, op, &ck, &written);
+        }
     }
 done:
     for (size_t i = 0; slots && i < (rows.n < chunk ? rows.n : chunk); i++) {
@@ -472,6 +493,7 @@ done:
     kv_rows_free(&rows);
     kv_query_free(&q);
     rq_encoded_free(&upd);
+    kv_ref_guards_free(&guards);
     if (rc == 0)
         pack_count(pk, written);
     return rc;

@@ -89,6 +89,8 @@ const kv_model_keys *kv_redis_keys(redis_engine *e, const kv_model *m, kv_error 
 /* The field of unique constraint u in the index states hash: "u:<name>" (an index's field is its name, an
  * identifier: never with ':'). */
 void kv_redis_arg_unique_state(argbuf *a, const kv_unique *u);
+/* A lexical bound for ZRANGE BYLEX / ZLEXCOUNT: '[' inclusive, '(' exclusive, '-' / '+' open. */
+void kv_redis_arg_bound(argbuf *a, const kv_bound *b, bool low);
 /* The record key of id, as a copy the argbuf owns. */
 void arg_record_key(argbuf *a, const kv_model_keys *k, const char *id, size_t id_len);
 /* Copies the SHA1 of a script under the lock (another thread may be reloading it). */

@@ -18,7 +18,7 @@ static const kv_rkey *range_key(const kv_model_keys *k, const kv_model *m, const
 }
 
 /* A lexical bound for ZRANGE BYLEX / ZLEXCOUNT: '[' inclusive, '(' exclusive, '-' / '+' open. */
-static void arg_bound(argbuf *a, const kv_bound *b, bool low)
+void kv_redis_arg_bound(argbuf *a, const kv_bound *b, bool low)
 {
     if (!b->data) {
         arg_cstr(a, low ? "-" : "+");
@@ -99,11 +99,11 @@ static void zrange_args(argbuf *a, const kv_model_keys *k, const kv_model *m, co
     arg_cstr(a, "ZRANGE");
     arg_key(a, range_key(k, m, r->index));
     if (reverse) {
-        arg_bound(a, &r->hi, false);
-        arg_bound(a, &r->lo, true);
+        kv_redis_arg_bound(a, &r->hi, false);
+        kv_redis_arg_bound(a, &r->lo, true);
     } else {
-        arg_bound(a, &r->lo, true);
-        arg_bound(a, &r->hi, false);
+        kv_redis_arg_bound(a, &r->lo, true);
+        kv_redis_arg_bound(a, &r->hi, false);
     }
     arg_cstr(a, "BYLEX");
     if (reverse)
@@ -189,8 +189,8 @@ int kv_redis_count(kv_engine *eng, const kv_model *m, const kv_range *r, int64_t
     } else {
         arg_cstr(&a, "ZLEXCOUNT");
         arg_key(&a, range_key(k, m, r->index));
-        arg_bound(&a, &r->lo, true);
-        arg_bound(&a, &r->hi, false);
+        kv_redis_arg_bound(&a, &r->lo, true);
+        kv_redis_arg_bound(&a, &r->hi, false);
     }
     rc = kv_redis_command(e, m, r ? "ZLEXCOUNT" : "ZCARD", &a, &rep, err);
     arg_free(&a);
@@ -383,7 +383,7 @@ static int chunk_read(redis_engine *e, const kv_model *m, const kv_model_keys *k
     kv_bound lo = {clen > 0 ? cursor : NULL, (size_t)clen, false};
     arg_cstr(&a, "ZRANGE");
     arg_key(&a, &k->ids);
-    arg_bound(&a, &lo, true);
+    kv_redis_arg_bound(&a, &lo, true);
     arg_cstr(&a, "+");
     arg_cstr(&a, "BYLEX");
     arg_cstr(&a, "LIMIT");

@@ -305,6 +305,56 @@ out:
     return rc;
 }
 
+/* The keys of w's guards (redis_scripts.c): per guard the key it reads and its model's index states. */
+static int add_guard_keys(argbuf *a, const stepx *sx, kv_error *err)
+{
+    for (int i = 0; i < sx->w->nguards; i++) {
+        const kv_guard *g = &sx->w->guards[i];
+        const kv_model_keys *gk = kv_redis_keys(sx->e, g->model, err);
+        if (!gk)
+            return err->code;
+        if (g->kind == KV_GUARD_COUNT)
+            arg_key(a, &gk->x[g->range.index - g->model->indexes]);
+        else if (g->loc.unique)
+            arg_key(a, &gk->u[g->loc.unique_index]);
+        else
+            arg_record_key(a, gk, g->loc.id, g->loc.id_len);
+        arg_key(a, &gk->xs);
+    }
+    return 0;
+}
+
+/* The guards section: their count, then six arguments each (redis_scripts.c). */
+static void add_guard_args(argbuf *a, const kv_write *w)
+{
+    static const char when[][2] = {"a", "c", "u"};
+    arg_int(a, w->nguards);
+    for (int i = 0; i < w->nguards; i++) {
+        const kv_guard *g = &w->guards[i];
+        arg_cstr(a, g->kind == KV_GUARD_COUNT ? "x" : g->loc.unique ? "u" : "r");
+        arg_cstr(a, when[g->when == 'c' ? 1 : g->when == 'u' ? 2 : 0]);
+        if (g->kind == KV_GUARD_COUNT) {
+            kv_redis_arg_bound(a, &g->range.lo, true);
+            kv_redis_arg_bound(a, &g->range.hi, false);
+            arg_int(a, g->count);
+            arg_cstr(a, g->range.index->name);
+        } else if (g->loc.unique) {
+            arg_add(a, g->loc.ukey, g->loc.ukey_len);
+            kv_redis_arg_unique_state(a, g->loc.unique);
+            arg_cstr(a, "");
+            arg_cstr(a, "");
+        } else {
+            if (g->version)
+                arg_int(a, g->version);
+            else
+                arg_cstr(a, "");
+            arg_cstr(a, "");
+            arg_cstr(a, "");
+            arg_cstr(a, "");
+        }
+    }
+}
+
 /* The arguments of the main script for a write (argv[0] and argv[1], EVALSHA and the SHA1, are filled by the
  * caller). Returns 0, or an error (an entry that cannot be made, out of memory). */
 static const char *const opnames[] = {"create", "update", "upsert", "delete"};
@@ -364,7 +414,7 @@ static int write_args(argbuf *a, const stepx *sx, int *mode_at, kv_error *err)
     }
     arg_cstr(a, "");
     arg_cstr(a, "");
-    arg_int(a, 3 + m->nuniques + m->nindexes + (rkid ? 1 : 0) + (sx->mode != MODE_ALONE));
+    arg_int(a, 3 + m->nuniques + m->nindexes + (rkid ? 1 : 0) + 2 * w->nguards + (sx->mode != MODE_ALONE));
     arg_key(a, &k->ids);
     arg_key(a, &k->seq);
     arg_key(a, &k->xs);
@@ -374,8 +424,10 @@ static int write_args(argbuf *a, const stepx *sx, int *mode_at, kv_error *err)
         arg_key(a, &k->x[i]);
     if (rkid)
         arg_record_key(a, k, rkid, rkid_len);
+    if ((rc = add_guard_keys(a, sx, err)) != 0)
+        return rc;
     if (sx->mode != MODE_ALONE)
-        arg_key(a, &k->guard);
+        arg_key(a, sx->guard ? sx->guard : &k->guard);
     if (sx->mode == MODE_ALONE) {
         arg_cstr(a, opnames[w->op]);
     } else {
@@ -438,6 +490,7 @@ static int write_args(argbuf *a, const stepx *sx, int *mode_at, kv_error *err)
     }
     if ((rc = add_index_sections(a, sx, xcreate && cid, moves, cid, cid_len, err)) != 0)
         return rc;
+    add_guard_args(a, w);
     return a->oom ? kv_fail(err, KVORM_EINTERNAL, "out of memory") : 0;
 }
 
@@ -478,6 +531,12 @@ void kv_redis_write_reply(stepx *sx, redisReply *r)
         /* the write would succeed: nothing to keep yet */
     } else if (is_building(r) && w->loc.unique) {
         rc = kv_fail_unique_building(st->err, m, w->loc.unique);
+    } else if (r->elements == 2 && r->element[1]->type == REDIS_REPLY_INTEGER &&
+               r->element[1]->integer >= 1 && r->element[1]->integer <= w->nguards &&
+               (strcmp(r->element[0]->str, "NOREF") == 0 || strcmp(r->element[0]->str, "REFSTALE") == 0 ||
+                strcmp(r->element[0]->str, "REFBUILDING") == 0)) {
+        char what = r->element[0]->str[3] == 'E' ? 'm' : r->element[0]->str[3] == 'S' ? 'c' : 'b';
+        rc = kv_fail_guard(st->err, w, &w->guards[r->element[1]->integer - 1], what);
     } else if (strcmp(r->element[0]->str, "NOTFOUND") == 0) {
         rc = kv_fail_at(st->err, KVORM_ENOTFOUND, m->name, NULL, "%s: no record matches", m->name);
     } else if (strcmp(r->element[0]->str, "UNIQUE") == 0 && r->elements == 2 &&
@@ -1158,6 +1217,8 @@ void kv_redis_steps_init(redis_engine *e, stepx *sx, kv_step **steps, size_t n)
         sx[i].st = st;
         sx[i].w = st->write;
         sx[i].k = NULL;
+        sx[i].e = e;
+        sx[i].guard = NULL;
         sx[i].state = S_PENDING;
         sx[i].mode = MODE_ALONE;
         if (st->write) {

@@ -1,5 +1,5 @@
-/* All or nothing, the engine's run_all (docs/format.md, "All or nothing"): the writes of one model in one
- * MULTI/EXEC, as DEL guard, the check of each write ('?'), each write guarded by the number of checks that
+/* All or nothing, the engine's run_all (docs/format.md, "All or nothing"): the writes (of one model, or of
+ * several: a delete with its cascade) in one MULTI/EXEC, as DEL guard (the first model's), the check of each write ('?'), each write guarded by the number of checks that
  * passed ('!n'), DEL guard. No other client's command runs in between, so the checks see the store as the writes
  * will; a write runs only when every check passed, so all are applied or none is. A record that changed since it
  * was read (STALE), a script Redis forgot, or a generated id found taken make the whole group run again. */
@@ -230,13 +230,13 @@ void kv_redis_run_all(kv_engine *eng, kv_step **steps, size_t n)
     }
     kv_redis_steps_init(e, sx, steps, n);
     for (size_t i = 0; i < n; i++) {
-        if (!steps[i]->write || steps[i]->model != steps[0]->model || sx[i].state == S_DONE) {
+        if (!steps[i]->write || sx[i].state == S_DONE) {
             if (sx[i].state != S_DONE)
-                kv_fail_at(steps[i]->err, KVORM_EINTERNAL, steps[i]->model->name, NULL,
-                           "run_all takes the writes of one model");
+                kv_fail_at(steps[i]->err, KVORM_EINTERNAL, steps[i]->model->name, NULL, "run_all takes writes only");
             fail_every(sx, n, steps[i]->err);
             goto out;
         }
+        sx[i].guard = &sx[0].k->guard; /* one count of the checks passed, whatever model each writes */
     }
     if (kv_pool_acquire(&e->pool, &c, steps[0]->err) != 0) {
         fail_every(sx, n, steps[0]->err);

@@ -39,7 +39,14 @@
  * constraint ('' when it holds a null), then counted sections: create pairs (name, value), update pairs, fields
  * to clear, the constraints the write may move (number, field count, field names), the index entries of a create
  * (index number, entry), and
- * the index moves of an update or delete (index number, index name, old entry or '', new entry or '').
+ * the index moves of an update or delete (index number, index name, old entry or '', new entry or ''), and
+ * the guards (relations, engine.h): six arguments each, kind ('r' a record that must exist, at a version unless
+ * '': the version; 'u' a unique key that must be taken: the key, its state field; 'x' a range of an index that
+ * must hold exactly so many members: min, max, the count, the index name), then when ('a' always, 'c' when the
+ * write creates, 'u' when it updates); each guard has two keys in KEYS after the record key (or after the index
+ * zsets when there is none): the key it reads and its model's index states. A guard that fails replies
+ * {'NOREF', guard} (no such record or key), {'REFSTALE', guard} (a version or a count changed) or
+ * {'REFBUILDING', guard}; an apply ('!') does not check them again.
  * Index entries are computed by the caller from the record it read; an expected state that no longer holds, or
  * an old entry that is not there (while its index is not being built), replies STALE: the caller reads again.
  * Replies: the new id after a create (version 1; the caller has the data); {'OK', id, version, fields} where
@@ -133,6 +140,33 @@ const char kv_script_main[] =
     "  local xm = xc + 1 + 2 * tonumber(a[xc])\n"
     "  return xc, xm\n"
     "end\n"
+    "-- the guards (relations): the first that fails as a reply, or nil; none in a guarded apply ('!'), whose checks\n"
+    "-- passed. branch: 'c' a create, 'u' an update, 'd' a delete\n"
+    "local function guards_fail(branch)\n"
+    "  if mode == '!' then return nil end\n"
+    "  local _, xm = index_sections()\n"
+    "  local q = xm + 1 + 4 * tonumber(a[xm])\n"
+    "  local gk = X + nx + (rkid ~= '' and 1 or 0)\n"
+    "  for i = 1, tonumber(a[q]) do\n"
+    "    local b = q + 1 + 6 * (i - 1)\n"
+    "    local kind, when = a[b], a[b + 1]\n"
+    "    local key, states = KEYS[gk + 2 * i - 1], KEYS[gk + 2 * i]\n"
+    "    if when == 'a' or when == branch then\n"
+    "      if kind == 'r' then\n"
+    "        local v = redis.call('HGET', key, '$v')\n"
+    "        if not v then return {'NOREF', i} end\n"
+    "        if a[b + 2] ~= '' and v ~= a[b + 2] then return {'REFSTALE', i} end\n"
+    "      elseif kind == 'u' then\n"
+    "        if redis.call('HEXISTS', states, a[b + 3]) == 1 then return {'REFBUILDING', i} end\n"
+    "        if redis.call('HEXISTS', key, a[b + 2]) == 0 then return {'NOREF', i} end\n"
+    "      else\n"
+    "        if redis.call('HEXISTS', states, a[b + 5]) == 1 then return {'REFBUILDING', i} end\n"
+    "        if redis.call('ZLEXCOUNT', key, a[b + 2], a[b + 3]) ~= tonumber(a[b + 4]) then return {'REFSTALE', i} end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  return nil\n"
+    "end\n"
     "\n"
     "-- an id the caller took from the counter for a create that does not happen goes back, if still the last\n"
     "local function give_back()\n"
@@ -155,6 +189,8 @@ const char kv_script_main[] =
     "    local k = a[ks + i - 1]\n"
     "    if k ~= '' and redis.call('HEXISTS', KEYS[3 + i], k) == 1 then give_back(); return {'UNIQUE', i} end\n"
     "  end\n"
+    "  local refused = guards_fail('c')\n"
+    "  if refused then give_back(); return refused end\n"
     "  if checking then return {'CHECKED'} end\n"
     "  if idkind == 'g' then\n"
     "    local cur = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
@@ -272,6 +308,8 @@ const char kv_script_main[] =
     "  local _, xm = index_sections()\n"
     "  local xmoves = index_moves(xm)\n"
     "  if not xmoves then return {'STALE'} end\n"
+    "  local refused = guards_fail('u')\n"
+    "  if refused then return refused end\n"
     "  if checking then return {'CHECKED'} end\n"
     "  if ns > 0 then redis.call('HSET', key, unpack(a, ss, ss + 2 * ns - 1)) end\n"
     "  if nd > 0 then redis.call('HDEL', key, unpack(a, ds, ds + nd - 1)) end\n"
@@ -292,6 +330,8 @@ const char kv_script_main[] =
     "  local _, xm = index_sections()\n"
     "  local xmoves = index_moves(xm)\n"
     "  if not xmoves then return {'STALE'} end\n"
+    "  local refused = guards_fail('d')\n"
+    "  if refused then return refused end\n"
     "  if checking then return {'CHECKED'} end\n"
     "  local all = redis.call('HGETALL', key)\n"
     "  local rec = {}\n"

@@ -29,6 +29,8 @@ typedef struct stepx {
     int state;
     write_mode mode;
     size_t checks;           /* MODE_APPLY: the checks that must all have passed */
+    redis_engine *e;         /* the key names of the models its guards read */
+    const kv_rkey *guard;    /* the guard key of its all-or-nothing group (that of the group's first model) */
 } stepx;
 
 /* Sets up sx[0..n-1] for steps (their outcomes cleared) and finds their key names; a step whose model has none

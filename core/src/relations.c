@@ -128,6 +128,27 @@ static int parse_references(rel_loader *rl, const kv_model *m, kv_relation *r, c
     return 0;
 }
 
+static const char *const action_names[] = {"restrict", "cascade", "setNull", "noAction"};
+
+/* "onDelete" / "onUpdate": one of action_names (absent: *out is left as it is). */
+static int parse_action(rel_loader *rl, const kv_model *m, const kv_relation *r, const msgpack_object *o,
+                        const char *key, kv_ref_action *out)
+{
+    if (!o)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (kv_mp_str_eq(o, action_names[i])) {
+            *out = (kv_ref_action)i;
+            if (*out == KV_REF_SET_NULL && !r->optional)
+                return fail(rl, m, r, "\"%s\": \"setNull\" needs an optional foreign key (its fields optional)", key,
+                            NULL);
+            return 0;
+        }
+    char q[96];
+    quoted(q, sizeof(q), o);
+    return fail(rl, m, r, "\"%s\" is %s; it must be \"restrict\", \"cascade\", \"setNull\" or \"noAction\"", key, q);
+}
+
 static int parse_belongs_to(rel_loader *rl, const kv_model *m, kv_relation *r, const msgpack_object *spec)
 {
     if (field_list(rl, m, r, "fields", kv_mp_map_get(spec, "fields"), &r->fields, &r->nfields) != 0 ||
@@ -140,11 +161,16 @@ static int parse_belongs_to(rel_loader *rl, const kv_model *m, kv_relation *r, c
         return fail(rl, m, r, "the fields of a foreign key are all optional (the relation is optional) or none is",
                     NULL, NULL);
     r->optional = optional > 0;
-    /* Referential actions come with the checks on writes (a later version): refused rather than ignored. */
-    if (kv_mp_map_get(spec, "onDelete") || kv_mp_map_get(spec, "onUpdate"))
+    /* Prisma's defaults: a required relation restricts the delete of its target, an optional one is set null */
+    r->on_delete = r->optional ? KV_REF_SET_NULL : KV_REF_RESTRICT;
+    r->on_update = KV_REF_RESTRICT;
+    if (parse_action(rl, m, r, kv_mp_map_get(spec, "onDelete"), "onDelete", &r->on_delete) != 0 ||
+        parse_action(rl, m, r, kv_mp_map_get(spec, "onUpdate"), "onUpdate", &r->on_update) != 0)
+        return rl->err->code;
+    if (r->on_update == KV_REF_CASCADE || r->on_update == KV_REF_SET_NULL)
         return fail(rl, m, r,
-                    "\"onDelete\" and \"onUpdate\" are not supported yet: this version neither checks foreign keys "
-                    "on writes nor acts on the delete of a target (docs/schema.md, Relations)",
+                    "\"onUpdate\" is \"restrict\" or \"noAction\" in this version: a change of a key that records "
+                    "reference is refused while they do (\"cascade\" and \"setNull\" come later)",
                     NULL, NULL);
     return 0;
 }

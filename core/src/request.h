@@ -42,6 +42,14 @@ typedef struct target {
     msgpack_sbuffer ukey;
 } target;
 
+/* The guards of one write (refs.c), with the bytes they point into. */
+typedef struct kv_ref_guards {
+    kv_guard *g;
+    int n, cap;
+    char **owned; /* copies the guards point into */
+    int nowned, owned_cap;
+} kv_ref_guards;
+
 /* A read or write, parsed and encoded, waiting for the store. The steps are run by the caller of dispatch
  * (kv_exec_many), so that the steps of consecutive requests travel to the store together. Everything the step
  * points at lives here until the response is packed. */
@@ -55,6 +63,7 @@ struct pending {
     encoded data, update; /* create or update data; upsert: both */
     char id[KV_MAX_ID_BYTES + 1];
     kv_write w;
+    kv_ref_guards guards; /* of the foreign keys the write sets */
     kv_step step;
 };
 

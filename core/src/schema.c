@@ -712,9 +712,9 @@ static bool same_list(const int *a, int na, const int *b, int nb)
     return na == nb && memcmp(a, b, sizeof(int) * (size_t)na) == 0;
 }
 
-/* Each belongsTo's foreign key is looked up by: a unique constraint of exactly its fields, else an index whose
- * leading parts are its fields; one is added when the model has neither (a unique when a hasOne is the
- * inverse: one record at most may point at each target). */
+/* Each belongsTo's foreign key has an index whose leading parts are its fields (one is added when the model has
+ * none), and a unique constraint of exactly its fields when a hasOne is the inverse (one record at most may point
+ * at each target): lookups use the unique, deletes of the target the index. */
 static int add_foreign_keys(loader *ld, const kvorm_schema *s, kv_model *m)
 {
     for (int k = 0; k < m->nrelations; k++) {
@@ -739,7 +739,8 @@ static int add_foreign_keys(loader *ld, const kvorm_schema *s, kv_model *m)
                 return ld->err->code;
             r->fk_unique = m->nuniques - 1;
         }
-        if (r->fk_unique < 0 && r->fk_index < 0) {
+        /* the index also when a unique serves lookups: a delete of the target counts its range */
+        if (r->fk_index < 0) {
             if (add_index(ld, m, &list, NULL, NULL, 0) != 0)
                 return ld->err->code;
             r->fk_index = m->nindexes - 1;

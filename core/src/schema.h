@@ -61,6 +61,9 @@ typedef struct kv_index {
     int nparts;
 } kv_index;
 
+/* What a delete (or a change of the referenced key) of a target does to the records that reference it. */
+typedef enum kv_ref_action { KV_REF_RESTRICT, KV_REF_CASCADE, KV_REF_SET_NULL, KV_REF_NO_ACTION } kv_ref_action;
+
 typedef enum kv_relation_kind {
     KV_REL_BELONGS_TO, KV_REL_HAS_ONE, KV_REL_HAS_MANY, KV_REL_MANY_TO_MANY
 } kv_relation_kind;
@@ -79,6 +82,7 @@ typedef struct kv_relation {
     int nfields;
     int references;   /* -1: the target's id; else an index into the target's uniques */
     bool optional;    /* the foreign key's fields are optional: a record may have no target */
+    kv_ref_action on_delete, on_update;
     int fk_index;     /* an index of this model whose leading parts are the foreign key, or -1 */
     int fk_unique;    /* a unique constraint of this model of exactly the foreign key, or -1 */
     /* hasOne, hasMany: the belongsTo of the target they are the inverse of (an index into its relations) */

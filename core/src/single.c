@@ -3,18 +3,29 @@
 #include "request.h"
 
 #include "include.h"
+#include "refs.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static void defer(request *rq, const kv_write *w)
+/* Leaves the step to run with its neighbours; a write that acts on the records referencing its record runs now,
+ * planned with them (refs.c). */
+static int defer(request *rq, msgpack_packer *pk, kv_write *w)
 {
     pending *p = rq->step;
+    const kvorm_schema *s = rq->db->schema;
+    if (w && ((w->op == KV_WRITE_DELETE && kv_refs_referenced(s, rq->model)) ||
+              ((w->op == KV_WRITE_UPDATE || w->op == KV_WRITE_UPSERT) && kv_refs_key_changed(s, rq->model, w))))
+        return kv_refs_run_single(rq, pk);
+    int rc = w ? kv_refs_guard_write(rq, w, &p->guards) : 0; /* the foreign keys it sets are checked with it */
+    if (rc != 0)
+        return rc;
     p->step.write = w;
     p->step.model = rq->model;
     p->step.loc = &p->t.loc;
     p->step.err = rq->err;
     p->waiting = true;
+    return 0;
 }
 
 static int find_unique(request *rq, bool or_throw)
@@ -26,8 +37,7 @@ static int find_unique(request *rq, bool or_throw)
         (rc = rq_parse_unique_where(rq, rq_arg(rq, "where"), &p->t)) != 0)
         return rc;
     p->or_throw = or_throw;
-    defer(rq, NULL);
-    return 0;
+    return defer(rq, NULL, NULL);
 }
 
 /* Packs the result of a step once the store ran it. */
@@ -62,12 +72,12 @@ void kv_pending_free(pending *p)
     rq_target_free(&p->t);
     rq_encoded_free(&p->data);
     rq_encoded_free(&p->update);
+    kv_ref_guards_free(&p->guards);
 }
 
 int kv_op_create(request *rq, msgpack_packer *pk)
 {
     pending *p = rq->step;
-    (void)pk;
     size_t id_len = 0;
     int rc;
     if ((rc = rq_parse_select(rq, &p->sel)) != 0 ||
@@ -80,8 +90,7 @@ int kv_op_create(request *rq, msgpack_packer *pk)
     p->w.new_id_len = id_len;
     p->w.create = p->data.items;
     p->w.ncreate = p->data.n;
-    defer(rq, &p->w);
-    return 0;
+    return defer(rq, pk, &p->w);
 }
 
 /* The fields an update sets and clears, from its encoded data. */
@@ -96,7 +105,6 @@ static void take_update(kv_write *w, const encoded *e)
 int kv_op_update(request *rq, msgpack_packer *pk)
 {
     pending *p = rq->step;
-    (void)pk;
     int rc;
     if ((rc = rq_parse_select(rq, &p->sel)) != 0 ||
         (rc = rq_parse_unique_where(rq, rq_arg(rq, "where"), &p->t)) != 0 || (rc = rq_need_map(rq, rq_arg(rq, "data"), "data")) != 0 ||
@@ -107,14 +115,12 @@ int kv_op_update(request *rq, msgpack_packer *pk)
     p->w.loc = p->t.loc;
     take_update(&p->w, &p->update);
     p->has_target = true;
-    defer(rq, &p->w);
-    return 0;
+    return defer(rq, pk, &p->w);
 }
 
 int kv_op_upsert(request *rq, msgpack_packer *pk)
 {
     pending *p = rq->step;
-    (void)pk;
     size_t id_len = 0;
     int rc;
     if ((rc = rq_parse_select(rq, &p->sel)) != 0 ||
@@ -136,14 +142,12 @@ int kv_op_upsert(request *rq, msgpack_packer *pk)
     p->w.ncreate = p->data.n;
     take_update(&p->w, &p->update);
     p->has_target = true;
-    defer(rq, &p->w);
-    return 0;
+    return defer(rq, pk, &p->w);
 }
 
 int kv_op_delete(request *rq, msgpack_packer *pk)
 {
     pending *p = rq->step;
-    (void)pk;
     int rc;
     if ((rc = rq_parse_select(rq, &p->sel)) != 0 ||
         (rc = rq_parse_unique_where(rq, rq_arg(rq, "where"), &p->t)) != 0 || (rc = rq_if_version(rq, &p->w)) != 0)
@@ -152,8 +156,7 @@ int kv_op_delete(request *rq, msgpack_packer *pk)
     p->w.model = rq->model;
     p->w.loc = p->t.loc;
     p->has_target = true;
-    defer(rq, &p->w);
-    return 0;
+    return defer(rq, pk, &p->w);
 }
 
 int kv_op_find_unique(request *rq, msgpack_packer *pk)

@@ -38,6 +38,7 @@ const CODES = [
   [-12, 'MISUSE', 'MisuseError'],
   [-13, 'UNAVAILABLE', 'UnavailableError'],
   [-14, 'REFUSED', 'RefusedError'],
+  [-15, 'RELATION', 'RelationError'],
 ];
 
 const classes = { KvormError };

@@ -7,12 +7,13 @@ from . import aio
 from ._native import core_version
 from .db import Db, open
 from .errors import (BadRequest, Conflict, ConnectionError, Error, InternalError, MisuseError, NotFound, Refused,
-                     SchemaError, SchemaMismatch, TimeoutError, Unavailable, UniqueViolation, Unsupported,
-                     ValidationError)
+                     RelationError, SchemaError, SchemaMismatch, TimeoutError, Unavailable, UniqueViolation,
+                     Unsupported, ValidationError)
 from .model import Model, Record
 
 __version__ = "0.1.0"
 
 __all__ = ["open", "aio", "Db", "Model", "Record", "core_version", "Error", "ValidationError", "NotFound",
            "UniqueViolation", "Conflict", "SchemaError", "SchemaMismatch", "BadRequest", "ConnectionError",
-           "TimeoutError", "Unavailable", "Unsupported", "InternalError", "MisuseError", "Refused"]
+           "TimeoutError", "Unavailable", "Unsupported", "InternalError", "MisuseError", "Refused",
+           "RelationError"]

@@ -98,9 +98,16 @@ class Refused(Error):
     code = "REFUSED"
 
 
+class RelationError(Error):
+    """A relation refused the write: a foreign key names no record of its target, or a delete (or a change of a
+    referenced key) is restricted by the records that reference it. Nothing was written."""
+    code = "RELATION"
+
+
 _BY_CODE: Dict[str, Type[Error]] = {cls.code: cls for cls in (
     ValidationError, NotFound, UniqueViolation, Conflict, SchemaError, SchemaMismatch, BadRequest,
-    ConnectionError, TimeoutError, Unsupported, InternalError, MisuseError, Unavailable, Refused)}
+    ConnectionError, TimeoutError, Unsupported, InternalError, MisuseError, Unavailable, Refused,
+    RelationError)}
 
 
 def error_class(code: str) -> Type[Error]:

@@ -52,7 +52,8 @@ TEST(ErrorNames, CodesKeepTheirNumbers)
 
 TEST(ErrorNames, ANumberThatIsNotACodeIsUnknown)
 {
-    EXPECT_STREQ(kvorm_error_name(-15), "UNKNOWN");
+    EXPECT_STREQ(kvorm_error_name(-15), "RELATION");
+    EXPECT_STREQ(kvorm_error_name(-16), "UNKNOWN");
     EXPECT_STREQ(kvorm_error_name(1), "UNKNOWN");
     EXPECT_STREQ(kvorm_error_name(-1000000), "UNKNOWN");
 }

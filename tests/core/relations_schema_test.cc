@@ -78,7 +78,7 @@ TEST(RelationsSchema, TheExampleResolvesEveryKind)
     EXPECT_EQ(&ms->relations[members->through_to], l.Rel("Membership", "user"));
 }
 
-TEST(RelationsSchema, ForeignKeysGetAnIndexUnlessOneServesThem)
+TEST(RelationsSchema, ForeignKeysGetAnIndexAndAHasOnesAUnique)
 {
     Loaded l(kBlog);
     ASSERT_EQ(l.rc, 0) << l.err.message;
@@ -93,12 +93,14 @@ TEST(RelationsSchema, ForeignKeysGetAnIndexUnlessOneServesThem)
     // teamId gets its own
     EXPECT_STREQ(ms->indexes[l.Rel("Membership", "user")->fk_index].name, "userId");
     EXPECT_STREQ(ms->indexes[l.Rel("Membership", "team")->fk_index].name, "teamId");
-    // Profile: the inverse of a hasOne: its foreign key is unique (one profile per user)
+    // Profile: the inverse of a hasOne: its foreign key is unique (one profile per user), and indexed too (a delete
+    // of the user counts its range)
     const kv_relation *user = l.Rel("Profile", "user");
     ASSERT_GE(user->fk_unique, 0);
     EXPECT_STREQ(profile->uniques[user->fk_unique].name, "userId");
-    EXPECT_EQ(user->fk_index, -1);
-    EXPECT_EQ(profile->nindexes, 0);
+    ASSERT_GE(user->fk_index, 0);
+    EXPECT_STREQ(profile->indexes[user->fk_index].name, "userId");
+    EXPECT_EQ(profile->nindexes, 1);
     // the added index and unique are part of the stored layout, like declared ones
     std::string layout(post->layout, post->layout_len);
     EXPECT_NE(layout.find("authorId"), std::string::npos);
@@ -116,8 +118,9 @@ TEST(RelationsSchema, AnIndexLedByTheForeignKeyOrAUniqueOfItIsUsed)
     ASSERT_EQ(l.rc, 0) << l.err.message;
     EXPECT_EQ(l.Model("P")->nindexes, 1);
     EXPECT_EQ(l.Rel("P", "u")->fk_index, 0);
-    EXPECT_EQ(l.Model("Q")->nindexes, 0);
+    EXPECT_EQ(l.Model("Q")->nindexes, 1);
     EXPECT_EQ(l.Rel("Q", "u")->fk_unique, 0);
+    EXPECT_EQ(l.Rel("Q", "u")->fk_index, 0);
 }
 
 TEST(RelationsSchema, SelfRelationsAndTwoRelationsBetweenTheSameModels)
@@ -198,8 +201,13 @@ INSTANTIATE_TEST_SUITE_P(
                          R"("relations": {"u": {"belongsTo": "U2", "fields": ["a", "b"], "references": ["a", "b"]}}},)"
                          R"("U2": {"fields": {"a": {"type": "string"}, "b": {"type": "integer"}}, "unique": [["a", "b"]]})",
                     {"P.u", "optional"}},
-        BadRelation{"OnDeleteNotYet", P(R"("u": {"belongsTo": "U", "fields": ["uid"], "onDelete": "cascade"})"),
-                    {"P.u", "onDelete", "not supported yet"}},
+        BadRelation{"OnDeleteUnknown", P(R"("u": {"belongsTo": "U", "fields": ["uid"], "onDelete": "drop"})"),
+                    {"P.u", "onDelete", "\"drop\"", "restrict"}},
+        BadRelation{"SetNullOnARequiredKey", P(R"("u": {"belongsTo": "U", "fields": ["uid"], "onDelete": "setNull"})"),
+                    {"P.u", "onDelete", "optional"}},
+        BadRelation{"OnUpdateCascadeNotYet",
+                    P(R"("u": {"belongsTo": "U", "fields": ["uid"], "onUpdate": "cascade"})"),
+                    {"P.u", "onUpdate", "come later"}},
         BadRelation{"InverseMissing", kU.substr(0, kU.size() - 1) + R"(, "relations": {"ps": {"hasMany": "P"}}})" +
                                           R"(, "P": {"fields": {"x": {"type": "string"}}})",
                     {"U.ps", "no belongsTo"}},

@@ -234,7 +234,96 @@ typedef struct wstep {
     const kv_write *w;
     kv_step *st;
     bool wrote; /* false: nothing to keep (a create skipped as a duplicate) */
+    bool checked; /* its guards that hold always ('a') were checked before any write of its group */
 } wstep;
+
+/* ---- guards (relations, engine.h) ---- */
+
+/* Whether the index or constraint `which` (index_states' numbering) of g's model is being built. */
+static int guard_building(op *o, const kv_guard *g, int which, bool *building)
+{
+    MDB_val v;
+    int rc = kv_lmdb_build_key(&o->key, o->ns, g->model, which, o->err);
+    return rc ? rc : get(o, LM_META, &v, building, "reading the state of an index");
+}
+
+/* The keys of range r of g's model, counted up to limit. */
+static int guard_count(op *o, const kv_guard *g, int64_t limit, int64_t *n)
+{
+    lm_iter it;
+    int rc = kv_lmdb_prefix(&o->key, o->ns, g->model, g->range.index->name, o->err);
+    *n = 0;
+    if (rc != 0)
+        return rc;
+    if ((rc = kv_lmdb_iter_open(&it, o->t->txn, o->env, LM_INDEX, o->key.data, o->key.size, &g->range.lo,
+                                &g->range.hi, false)) != 0)
+        return kv_lmdb_check(o->t, rc, o->m->name, "a guard's count", o->err);
+    const char *k;
+    size_t kl;
+    MDB_val v;
+    while (*n < limit && (rc = kv_lmdb_iter_next(&it, &k, &kl, &v)) == 0)
+        ++*n;
+    kv_lmdb_iter_close(&it);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : kv_lmdb_check(o->t, rc, o->m->name, "a guard's count", o->err);
+}
+
+/* One guard: 0 when it holds, else the write's error (kv_fail_guard). */
+static int check_guard(op *o, const kv_write *w, const kv_guard *g)
+{
+    MDB_val v;
+    bool found = false, building = false;
+    int rc;
+    if (g->kind == KV_GUARD_COUNT) {
+        int64_t n = 0;
+        if ((rc = guard_building(o, g, (int)(g->range.index - g->model->indexes), &building)) != 0)
+            return rc;
+        if (building)
+            return kv_fail_guard(o->err, w, g, 'b');
+        if ((rc = guard_count(o, g, g->count + 1, &n)) != 0)
+            return rc;
+        return n == g->count ? 0 : kv_fail_guard(o->err, w, g, 'c');
+    }
+    if (g->loc.unique) {
+        if ((rc = guard_building(o, g, g->model->nindexes + g->loc.unique_index, &building)) != 0)
+            return rc;
+        if (building)
+            return kv_fail_guard(o->err, w, g, 'b');
+        if ((rc = kv_lmdb_entry_key(&o->key, o->ns, g->model, g->loc.unique->name, g->loc.ukey, g->loc.ukey_len,
+                                    o->err)) != 0 ||
+            (rc = get(o, LM_UNIQUES, &v, &found, "a guard's lookup")) != 0)
+            return rc;
+        return found ? 0 : kv_fail_guard(o->err, w, g, 'm');
+    }
+    if ((rc = kv_lmdb_record_key(&o->key, o->ns, g->model, g->loc.id, g->loc.id_len, o->err)) != 0 ||
+        (rc = get(o, LM_RECORDS, &v, &found, "a guard's read")) != 0)
+        return rc;
+    if (!found)
+        return kv_fail_guard(o->err, w, g, 'm');
+    if (g->version == 0)
+        return 0;
+    const char **vals = calloc((size_t)g->model->nfields + 1, sizeof(*vals));
+    size_t *lens = calloc((size_t)g->model->nfields + 1, sizeof(*lens));
+    int64_t version = 0;
+    rc = !vals || !lens ? oom(o->err)
+                        : kv_lmdb_record_decode(g->model, v.mv_data, v.mv_size, vals, lens, &version, o->err);
+    free(vals);
+    free(lens);
+    return rc ? rc : version == g->version ? 0 : kv_fail_guard(o->err, w, g, 'c');
+}
+
+/* The guards of s's write for branch ('c' it creates, 'u' it updates, 'd' it deletes): those that hold always
+ * unless they were checked before the group wrote anything, and those of the branch. */
+static int check_guards(wstep *s, char branch)
+{
+    for (int i = 0; i < s->w->nguards; i++) {
+        const kv_guard *g = &s->w->guards[i];
+        bool now = g->when == 'a' ? !s->checked : g->when == branch;
+        int rc = now ? check_guard(&s->o, s->w, g) : 0;
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
 
 /* A taken id (which 0) or unique value (constraint which - 1): an error, or a create skipped as a duplicate. */
 static int taken(wstep *s, const char *cid, size_t cid_len, int which)
@@ -291,6 +380,8 @@ static int do_create(wstep *s, const char *cid, size_t cid_len)
         if (has && found)
             return taken(s, cid, cid_len, u + 1);
     }
+    if ((rc = check_guards(s, 'c')) != 0)
+        return rc;
     if (increment) {
         /* a create with its id given moves the sequence past it */
         int64_t last = generated ? seq : strtoll(cid, NULL, 10);
@@ -379,6 +470,8 @@ static int do_update(wstep *s, stored *old)
             goto out;
         }
     }
+    if ((rc = check_guards(s, 'u')) != 0)
+        goto out;
     o->b.size = 0;
     if ((rc = kv_lmdb_record_encode(&o->b, m, old->version + 1, vals, lens, old->data, old->len, o->err)) != 0 ||
         (rc = kv_lmdb_record_key(&o->key, o->ns, m, old->id, old->id_len, o->err)) != 0 ||
@@ -441,7 +534,7 @@ static int do_delete(wstep *s, stored *old)
     size_t owner_len;
     bool found, has;
     int rc;
-    if ((rc = check_version(s->w, old, o->err)) != 0)
+    if ((rc = check_version(s->w, old, o->err)) != 0 || (rc = check_guards(s, 'd')) != 0)
         return rc;
     for (int u = 0; u < m->nuniques; u++) {
         if ((rc = unique_key(o, u, old->values, old->lens, &has)) != 0)
@@ -509,10 +602,11 @@ static void reset_step(kv_step *st)
     st->rc = 0;
 }
 
-/* Runs write st in the transaction t holds; returns whether there is anything to keep. */
-static bool run_write(lmdb_engine *e, lm_txn *t, kv_step *st)
+/* Runs write st in the transaction t holds; returns whether there is anything to keep. checked: its guards that
+ * hold always were checked already. */
+static bool run_write(lmdb_engine *e, lm_txn *t, kv_step *st, bool checked)
 {
-    wstep s = {.w = st->write, .st = st};
+    wstep s = {.w = st->write, .st = st, .checked = checked};
     reset_step(st);
     op_init(&s.o, e, t, st->model, st->err);
     op_take_buffers(&s.o);
@@ -588,7 +682,7 @@ static int write_alone_fn(lm_txn *t, void *ctx, kv_error *err)
 {
     alone *c = ctx;
     (void)err; /* the step's own */
-    run_write(c->e, t, c->st);
+    run_write(c->e, t, c->st, false);
     return c->st->rc;
 }
 
@@ -661,7 +755,7 @@ static int run_group(lmdb_engine *e, kv_step **steps, size_t n)
                 break;
             }
             t.txn = child;
-            bool keep = run_write(e, &t, st);
+            bool keep = run_write(e, &t, st, false);
             if (t.mdb_rc != 0) {
                 mdb_txn_abort(child);
                 broken = true;
@@ -701,8 +795,20 @@ static int write_all_fn(lm_txn *t, void *ctx, kv_error *err)
     (void)err; /* the steps' own */
     for (size_t i = 0; i < c->n; i++)
         reset_step(c->steps[i]);
+    /* the guards see the store as it is before any of the writes, as on Redis (whose checks all run first) */
     for (size_t i = 0; i < c->n; i++) {
-        run_write(c->e, t, c->steps[i]);
+        kv_step *st = c->steps[i];
+        op o;
+        op_init(&o, c->e, t, st->model, st->err);
+        for (int g = 0; g < st->write->nguards && st->rc == 0; g++)
+            if (st->write->guards[g].when == 'a')
+                st->rc = check_guard(&o, st->write, &st->write->guards[g]);
+        op_free(&o);
+        if (st->rc != 0)
+            return st->rc;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        run_write(c->e, t, c->steps[i], true);
         if (c->steps[i]->rc != 0)
             return c->steps[i]->rc;
     }

@@ -296,7 +296,7 @@ void kv_pack_capabilities(kvorm_db *db, msgpack_packer *pk)
     kv_pack_cstr(pk, "secondaryIndexes");
     msgpack_pack_true(pk);
     kv_pack_cstr(pk, "relations");
-    msgpack_pack_false(pk);
+    msgpack_pack_true(pk);
     kv_pack_cstr(pk, "parallelCalls");
     pack_bool(pk, f.parallel_calls);
     kv_pack_cstr(pk, "maxValueBytes");

@@ -4,6 +4,8 @@
 
 #include "entries.h"
 #include "keycode.h"
+#include "mp.h"
+#include "value.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +168,93 @@ static bool keyset_has(const keyset *s, const char *key, size_t len)
     return false;
 }
 
+/* Reads, chunk by chunk, the target of every live record's foreign key of belongsTo r: one with none is "dangling".
+ * A target's unique constraint being built refuses lookups, so its keys wait for the build (as unique checks do). */
+static int check_relation(request *rq, const kv_model *m, const kv_relation *r, const kv_record *recs, size_t n,
+                          report *rp)
+{
+    enum { CHUNK = 1000 };
+    kv_engine *e = rq->db->engine;
+    const kv_model *t = &rq->db->schema->models[r->target];
+    if (r->references >= 0) {
+        kv_index_state ts[KV_MAX_BUILT];
+        int rc = e->ops->index_states(e, t, ts, rq->err);
+        if (rc != 0 || ts[t->nindexes + r->references] != KV_INDEX_READY)
+            return rc;
+    }
+    kv_locator *locs = calloc(CHUNK, sizeof(*locs));
+    kv_step *steps = calloc(CHUNK, sizeof(*steps));
+    kv_step **sp = calloc(CHUNK, sizeof(*sp));
+    kv_error *errs = calloc(CHUNK, sizeof(*errs));
+    char *texts = malloc((size_t)CHUNK * (KV_MAX_ID_BYTES + 1));
+    size_t *owner = calloc(CHUNK, sizeof(*owner));
+    msgpack_sbuffer *keys = calloc(CHUNK, sizeof(*keys));
+    msgpack_zone *zone = kv_mp_zone_take();
+    int rc = 0;
+    if (!locs || !steps || !sp || !errs || !texts || !owner || !keys || !zone)
+        rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
+    for (size_t from = 0; rc == 0 && from < n;) {
+        size_t k = 0;
+        for (; from < n && k < CHUNK && rc == 0; from++) {
+            const kv_record *rec = &recs[from];
+            bool null = !rec->id;
+            for (int f = 0; f < r->nfields && !null; f++)
+                null = !rec->values[r->fields[f]];
+            if (null)
+                continue;
+            kv_locator *loc = &locs[k];
+            memset(loc, 0, sizeof(*loc));
+            if (r->references < 0) {
+                msgpack_object o;
+                const char *v = rec->values[r->fields[0]];
+                char *text = texts + k * (KV_MAX_ID_BYTES + 1);
+                rc = kv_mp_unpack(zone, v, rec->lens[r->fields[0]], &o) != KV_MP_OK
+                         ? kv_fail(rq->err, KVORM_EINTERNAL, "%s: a foreign key value is not MessagePack", m->name)
+                         : kv_id_encode(text, &loc->id_len, t, &o, rq->err);
+                loc->id = text;
+            } else {
+                msgpack_sbuffer_init(&keys[k]);
+                for (int f = 0; f < r->nfields; f++)
+                    msgpack_sbuffer_write(&keys[k], rec->values[r->fields[f]], rec->lens[r->fields[f]]);
+                loc->unique = &t->uniques[r->references];
+                loc->unique_index = r->references;
+                loc->ukey = keys[k].data;
+                loc->ukey_len = keys[k].size;
+            }
+            memset(&steps[k], 0, sizeof(steps[k]));
+            memset(&errs[k], 0, sizeof(errs[k]));
+            steps[k].model = t;
+            steps[k].loc = loc;
+            steps[k].err = &errs[k];
+            sp[k] = &steps[k];
+            owner[k++] = from;
+        }
+        if (rc == 0 && k > 0)
+            e->ops->run(e, sp, k);
+        for (size_t i = 0; i < k; i++) {
+            if (rc == 0 && steps[i].rc != 0) {
+                *rq->err = errs[i];
+                rc = steps[i].rc;
+            } else if (rc == 0 && !steps[i].found) {
+                problem(rp, m, "dangling", r->name, recs[owner[i]].id, recs[owner[i]].id_len);
+            }
+            kv_record_free(&steps[i].out);
+            if (r->references >= 0)
+                msgpack_sbuffer_destroy(&keys[i]);
+        }
+    }
+    if (zone)
+        kv_mp_zone_give(zone);
+    free(locs);
+    free(steps);
+    free(sp);
+    free(errs);
+    free(texts);
+    free(owner);
+    free(keys);
+    return rc;
+}
+
 int kv_op_check(request *rq, msgpack_packer *pk)
 {
     const kv_model *m = rq->model;
@@ -296,6 +385,12 @@ int kv_op_check(request *rq, msgpack_packer *pk)
         if (rc != 0)
             goto done;
     }
+    /* every foreign key names a record */
+    for (int i = 0; i < m->nrelations && rc == 0; i++)
+        if (m->relations[i].kind == KV_REL_BELONGS_TO)
+            rc = check_relation(rq, m, &m->relations[i], recs, ids.n, &rp);
+    if (rc != 0)
+        goto done;
     msgpack_pack_map(pk, 6);
     kv_pack_cstr(pk, "model");
     kv_pack_cstr(pk, m->name);

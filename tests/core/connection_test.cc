@@ -685,7 +685,7 @@ TEST_F(Capabilities, DescribeTheRedisEngineTruthfully)
     EXPECT_EQ(c["compoundUnique"], mp::boolean(true));
     EXPECT_EQ(c["optimisticLocking"], mp::boolean(true));
     EXPECT_EQ(c["secondaryIndexes"], mp::boolean(true));
-    EXPECT_EQ(c["relations"], mp::boolean(false));
+    EXPECT_EQ(c["relations"], mp::boolean(true));
     EXPECT_EQ(c["maxValueBytes"], mp::i(16777216));
     EXPECT_EQ(c["scanChunk"], mp::i(1000));
     EXPECT_EQ(c["writesPerTrip"], mp::i(128));

@@ -18,7 +18,7 @@
 /* Every field type; a unique on a string, an integer, a decimal, a datetime and bytes; compound uniques by their
  * joined name and by a given name, over fields of different types (optional ones, so that nulls are exercised);
  * every id strategy; relations of every kind an include loads (belongsTo by id and by a unique, hasOne) and a
- * hasMany. %s is the namespace. */
+ * hasMany, whose deletes cascade (Item.owner) and set null (Counter.user). %s is the namespace. */
 static const char schema_fmt[] =
     "{\"namespace\": \"%s\", \"models\": {"
     "\"User\": {\"id\": {\"type\": \"string\", \"generate\": \"ulid\"}, \"fields\": {"
@@ -43,7 +43,7 @@ static const char schema_fmt[] =
     "  \"label\": {\"type\": \"string\", \"optional\": true},"
     "  \"price\": {\"type\": \"decimal\", \"optional\": true, \"unique\": true},"
     "  \"blob\": {\"type\": \"bytes\", \"optional\": true}},"
-    " \"relations\": {\"owner\": {\"belongsTo\": \"User\", \"fields\": [\"label\"]}}},"
+    " \"relations\": {\"owner\": {\"belongsTo\": \"User\", \"fields\": [\"label\"], \"onDelete\": \"cascade\"}}},"
     "\"Num\": {\"id\": {\"type\": \"integer\"}, \"fields\": {"
     "  \"a\": {\"type\": \"json\", \"optional\": true},"
     "  \"b\": {\"type\": \"float\", \"optional\": true},"
@@ -92,7 +92,7 @@ void fz_exec_flush_scripts(void)
 static void check_status(int rc)
 {
     FZ_CHECK(rc == KVORM_OK || rc == KVORM_EVALIDATION || rc == KVORM_ENOTFOUND || rc == KVORM_EUNIQUE ||
-                 rc == KVORM_ECONFLICT || rc == KVORM_EBAD_REQUEST || rc == KVORM_EUNSUPPORTED,
+                 rc == KVORM_ECONFLICT || rc == KVORM_EBAD_REQUEST || rc == KVORM_EUNSUPPORTED || rc == KVORM_ERELATION,
              "status %d (%s) is not one a request may get from a healthy store: %s", rc, kvorm_error_name(rc),
              kvorm_last_error_message());
 }
@@ -484,6 +484,58 @@ static void check_model(const keys *ks, const kv_model *m)
     }
 }
 
+/* Every foreign key names a record of its target: writes keep them so (docs/schema.md, Referential actions). */
+static void check_foreign_keys(const keys *ks, const kv_model *m)
+{
+    for (int x = 0; x < m->nrelations; x++) {
+        const kv_relation *rel = &m->relations[x];
+        if (rel->kind != KV_REL_BELONGS_TO)
+            continue;
+        const kv_model *t = &schema->models[rel->target];
+        for (size_t i = 0; i < ks->n; i++) {
+            const key *r = &ks->v[i];
+            if (r->m != m || r->kind != 'r')
+                continue;
+            bool null = false;
+            for (int f = 0; f < rel->nfields; f++)
+                null = null || !field_value(r, m->fields[rel->fields[f]].name);
+            if (null)
+                continue;
+            bool found = false;
+            if (rel->references < 0) {
+                const redisReply *v = field_value(r, m->fields[rel->fields[0]].name);
+                msgpack_zone *zone = msgpack_zone_new(256);
+                msgpack_object o;
+                char id[KV_MAX_ID_BYTES + 1];
+                size_t id_len = 0;
+                kv_error err = {0};
+                FZ_CHECK(kv_mp_unpack(zone, v->str, v->len, &o) == KV_MP_OK &&
+                             kv_id_encode(id, &id_len, t, &o, &err) == 0,
+                         "%s %s: foreign key %s is no id of %s", m->name, r->name, rel->name, t->name);
+                found = find(ks, t, 'r', id, id_len) != NULL;
+                msgpack_zone_free(zone);
+            } else {
+                size_t klen = 0;
+                char *k = malloc(1), *p;
+                FZ_CHECK(k != NULL, "out of memory");
+                for (int f = 0; f < rel->nfields; f++) {
+                    const redisReply *v = field_value(r, m->fields[rel->fields[f]].name);
+                    FZ_CHECK((p = realloc(k, klen + v->len + 1)) != NULL, "out of memory");
+                    k = p;
+                    memcpy(k + klen, v->str, v->len);
+                    klen += v->len;
+                }
+                const kv_unique *u = &t->uniques[rel->references];
+                const key *h = find(ks, t, 'u', u->name, strlen(u->name));
+                for (size_t e = 0; h && !found && e + 1 < h->reply->elements; e += 2)
+                    found = h->reply->element[e]->len == klen && memcmp(h->reply->element[e]->str, k, klen) == 0;
+                free(k);
+            }
+            FZ_CHECK(found, "%s %s: foreign key %s names no %s record", m->name, r->name, rel->name, t->name);
+        }
+    }
+}
+
 void fz_check_store_and_reset(void)
 {
     keys ks = {0};
@@ -496,8 +548,10 @@ void fz_check_store_and_reset(void)
     for (size_t i = 0; i < ks.n; i++)
         if (ks.v[i].kind == 'r')
             check_record(&ks.v[i]);
-    for (int i = 0; i < schema->nmodels; i++)
+    for (int i = 0; i < schema->nmodels; i++) {
         check_model(&ks, &schema->models[i]);
+        check_foreign_keys(&ks, &schema->models[i]);
+    }
 
     const char **argv = malloc((ks.n + 1) * sizeof(*argv));
     size_t *lens = malloc((ks.n + 1) * sizeof(*lens));

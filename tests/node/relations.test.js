@@ -94,3 +94,37 @@ engineTest('a bad include is BadRequestError naming the relation', (store) => wi
   await assert.rejects(db.User.findMany({ include: { posts: { cursor: { id: 1 } } } }),
     (e) => e instanceof kvorm.BadRequestError && /not "cursor"/.test(e.message));
 }));
+
+engineTest('a foreign key that names no record is a RelationError and writes nothing', async (store) => {
+  const schema = blogSchema(`rel${counter++}`);
+  schema.models.Post.relations.author.onDelete = 'cascade';
+  const db = await kvorm.open(store.url(), { schema });
+  try {
+    await assert.rejects(db.Post.create({ data: { authorId: 'ghost', title: 't' } }), (e) => {
+      assert.ok(e instanceof kvorm.RelationError && e instanceof kvorm.KvormError);
+      assert.equal(e.code, 'RELATION');
+      assert.equal(e.model, 'Post');
+      assert.deepEqual(e.fields, ['authorId']);
+      assert.equal(e.retryable, false);
+      return true;
+    });
+    const ann = await db.User.create({ data: { email: 'ann@x.io', name: 'Ann' } });
+    await assert.rejects(db.Post.createMany({
+      data: [{ authorId: ann.id, title: 'a' }, { authorId: ann.id, title: 'b', editorEmail: 'zed@x.io' }],
+    }), kvorm.RelationError);
+    assert.equal(await db.Post.count(), 0);
+    await db.Post.createMany({ data: [{ authorId: ann.id, title: 'a' }, { authorId: ann.id, title: 'b' }] });
+    // the posts cascade with their author
+    assert.deepEqual(await db.User.deleteMany({ where: { email: 'ann@x.io' } }), { count: 1 });
+    assert.equal(await db.Post.count(), 0);
+  } finally {
+    await db.close();
+  }
+});
+
+engineTest('a restricted delete is a RelationError; the records stay', (store) => withBlog(store, async (db, { ann }) => {
+  await assert.rejects(db.User.delete({ where: { id: ann.id } }),
+    (e) => e instanceof kvorm.RelationError && /onDelete restrict/.test(e.message));
+  assert.equal(await db.User.count(), 2);
+  assert.equal(await db.Profile.count(), 1);
+}));

@@ -49,7 +49,7 @@ def test_the_header_cdef_builds(tmp_path):
     ("    int pool_size;", "    long pool_size;"),
     ("    int refuse_scans;", "    unsigned refuse_scans;"),
     ("KVORM_EUNIQUE = -3,", "KVORM_EUNIQUE = -4,"),
-    ("KVORM_EREFUSED = -14", "KVORM_EREFUSED = -15"),
+    ("KVORM_ERELATION = -15", "KVORM_ERELATION = -16"),
     ("#define KVORM_OPEN_OPTIONS_VERSION 3", "#define KVORM_OPEN_OPTIONS_VERSION 4"),
 ], ids=["argument type", "return type", "pointer vs int", "struct field", "version 2 field", "enum value",
         "last enum value", "define"])

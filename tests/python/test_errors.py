@@ -20,7 +20,7 @@ def test_every_core_code_has_its_class():
     codes = {ffi.string(lib.kvorm_error_name(n)).decode() for n in ffi.typeof("kvorm_status").relements.values()}
     codes.discard("OK")
     classes = {cls.code: cls for cls in ERROR_CLASSES}
-    assert len(classes) == len(ERROR_CLASSES) == 14
+    assert len(classes) == len(ERROR_CLASSES) == 15
     assert set(classes) == codes
     assert classes["UNAVAILABLE"] is kvorm.Unavailable
     assert classes["REFUSED"] is kvorm.Refused

@@ -98,3 +98,60 @@ def test_a_relation_that_does_not_resolve_is_a_schema_error(url, namespace):
     schema["models"]["Post"]["relations"]["editor"]["references"] = ["name"]
     with pytest.raises(kvorm.SchemaError, match="Post.editor.*unique"):
         kvorm.open(url, schema=schema)
+
+
+def shop_schema(namespace):
+    schema = blog_schema(namespace)
+    schema["models"]["Post"]["relations"]["author"]["onDelete"] = "cascade"
+    return schema
+
+
+def test_a_foreign_key_that_names_no_record_is_a_relation_error_and_writes_nothing(url, namespace):
+    with kvorm.open(url, schema=shop_schema(namespace)) as db:
+        with pytest.raises(kvorm.RelationError, match='no User record has the id.*"ghost"') as err:
+            db.Post.create(data={"authorId": "ghost", "title": "t"})
+        assert (err.value.model, err.value.fields, err.value.retryable) == ("Post", ["authorId"], False)
+        assert isinstance(err.value, kvorm.Error)
+        ann = db.User.create(data={"email": "ann@x.io", "name": "Ann"})
+        with pytest.raises(kvorm.RelationError):
+            db.Post.create_many(data=[{"authorId": ann["id"], "title": "a"}, {"authorId": ann["id"], "title": "b",
+                                                                             "editorEmail": "zed@x.io"}])
+        assert db.Post.count() == 0
+        post = db.Post.create(data={"authorId": ann["id"], "title": "a", "editorEmail": "ann@x.io"})
+        with pytest.raises(kvorm.RelationError):
+            db.Post.update(where={"id": post["id"]}, data={"authorId": "ghost"})
+        assert db.Post.find_unique(where={"id": post["id"]})["authorId"] == ann["id"]
+
+
+def test_a_delete_restricts_cascades_and_sets_null_as_the_relations_say(url, namespace):
+    with kvorm.open(url, schema=shop_schema(namespace)) as db:
+        ann = db.User.create(data={"email": "ann@x.io", "name": "Ann"})
+        bob = db.User.create(data={"email": "bob@x.io", "name": "Bob"})
+        db.Profile.create(data={"userId": bob["id"], "bio": "b"})
+        db.Post.create(data={"authorId": ann["id"], "title": "a1"})
+        kept = db.Post.create(data={"authorId": bob["id"], "title": "b1", "editorEmail": "ann@x.io"})
+        # bob's profile restricts his delete (onDelete restrict, the default of a required key)
+        with pytest.raises(kvorm.RelationError, match="Profile.user.*onDelete restrict"):
+            db.User.delete(where={"id": bob["id"]})
+        assert db.User.count() == 2
+        # ann's post cascades; the post she edited keeps going, without its editor
+        assert db.User.delete(where={"email": "ann@x.io"})["id"] == ann["id"]
+        assert db.Post.find_many(select={"id": True, "editorEmail": True}) == [{"id": kept["id"], "editorEmail": None}]
+        assert all(getattr(db, m).check()["ok"] for m in ("User", "Profile", "Post"))
+
+
+def test_referential_actions_through_asyncio(url, namespace):
+    async def main():
+        db = await kvorm.aio.open(url, schema=shop_schema(namespace))
+        try:
+            ann = await db.User.create(data={"email": "ann@x.io", "name": "Ann"})
+            await db.Post.create_many(data=[{"authorId": ann["id"], "title": "p%d" % i} for i in range(5)])
+            try:
+                await db.Post.create(data={"authorId": "ghost", "title": "x"})
+            except kvorm.RelationError as e:
+                refused = e.code
+            deleted = await db.User.delete_many(where={})
+            return refused, deleted, await db.Post.count()
+        finally:
+            await db.close()
+    assert asyncio.run(main()) == ("RELATION", {"count": 1}, 0)

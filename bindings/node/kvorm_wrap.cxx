@@ -1763,6 +1763,21 @@ fail:
 
 
 // js_global_getter
+Napi::Value exports_KVORM_ERELATION_get(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Value jsresult;
+  
+  jsresult = SWIG_From_int  SWIG_NAPI_FROM_CALL_ARGS(static_cast< int >(KVORM_ERELATION));
+  
+  return jsresult;
+  
+  goto fail;
+fail:
+  return Napi::Value();
+}
+
+
+// js_global_getter
 Napi::Value exports_KVORM_OPEN_OPTIONS_VERSION_get(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Value jsresult;
@@ -2736,6 +2751,13 @@ do {
 // jsnapi_register_global_variable
 do {
   Napi::PropertyDescriptor pd = Napi::PropertyDescriptor::Accessor<exports_KVORM_EREFUSED_get, JS_veto_set_variable>("KVORM_EREFUSED");
+  NAPI_CHECK_MAYBE(exports.DefineProperties({
+    pd
+  }));
+} while (0);
+// jsnapi_register_global_variable
+do {
+  Napi::PropertyDescriptor pd = Napi::PropertyDescriptor::Accessor<exports_KVORM_ERELATION_get, JS_veto_set_variable>("KVORM_ERELATION");
   NAPI_CHECK_MAYBE(exports.DefineProperties({
     pd
   }));

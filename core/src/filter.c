@@ -387,6 +387,71 @@ static int parse_logic(parser *p, const char *name, kv_node_kind kind, const msg
     return 0;
 }
 
+/* "relation": {"some"|"every"|"none": where} for a hasMany, {"is"|"isNot": where or null} for a belongsTo or a
+ * hasOne; several operators are ANDed. A hasOne's is null is none of {}, its isNot null some of {}. */
+static int parse_relation(parser *p, int relation, const msgpack_object *v, kv_node **out)
+{
+    static const msgpack_object no_where = {.type = MSGPACK_OBJECT_MAP};
+    static const char *const names[] = {"some", "every", "none", "is", "isNot"};
+    const kv_model *m = p->m;
+    const kv_relation *r = &m->relations[relation];
+    bool many = r->kind == KV_REL_HAS_MANY;
+    if (r->kind == KV_REL_MANY_TO_MANY)
+        return kv_fail_at(p->err, KVORM_EBAD_REQUEST, m->name, NULL,
+                          "where: %s.%s is a manyToMany: filter through the join model's hasMany (%s)", m->name,
+                          r->name, "some/every/none");
+    if (v->type != MSGPACK_OBJECT_MAP || v->via.map.size == 0)
+        return kv_fail_at(p->err, KVORM_EBAD_REQUEST, m->name, NULL,
+                          "where: %s.%s takes a map of %s, got %s", m->name, r->name,
+                          many ? "\"some\", \"every\" or \"none\"" : "\"is\" or \"isNot\"",
+                          v->type == MSGPACK_OBJECT_MAP ? "an empty map" : kv_mp_type_name(v));
+    uint32_t n = v->via.map.size;
+    kv_node *and = n > 1 ? new_node(p, KV_NODE_AND, n) : NULL;
+    if (n > 1 && !and)
+        return oom(p);
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *k = &v->via.map.ptr[i].key, *w = &v->via.map.ptr[i].val;
+        int op = -1;
+        for (int j = many ? 0 : 3; j < (many ? 3 : 5) && op < 0; j++)
+            if (k->type == MSGPACK_OBJECT_STR && kv_mp_str_eq(k, names[j]))
+                op = j;
+        if (op < 0) {
+            char q[96];
+            if (k->type == MSGPACK_OBJECT_STR)
+                kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
+            else
+                snprintf(q, sizeof(q), "a key of type %s", kv_mp_type_name(k));
+            return kv_fail_at(p->err, KVORM_EBAD_REQUEST, m->name, NULL,
+                              "where: %s.%s is a %s relation: it takes %s, not %s", m->name, r->name,
+                              many ? "to-many" : "to-one",
+                              many ? "\"some\", \"every\" or \"none\"" : "\"is\" or \"isNot\"", q);
+        }
+        bool null = w->type == MSGPACK_OBJECT_NIL;
+        if (!(w->type == MSGPACK_OBJECT_MAP || (null && op >= KV_REL_IS)))
+            return kv_fail_at(p->err, KVORM_EBAD_REQUEST, m->name, NULL,
+                              "where: %s.%s: \"%s\" takes a where map of the related model%s, got %s", m->name,
+                              r->name, names[op], op >= KV_REL_IS ? " or null" : "", kv_mp_type_name(w));
+        kv_node *node = new_node(p, KV_NODE_REL, 0);
+        if (!node)
+            return oom(p);
+        node->rel.relation = relation;
+        node->rel.op = (kv_rel_op)op;
+        node->rel.where = null ? NULL : w;
+        if (null && r->kind == KV_REL_HAS_ONE) {
+            node->rel.op = op == KV_REL_IS ? KV_REL_NONE : KV_REL_SOME;
+            node->rel.where = &no_where;
+        }
+        if (n == 1) {
+            *out = node;
+            return 0;
+        }
+        and->kids[i] = node;
+        and->nkids = (int)i + 1;
+    }
+    *out = and;
+    return 0;
+}
+
 /* One entry of a where map. */
 static int parse_entry(parser *p, const msgpack_object *key, const msgpack_object *v, kv_node **out)
 {
@@ -404,6 +469,9 @@ static int parse_entry(parser *p, const msgpack_object *key, const msgpack_objec
     if (kv_mp_str_eq(key, "id"))
         return parse_field(p, KV_FIELD_ID, v, out);
     int field = kv_model_field(m, key->via.str.ptr, key->via.str.size);
+    int relation = field < 0 ? kv_model_relation(m, key->via.str.ptr, key->via.str.size) : -1;
+    if (relation >= 0)
+        return parse_relation(p, relation, v, out);
     if (field < 0) {
         kv_quote(q, sizeof(q), key->via.str.ptr, key->via.str.size);
         kv_fail_at(p->err, KVORM_EBAD_REQUEST, m->name, NULL, "where: %s is not a field of %s", q, m->name);
@@ -590,9 +658,75 @@ static kv_truth eval_pred(const kv_pred *p, const kv_model *m, const kv_record *
 #undef CMP
 }
 
+/* Compares the concatenation of segs with key (bytes, then length). */
+static int cmp_segments(const char *const *segs, const size_t *lens, int nsegs, const char *key, size_t klen)
+{
+    size_t at = 0;
+    for (int i = 0; i < nsegs; i++) {
+        size_t n = lens[i] < klen - at ? lens[i] : klen - at;
+        int c = memcmp(segs[i], key + at, n);
+        if (c != 0)
+            return c;
+        if (n < lens[i])
+            return 1; /* key ended inside this segment */
+        at += n;
+    }
+    return at < klen ? -1 : 0;
+}
+
+/* A relation filter on record r: whether r's key is among the resolved keys (see kv_rel_test). */
+static kv_truth eval_rel(const kv_rel_test *t, const kv_model *m, const kv_record *r)
+{
+    const kv_relation *rel = &m->relations[t->relation];
+    const char *segs[KV_MAX_INDEX_PARTS];
+    size_t lens[KV_MAX_INDEX_PARTS];
+    int nsegs = 0;
+    bool null = false;
+    if (rel->kind == KV_REL_BELONGS_TO) {
+        for (int i = 0; i < rel->nfields; i++) {
+            segs[nsegs] = r->values ? r->values[rel->fields[i]] : NULL;
+            null = null || !segs[nsegs];
+            lens[nsegs] = segs[nsegs] ? r->lens[rel->fields[i]] : 0;
+            nsegs++;
+        }
+        if (!t->where) /* is null, isNot null */
+            return truth(null == (t->op == KV_REL_IS));
+    } else {
+        /* the key the related records reference: the id, or the fields of the unique their belongsTo names */
+        segs[0] = r->id;
+        lens[0] = r->id_len;
+        nsegs = 1;
+        if (t->unique_fields) {
+            nsegs = 0;
+            for (int i = 0; i < t->nunique_fields; i++) {
+                segs[nsegs] = r->values ? r->values[t->unique_fields[i]] : NULL;
+                null = null || !segs[nsegs];
+                lens[nsegs] = segs[nsegs] ? r->lens[t->unique_fields[i]] : 0;
+                nsegs++;
+            }
+        }
+    }
+    bool found = false;
+    size_t lo = 0, hi = null ? 0 : t->nkeys;
+    while (lo < hi && !found) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp_segments(segs, lens, nsegs, t->keys[mid], t->lens[mid]);
+        if (c == 0)
+            found = true;
+        else if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    /* some, is: among the matching; none, isNot: not; every: not among those that do not match */
+    return truth(found == (t->op == KV_REL_SOME || t->op == KV_REL_IS));
+}
+
 kv_truth kv_node_eval(const kv_node *n, const kv_model *m, const kv_record *r)
 {
     switch (n->kind) {
+    case KV_NODE_REL:
+        return eval_rel(&n->rel, m, r);
     case KV_NODE_PRED:
         return eval_pred(&n->pred, m, r);
     case KV_NODE_NOT: {
@@ -619,4 +753,14 @@ kv_truth kv_node_eval(const kv_node *n, const kv_model *m, const kv_record *r)
 kv_truth kv_filter_eval(const kv_filter *f, const kv_model *m, const kv_record *r)
 {
     return f->root ? kv_node_eval(f->root, m, r) : KV_TRUE;
+}
+
+bool kv_filter_has_relations(const kv_node *n)
+{
+    if (n->kind == KV_NODE_REL)
+        return true;
+    for (int i = 0; i < n->nkids; i++)
+        if (kv_filter_has_relations(n->kids[i]))
+            return true;
+    return false;
 }

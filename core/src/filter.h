@@ -22,13 +22,35 @@ typedef struct kv_pred {
     int nvals;
 } kv_pred;
 
-typedef enum kv_node_kind { KV_NODE_AND, KV_NODE_OR, KV_NODE_NOT, KV_NODE_PRED } kv_node_kind;
+typedef enum kv_node_kind { KV_NODE_AND, KV_NODE_OR, KV_NODE_NOT, KV_NODE_PRED, KV_NODE_REL } kv_node_kind;
+
+/* A relation filter (docs/queries.md, Relation filters): some/every/none of a to-many relation's records, is/isNot
+ * of a to-one's, against a where of the related model. Parsing keeps the where; before the query runs,
+ * kv_relation_filters_resolve (relation_filter.c) reads the related records it matches and keeps their keys. */
+typedef enum kv_rel_op { KV_REL_SOME, KV_REL_EVERY, KV_REL_NONE, KV_REL_IS, KV_REL_IS_NOT } kv_rel_op;
+
+typedef struct kv_rel_test {
+    int relation;                /* index into model->relations */
+    kv_rel_op op;
+    const msgpack_object *where; /* the related records' where; NULL: is/isNot null of a belongsTo */
+    /* resolved: sorted, distinct keys of the related records that match (every: that do not). A belongsTo's are
+     * the values its foreign key holds for them (concatenated); a hasOne's or hasMany's are the keys those
+     * records reference: id text, or the referenced unique's values concatenated. */
+    const char **keys;
+    size_t *lens;
+    size_t nkeys;
+    const int *unique_fields; /* a hasOne's or hasMany's: the fields of this model its inverse references (NULL:
+                               * the id) */
+    int nunique_fields;
+    bool resolved;
+} kv_rel_test;
 
 typedef struct kv_node {
     kv_node_kind kind;
     struct kv_node **kids; /* AND, OR: any number (AND of none is true, OR of none false); NOT: exactly one */
     int nkids;
     kv_pred pred;          /* KV_NODE_PRED */
+    kv_rel_test rel;       /* KV_NODE_REL */
 } kv_node;
 
 typedef enum kv_truth { KV_FALSE = 0, KV_TRUE = 1, KV_UNKNOWN = 2 } kv_truth;
@@ -47,5 +69,7 @@ void kv_filter_free(kv_filter *f);
 /* The truth of the filter for record r (values by field index, id text). */
 kv_truth kv_filter_eval(const kv_filter *f, const kv_model *m, const kv_record *r);
 kv_truth kv_node_eval(const kv_node *n, const kv_model *m, const kv_record *r);
+/* Whether the tree holds a relation filter (kv_relation_filters_resolve must run before it is evaluated). */
+bool kv_filter_has_relations(const kv_node *n);
 
 #endif

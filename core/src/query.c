@@ -451,6 +451,10 @@ int kv_query_init(kv_query *q, request *rq, const msgpack_object *args, int what
             (rc = parse_cursor(q, v)) != 0)
             return rc;
     }
+    /* the related records a relation filter needs, read once every argument is known good */
+    if (kv_filter_has_relations(q->filter.root) &&
+        (rc = kv_relation_filters_resolve(rq, q->model, &q->filter)) != 0)
+        return rc;
     return kv_plan_build(q);
 }
 

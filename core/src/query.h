@@ -108,6 +108,9 @@ void kv_plan_free(kv_plan *p);
 int kv_plan_explain(kv_query *q, const char *op, msgpack_packer *pk, size_t extra);
 /* The id of the KV_PLAN_GET's i-th value as a locator (text in the pred). */
 
+/* Reads what each relation filter of f needs (relation_filter.c): the related records its where matches. */
+int kv_relation_filters_resolve(request *rq, const kv_model *m, kv_filter *f);
+
 /* Whether scans are refused for this query (refuseScans, else the db's option); fills err with REFUSED. */
 int kv_query_refuse(kv_query *q);
 

@@ -211,6 +211,18 @@ SEQUENCES = [
                  req("Item", "findMany", {"where": {"label": {"in": ["a", "b", "nobody"]}}}),
                  req("User", "findMany", {"select": {"email": True, "_count": {"select": {"items": {"where": {"blob": None}}}}},
                                           "include": {"items": {"take": 2}}})]),
+    # writes that keep foreign keys (a missing target refused, a delete that cascades and sets null) and relation
+    # filters (some/every/none, is/isNot, nested)
+    ("relations-writes", [req("User", "create", {"data": {"id": "u1", "email": "a@x.io"}}),
+                          req("Item", "create", {"data": {"id": "i1", "label": "u1"}}),
+                          req("Item", "create", {"data": {"id": "i2", "label": "nobody"}}),
+                          req("Counter", "create", {"data": {"code": "a@x.io"}}),
+                          req("User", "findMany", {"where": {"items": {"some": {"label": "u1"}},
+                                                             "counter": {"isNot": None}}}),
+                          req("Item", "findMany", {"where": {"owner": {"is": {"items": {"every": {"blob": None}}}}}}),
+                          req("User", "count", {"where": {"NOT": {"items": {"none": {}}}}}),
+                          req("User", "delete", {"where": {"id": "u1"}}),
+                          req("Counter", "findMany", {"where": {"user": {"is": None}}})]),
     # messages quote values cut after 60 bytes and copy unknown field names cut at 71: a cut inside a code point
     ("cut-in-code-point", [req("User", "create", {"data": {"email": "a", "role": "x" + "\u00e9" * 40}}),
                            req("User", "create", {"data": {"email": "a", "x" + "\u20ac" * 30: 1}}),

@@ -128,3 +128,13 @@ engineTest('a restricted delete is a RelationError; the records stay', (store) =
   assert.equal(await db.User.count(), 2);
   assert.equal(await db.Profile.count(), 1);
 }));
+
+engineTest('relation filters select by the related records', (store) => withBlog(store, async (db) => {
+  const names = async (where) => (await db.User.findMany({ where, orderBy: { name: 'asc' } })).map((u) => u.name);
+  assert.deepEqual(await names({ posts: { some: { title: 'a1' } } }), ['Ann']);
+  assert.deepEqual(await names({ posts: { none: {} } }), []);
+  assert.deepEqual(await names({ profile: { isNot: null } }), ['Ann']);
+  assert.deepEqual((await db.Post.findMany({ where: { editor: { is: { name: 'Bob' } } } })).map((p) => p.title), ['a1']);
+  await assert.rejects(db.Post.findMany({ where: { author: { some: {} } } }),
+    (e) => e instanceof kvorm.BadRequestError && /"is" or "isNot"/.test(e.message));
+}));

@@ -155,3 +155,15 @@ def test_referential_actions_through_asyncio(url, namespace):
         finally:
             await db.close()
     assert asyncio.run(main()) == ("RELATION", {"count": 1}, 0)
+
+
+def test_relation_filters_select_by_the_related_records(blog):
+    db, ann, bob = blog
+    names = lambda where: [u["name"] for u in db.User.find_many(where=where, order_by={"name": "asc"})]
+    assert names({"posts": {"some": {"title": "a1"}}}) == ["Ann"]
+    assert names({"posts": {"every": {"editorEmail": None}}}) == ["Bob"]
+    assert names({"profile": {"is": None}}) == ["Bob"]
+    assert [p["title"] for p in db.Post.find_many(where={"author": {"is": {"name": "Bob"}}})] == ["b1"]
+    assert db.Post.count(where={"editor": {"isNot": None}}) == 1
+    with pytest.raises(kvorm.BadRequest, match="User.posts.*some"):
+        db.User.find_many(where={"posts": {"is": {}}})

@@ -17,6 +17,16 @@ static int bad(request *rq, const kv_model *m, const char *fmt, const char *a, c
     return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL, fmt, a, b);
 }
 
+int kv_include_pack_one(request *rq, msgpack_packer *pk, kv_include *inc, const kv_record *r, const selection *sel)
+{
+    if (!inc)
+        return rq_pack_record(rq, pk, r, sel);
+    int rc = kv_include_load(rq, inc, rq->model, &r, 1);
+    if (rc == 0)
+        rc = rq_pack_record_with(rq, pk, r, sel, kv_include_count(inc));
+    return rc == 0 ? kv_include_pack(rq, pk, inc, 0) : rc;
+}
+
 request kv_include_request(const request *rq, const kv_model *t, const msgpack_object *args)
 {
     request sub = *rq;

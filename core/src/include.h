@@ -19,6 +19,8 @@ size_t kv_include_count(const kv_include *inc);
 /* Packs the include's entries (relation name: record or nil) of the record at `at` of the load. rq->model is the
  * model of that record. */
 int kv_include_pack(request *rq, msgpack_packer *pk, const kv_include *inc, size_t at);
+/* Packs record r of rq->model with selection sel and, when inc is not NULL, the relations it loads for it. */
+int kv_include_pack_one(request *rq, msgpack_packer *pk, kv_include *inc, const kv_record *r, const selection *sel);
 /* What explain says of the include: an array, one map per relation ({"relation", "kind", "model", "reads",
  * "roundTrips", "include": its own}); empty for NULL. roundTrips is per 256 records of the level above for a
  * to-many relation (a query of the target: its ranges' first chunks, then their records), 1 for a to-one one. */

@@ -11,10 +11,10 @@
 
 const kv_op kv_ops[] = {
     {"capabilities", NO_ARGS, false, false, false, kv_op_capabilities},
-    {"create", ARGS("data", "select"), true, true, true, kv_op_create},
+    {"create", ARGS("data", "select", "include"), true, true, true, kv_op_create},
     {"findUnique", ARGS("where", "select", "include"), true, false, true, kv_op_find_unique},
     {"findUniqueOrThrow", ARGS("where", "select", "include"), true, false, true, kv_op_find_unique_or_throw},
-    {"update", ARGS("where", "data", "select", "ifVersion"), true, true, true, kv_op_update},
+    {"update", ARGS("where", "data", "select", "include", "ifVersion"), true, true, true, kv_op_update},
     {"upsert", ARGS("where", "create", "update", "select"), true, true, true, kv_op_upsert},
     {"delete", ARGS("where", "select", "ifVersion"), true, true, true, kv_op_delete},
     {"findMany", ARGS(QUERY_ARGS, "select", "include"), true, false, false, kv_op_find_many},

@@ -10,13 +10,13 @@
  * record anyway. Then every write of the plan runs all or nothing (run_all), each at the version it was read at,
  * each deleted (or re-keyed) record guarded by the count of its referencing range as read: a record that changed,
  * or one that started to reference it meanwhile, makes the whole plan run again from a new read. */
-#include "refs.h"
+#include "refs_plan.h"
 
-#include "claims.h"
 #include "entries.h"
 #include "filter.h"
 #include "include_internal.h"
 #include "keycode.h"
+#include "nested.h"
 #include "value.h"
 
 #include <inttypes.h>
@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RETRIES 8
-#define TOO_BIG 1 /* a plan over the engine's bound (not an error code: the caller splits or refuses) */
+#define RETRIES KV_REFPLAN_RETRIES
+#define TOO_BIG KV_REFPLAN_TOO_BIG
 
 static int oom(request *rq) { return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory"); }
 
@@ -72,6 +72,10 @@ static kv_guard *push(kv_ref_guards *g)
     memset(&g->g[g->n], 0, sizeof(kv_guard));
     return &g->g[g->n++];
 }
+
+kv_guard *kv_refplan_guard(ref_item *it) { return push(&it->guards); }
+
+char *kv_refplan_keep(ref_item *it, const char *bytes, size_t n) { return keep(&it->guards, bytes, n); }
 
 /* The id text of model t that a foreign key's canonical value holds. */
 static int id_text(request *rq, const kv_model *t, const char *v, size_t len, char *text, size_t *n)
@@ -237,6 +241,8 @@ bool kv_refs_runs_at_once(const kvorm_schema *s, const msgpack_object *root)
         return kv_refs_referenced(s, m);
     if (!args || args->type != MSGPACK_OBJECT_MAP)
         return false;
+    if ((kv_mp_str_eq(op, "create") || kv_mp_str_eq(op, "update")) && kv_nested_in(m, kv_mp_map_get(args, "data")))
+        return true; /* a nested write reads first, then writes */
     if (kv_mp_str_eq(op, "update"))
         return data_names_referenced(s, m, kv_mp_map_get(args, "data"));
     if (kv_mp_str_eq(op, "upsert"))
@@ -245,40 +251,6 @@ bool kv_refs_runs_at_once(const kvorm_schema *s, const msgpack_object *root)
 }
 
 /* ---- plans ---- */
-
-typedef struct ref_item {
-    const kv_model *m;
-    const kv_record *rec; /* as read */
-    kv_record own;        /* the record, when the plan read it */
-    bool del;             /* a delete; else an update */
-    kv_field_value *set;
-    int nset, set_cap;
-    int *unset;
-    int nunset, unset_cap;
-    kv_ref_guards guards;
-    kv_write w;
-    kv_step step;
-    kv_error err;
-} ref_item;
-
-/* A referencing record that noAction lets go only if the plan deletes it (or clears that foreign key). */
-typedef struct ref_pending {
-    size_t parent;
-    const kv_model *m;
-    int relation;
-    char *id;
-    size_t id_len;
-} ref_pending;
-
-typedef struct ref_plan {
-    request *rq;
-    ref_item *items;
-    size_t n, cap;
-    kv_claims seen; /* (model position, id) -> item */
-    size_t bound;
-    ref_pending *pend;
-    size_t npend, pend_cap;
-} ref_plan;
 
 static void item_free(ref_item *it)
 {
@@ -289,7 +261,7 @@ static void item_free(ref_item *it)
     kv_ref_guards_free(&it->guards);
 }
 
-static void plan_free(ref_plan *p)
+void kv_refplan_free(ref_plan *p)
 {
     for (size_t i = 0; i < p->n; i++)
         item_free(&p->items[i]);
@@ -301,7 +273,7 @@ static void plan_free(ref_plan *p)
     memset(p, 0, sizeof(*p));
 }
 
-static void plan_init(ref_plan *p, request *rq)
+void kv_refplan_init(ref_plan *p, request *rq)
 {
     memset(p, 0, sizeof(*p));
     p->rq = rq;
@@ -312,13 +284,13 @@ static void plan_init(ref_plan *p, request *rq)
 }
 
 /* A new item for record rec of m (the plan owns it when own is set: rec is then moved in). */
-static ref_item *add_item(ref_plan *p, const kv_model *m, kv_record *rec, bool own, bool del)
+static bool grow(ref_plan *p)
 {
     if (p->n == p->cap) {
         size_t cap = p->cap ? 2 * p->cap : 16;
         ref_item *n = realloc(p->items, sizeof(*n) * cap);
         if (!n)
-            return NULL;
+            return false;
         p->items = n;
         p->cap = cap;
         /* items moved: rec of an owned record points at its own */
@@ -326,6 +298,30 @@ static ref_item *add_item(ref_plan *p, const kv_model *m, kv_record *rec, bool o
             if (p->items[i].own.id)
                 p->items[i].rec = &p->items[i].own;
     }
+    return true;
+}
+
+ref_item *kv_refplan_add_create(ref_plan *p, const kv_write *w)
+{
+    if (!grow(p))
+        return NULL;
+    ref_item *it = &p->items[p->n++];
+    memset(it, 0, sizeof(*it));
+    it->m = w->model;
+    it->create = w;
+    return it;
+}
+
+ref_item *kv_refplan_find(ref_plan *p, const kv_model *m, const char *id, size_t len)
+{
+    const kv_claim *c = kv_claims_find(&p->seen, m->position, id, len);
+    return c ? &p->items[c->owner] : NULL;
+}
+
+ref_item *kv_refplan_add(ref_plan *p, const kv_model *m, kv_record *rec, bool own, bool del)
+{
+    if (!grow(p))
+        return NULL;
     if (!kv_claims_add(&p->seen, m->position, rec->id, rec->id_len, p->n))
         return NULL;
     ref_item *it = &p->items[p->n++];
@@ -342,7 +338,7 @@ static ref_item *add_item(ref_plan *p, const kv_model *m, kv_record *rec, bool o
     return it;
 }
 
-static bool add_unset(ref_item *it, int f)
+bool kv_refplan_unset(ref_item *it, int f)
 {
     if (cleared(it->unset, it->nunset, f))
         return true;
@@ -358,7 +354,7 @@ static bool add_unset(ref_item *it, int f)
     return true;
 }
 
-static bool add_set(ref_item *it, const kv_field_value *v)
+bool kv_refplan_set(ref_item *it, const kv_field_value *v)
 {
     if (it->nset == it->set_cap) {
         int cap = it->set_cap ? 2 * it->set_cap : 4;
@@ -375,6 +371,14 @@ static bool add_set(ref_item *it, const kv_field_value *v)
 /* The write item it makes: its record's delete, or update, at the version it was read at, with its guards. */
 static void item_write(ref_item *it)
 {
+    if (it->create) {
+        it->w = *it->create;
+        it->w.guards = it->guards.g;
+        it->w.nguards = it->guards.n;
+        kv_record_free(&it->step.out);
+        it->step = (kv_step){.write = &it->w, .model = it->m, .loc = &it->w.loc, .err = &it->err};
+        return;
+    }
     it->w = (kv_write){.op = it->del ? KV_WRITE_DELETE : KV_WRITE_UPDATE, .model = it->m, .has_if_version = true,
                        .if_version = it->rec->version, .guards = it->guards.g, .nguards = it->guards.n};
     if (!it->del) {
@@ -522,7 +526,7 @@ static int act_on(ref_plan *p, ref_search *s, kv_record *child, size_t *frontier
             frontier[(*nfront)++] = (size_t)(it - p->items);
             return 0;
         }
-        if (!add_item(p, s->c, child, true, true))
+        if (!kv_refplan_add(p, s->c, child, true, true))
             return oom(p->rq);
         frontier[(*nfront)++] = p->n - 1;
         return 0;
@@ -531,12 +535,12 @@ static int act_on(ref_plan *p, ref_search *s, kv_record *child, size_t *frontier
     if (it && it->del)
         return 0;
     if (!it) {
-        if (!(it = add_item(p, s->c, child, true, false)))
+        if (!(it = kv_refplan_add(p, s->c, child, true, false)))
             return oom(p->rq);
         frontier[(*nfront)++] = p->n - 1;
     }
     for (int i = 0; i < r->nfields; i++)
-        if (!add_unset(it, r->fields[i]))
+        if (!kv_refplan_unset(it, r->fields[i]))
             return oom(p->rq);
     return 0;
 }
@@ -735,14 +739,16 @@ static int plan_level(ref_plan *p, size_t *frontier, size_t *nfront)
 }
 
 /* Plans the items added so far (the roots) and everything their writes act on. */
-static int plan_build(ref_plan *p)
+int kv_refplan_build(ref_plan *p)
 {
     size_t *frontier = calloc(p->n + 1, sizeof(*frontier)), nfront = p->n;
     int rc = 0;
     if (!frontier)
         return oom(p->rq);
+    nfront = 0;
     for (size_t i = 0; i < p->n; i++)
-        frontier[i] = i;
+        if (!p->items[i].create)
+            frontier[nfront++] = i; /* a create takes nothing away */
     while (rc == 0 && nfront > 0) {
         /* the next frontier holds at most every item the plan may have */
         size_t *grown = realloc(frontier, sizeof(*frontier) * (p->bound + nfront + 2));
@@ -770,7 +776,7 @@ static int plan_build(ref_plan *p)
     return rc;
 }
 
-static int fail_too_big(request *rq, const ref_plan *p)
+int kv_refplan_fail_too_big(request *rq, const ref_plan *p)
 {
     kv_fail_at(rq->err, KVORM_ERELATION, rq->model->name, NULL,
                "%s: this write and what it does to the records that reference it would change more than %zu "
@@ -781,7 +787,7 @@ static int fail_too_big(request *rq, const ref_plan *p)
 }
 
 /* Runs the plan all or nothing. *again: a record changed since it was read (read again and plan again). */
-static int plan_run(ref_plan *p, bool *again)
+int kv_refplan_run(ref_plan *p, bool *again)
 {
     kv_engine *e = p->rq->db->engine;
     kv_step **sp = calloc(p->n + 1, sizeof(*sp));
@@ -819,14 +825,14 @@ typedef struct root_write {
 static int add_roots(ref_plan *p, const kv_model *m, const kv_record *const *roots, size_t n, const root_write *rw)
 {
     for (size_t i = 0; i < n; i++) {
-        ref_item *it = add_item(p, m, (kv_record *)roots[i], false, rw->del);
+        ref_item *it = kv_refplan_add(p, m, (kv_record *)roots[i], false, rw->del);
         if (!it)
             return oom(p->rq);
         for (int j = 0; !rw->del && j < rw->tmpl->nset; j++)
-            if (!add_set(it, &rw->tmpl->set[j]))
+            if (!kv_refplan_set(it, &rw->tmpl->set[j]))
                 return oom(p->rq);
         for (int j = 0; !rw->del && j < rw->tmpl->nunset; j++)
-            if (!add_unset(it, rw->tmpl->unset[j]))
+            if (!kv_refplan_unset(it, rw->tmpl->unset[j]))
                 return oom(p->rq);
         for (int j = 0; rw->guards && j < rw->guards->n; j++) {
             kv_guard *g = push(&it->guards);
@@ -891,26 +897,26 @@ static int write_roots(request *rq, const kv_query *q, const kv_record *const *r
     for (int attempt = 0; n > 0; attempt++) {
         ref_plan p;
         bool again = false;
-        plan_init(&p, rq);
-        if ((rc = add_roots(&p, rq->model, live, n, rw)) == 0 && (rc = plan_build(&p)) == 0)
-            rc = plan_run(&p, &again);
+        kv_refplan_init(&p, rq);
+        if ((rc = add_roots(&p, rq->model, live, n, rw)) == 0 && (rc = kv_refplan_build(&p)) == 0)
+            rc = kv_refplan_run(&p, &again);
         if (rc == 0 && !again) {
             *written += (int64_t)n;
             if (out) {
                 *out = p.items[0].step.out;
                 memset(&p.items[0].step.out, 0, sizeof(*out));
             }
-            plan_free(&p);
+            kv_refplan_free(&p);
             break;
         }
         if (rc == TOO_BIG) {
-            rc = n == 1 ? fail_too_big(rq, &p) : 0;
-            plan_free(&p);
+            rc = n == 1 ? kv_refplan_fail_too_big(rq, &p) : 0;
+            kv_refplan_free(&p);
             if (rc == 0 && (rc = write_roots(rq, q, live, n / 2, rw, written, NULL)) == 0)
                 rc = write_roots(rq, q, live + n / 2, n - n / 2, rw, written, NULL);
             break;
         }
-        plan_free(&p);
+        kv_refplan_free(&p);
         if (rc != 0)
             break;
         if (attempt == RETRIES) {

@@ -141,10 +141,11 @@ int rq_unknown_field(request *rq, const char *where, const msgpack_object *k)
     return KVORM_EVALIDATION;
 }
 
-/* Walks a data map: each key is "id" or a field, given once. */
-static int for_each_entry(request *rq, const msgpack_object *data, const char *where, bool *seen, bool *id_seen,
-                          const msgpack_object **id_value, int (*visit)(request *, encoded *, int, const msgpack_object *),
-                          encoded *e)
+/* Walks a data map: each key is "id" or a field, given once; with relations_ok, the keys that name relations
+ * (a nested write's, nested.c) are passed over. */
+static int for_each_entry(request *rq, const msgpack_object *data, const char *where, bool relations_ok, bool *seen,
+                          bool *id_seen, const msgpack_object **id_value,
+                          int (*visit)(request *, encoded *, int, const msgpack_object *), encoded *e)
 {
     const kv_model *m = rq->model;
     for (uint32_t i = 0; i < data->via.map.size; i++) {
@@ -157,6 +158,9 @@ static int for_each_entry(request *rq, const msgpack_object *data, const char *w
             *id_value = v;
             continue;
         }
+        if (f < 0 && relations_ok && k->type == MSGPACK_OBJECT_STR &&
+            kv_model_relation(m, k->via.str.ptr, k->via.str.size) >= 0)
+            continue;
         if (f < 0)
             return rq_unknown_field(rq, where, k);
         if (seen[f])
@@ -195,10 +199,9 @@ static int visit_update(request *rq, encoded *e, int f, const msgpack_object *v)
     return encode_into(rq, e, f, v);
 }
 
-/* Create data: every required field, defaults filled in, the id checked or generated. id_text receives the
- * id (empty when the store generates it). forced_id, when given, is the id to create under (upsert by id). */
-int rq_encode_create(request *rq, const msgpack_object *data, const char *where, encoded *e, char *id_text,
-                         size_t *id_len, const char *forced_id, size_t forced_len)
+static int encode_create(request *rq, const msgpack_object *data, const char *where, const kv_field_value *given,
+                         int ngiven, encoded *e, char *id_text, size_t *id_len, const char *forced_id,
+                         size_t forced_len)
 {
     const kv_model *m = rq->model;
     bool *seen = calloc((size_t)m->nfields + 1, sizeof(bool)), id_seen = false;
@@ -210,7 +213,11 @@ int rq_encode_create(request *rq, const msgpack_object *data, const char *where,
         free(seen);
         return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
     }
-    if ((rc = for_each_entry(rq, data, where, seen, &id_seen, &id_value, visit_create, e)) != 0)
+    for (int i = 0; i < ngiven; i++) {
+        seen[given[i].field] = true;
+        add_raw(e, given[i].field, given[i].data, given[i].len);
+    }
+    if ((rc = for_each_entry(rq, data, where, given != NULL, seen, &id_seen, &id_value, visit_create, e)) != 0)
         goto done;
     for (int f = 0; f < m->nfields; f++) {
         const kv_field *fd = &m->fields[f];
@@ -259,7 +266,20 @@ done:
     return rc;
 }
 
-int rq_encode_update(request *rq, const msgpack_object *data, const char *where, encoded *e)
+int rq_encode_create(request *rq, const msgpack_object *data, const char *where, encoded *e, char *id_text,
+                     size_t *id_len, const char *forced_id, size_t forced_len)
+{
+    return encode_create(rq, data, where, NULL, 0, e, id_text, id_len, forced_id, forced_len);
+}
+
+int rq_encode_create_nested(request *rq, const msgpack_object *data, const char *where, const kv_field_value *given,
+                            int ngiven, encoded *e, char *id_text, size_t *id_len)
+{
+    static const kv_field_value none;
+    return encode_create(rq, data, where, given ? given : &none, ngiven, e, id_text, id_len, NULL, 0);
+}
+
+static int encode_update(request *rq, const msgpack_object *data, const char *where, bool relations_ok, encoded *e)
 {
     const kv_model *m = rq->model;
     bool *seen = calloc((size_t)m->nfields + 1, sizeof(bool)), id_seen = false;
@@ -270,13 +290,23 @@ int rq_encode_update(request *rq, const msgpack_object *data, const char *where,
         free(seen);
         return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
     }
-    rc = for_each_entry(rq, data, where, seen, &id_seen, &id_value, visit_update, e);
+    rc = for_each_entry(rq, data, where, relations_ok, seen, &id_seen, &id_value, visit_update, e);
     if (rc == 0 && id_seen)
         rc = kv_fail_at(rq->err, KVORM_EVALIDATION, m->name, "id", "%s: the id of a record cannot be changed", where);
     if (rc == 0)
         encoded_finish(e);
     free(seen);
     return rc;
+}
+
+int rq_encode_update(request *rq, const msgpack_object *data, const char *where, encoded *e)
+{
+    return encode_update(rq, data, where, false, e);
+}
+
+int rq_encode_update_nested(request *rq, const msgpack_object *data, const char *where, encoded *e)
+{
+    return encode_update(rq, data, where, true, e);
 }
 
 /* ---- where: one unique selector ---- */

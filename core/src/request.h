@@ -104,6 +104,11 @@ void rq_encoded_free(encoded *e);
 int rq_encode_create(request *rq, const msgpack_object *data, const char *where, encoded *e, char *id_text,
                      size_t *id_len, const char *forced_id, size_t forced_len);
 int rq_encode_update(request *rq, const msgpack_object *data, const char *where, encoded *e);
+/* The same for a nested write (nested.c): keys naming relations are passed over, and a create takes the values
+ * given (canonical bytes: foreign keys its relations set) as if data had them; data giving one too is an error. */
+int rq_encode_create_nested(request *rq, const msgpack_object *data, const char *where, const kv_field_value *given,
+                            int ngiven, encoded *e, char *id_text, size_t *id_len);
+int rq_encode_update_nested(request *rq, const msgpack_object *data, const char *where, encoded *e);
 
 /* Parses a where naming exactly one unique selector (id, a unique field, a compound unique). */
 int rq_parse_unique_where(request *rq, const msgpack_object *where, target *t);

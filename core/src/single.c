@@ -3,6 +3,7 @@
 #include "request.h"
 
 #include "include.h"
+#include "nested.h"
 #include "refs.h"
 
 #include <stdlib.h>
@@ -49,13 +50,8 @@ int kv_pending_finish(request *rq, msgpack_packer *pk)
         return rq_not_found(rq, &p->t);
     if (rc != 0)
         return rc;
-    if (p->step.found && p->include) {
-        const kv_record *one = &p->step.out;
-        if ((rc = kv_include_load(rq, p->include, rq->model, &one, 1)) == 0 &&
-            (rc = rq_pack_record_with(rq, pk, one, &p->sel, kv_include_count(p->include))) == 0)
-            rc = kv_include_pack(rq, pk, p->include, 0);
-    } else if (p->step.write || p->step.found)
-        rc = rq_pack_record(rq, pk, &p->step.out, &p->sel);
+    if (p->step.write || p->step.found)
+        rc = kv_include_pack_one(rq, pk, p->include, &p->step.out, &p->sel);
     else if (p->or_throw)
         rc = rq_not_found(rq, &p->t);
     else
@@ -80,7 +76,10 @@ int kv_op_create(request *rq, msgpack_packer *pk)
     pending *p = rq->step;
     size_t id_len = 0;
     int rc;
+    if (kv_nested_in(rq->model, rq_arg(rq, "data")))
+        return kv_nested_create(rq, pk);
     if ((rc = rq_parse_select(rq, &p->sel)) != 0 ||
+        (rc = kv_include_parse(rq, rq->model, rq_arg(rq, "include"), rq_arg(rq, "select"), &p->include)) != 0 ||
         (rc = rq_need_map(rq, rq_arg(rq, "data"), "data")) != 0 ||
         (rc = rq_encode_create(rq, rq_arg(rq, "data"), "create", &p->data, p->id, &id_len, NULL, 0)) != 0)
         return rc;
@@ -106,7 +105,10 @@ int kv_op_update(request *rq, msgpack_packer *pk)
 {
     pending *p = rq->step;
     int rc;
+    if (kv_nested_in(rq->model, rq_arg(rq, "data")))
+        return kv_nested_update(rq, pk);
     if ((rc = rq_parse_select(rq, &p->sel)) != 0 ||
+        (rc = kv_include_parse(rq, rq->model, rq_arg(rq, "include"), rq_arg(rq, "select"), &p->include)) != 0 ||
         (rc = rq_parse_unique_where(rq, rq_arg(rq, "where"), &p->t)) != 0 || (rc = rq_need_map(rq, rq_arg(rq, "data"), "data")) != 0 ||
         (rc = rq_encode_update(rq, rq_arg(rq, "data"), "update", &p->update)) != 0 || (rc = rq_if_version(rq, &p->w)) != 0)
         return rc;

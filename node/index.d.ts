@@ -16,9 +16,11 @@ export interface RelationArgs {
 export type Select<T> = { [K in keyof T]?: boolean } & { id?: boolean; $version?: boolean } &
   { [relation: string]: boolean | RelationArgs | undefined };
 
+/** `data` of create: the fields, and relation names with nested writes (docs/queries.md, Nested writes). */
 export interface CreateArgs<T> {
   data: Partial<T> & Record<string, unknown>;
   select?: Select<T>;
+  include?: Include;
 }
 /** Relations to load with the records (docs/queries.md, Relations): true, or the relation's own select and
  * include. Relation names may also be keys of select. */
@@ -30,8 +32,10 @@ export interface FindUniqueArgs<T> {
 }
 export interface UpdateArgs<T> {
   where: Where<T>;
-  data: Partial<{ [K in keyof T]: T[K] | null }>;
+  /** The fields to change, and relation names with nested writes (docs/queries.md, Nested writes). */
+  data: Partial<{ [K in keyof T]: T[K] | null }> & Record<string, unknown>;
   select?: Select<T>;
+  include?: Include;
   ifVersion?: number | null;
 }
 export interface UpsertArgs<T> {

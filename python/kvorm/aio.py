@@ -113,8 +113,9 @@ class AsyncModel:
             raise AttributeError(name)
         return functools.partial(self.call, camel(name))
 
-    async def create(self, *, data: Data, select: Optional[Select] = None) -> Record:
-        return await self.call("create", data=data, select=select)
+    async def create(self, *, data: Data, select: Optional[Select] = None,
+                     include: Optional[Include] = None) -> Record:
+        return await self.call("create", data=data, select=select, include=include)
 
     async def find_unique(self, *, where: Where, select: Optional[Select] = None,
                           include: Optional[Include] = None) -> Optional[Record]:
@@ -125,8 +126,9 @@ class AsyncModel:
         return await self.call("findUniqueOrThrow", where=where, select=select, include=include)
 
     async def update(self, *, where: Where, data: Data, select: Optional[Select] = None,
-                     if_version: Optional[int] = None) -> Record:
-        return await self.call("update", where=where, data=data, select=select, if_version=if_version)
+                     if_version: Optional[int] = None, include: Optional[Include] = None) -> Record:
+        return await self.call("update", where=where, data=data, select=select, if_version=if_version,
+                               include=include)
 
     async def upsert(self, *, where: Where, create: Data, update: Data, select: Optional[Select] = None) -> Record:
         return await self.call("upsert", where=where, create=create, update=update, select=select)

@@ -53,9 +53,10 @@ class Model:
             raise AttributeError(name)
         return functools.partial(self.call, camel(name))
 
-    def create(self, *, data: Data, select: Optional[Select] = None) -> Record:
-        """Creates a record and returns it (ValidationError, UniqueViolation)."""
-        return self.call("create", data=data, select=select)
+    def create(self, *, data: Data, select: Optional[Select] = None, include: Optional[Include] = None) -> Record:
+        """Creates a record and returns it (ValidationError, UniqueViolation). Relation names in data write related
+        records in the same call (docs/queries.md, Nested writes); include loads relations into the result."""
+        return self.call("create", data=data, select=select, include=include)
 
     def find_unique(self, *, where: Where, select: Optional[Select] = None,
                     include: Optional[Include] = None) -> Optional[Record]:
@@ -76,9 +77,10 @@ class Model:
         return self.call("findUniqueOrThrow", where=where, select=select, include=include)
 
     def update(self, *, where: Where, data: Data, select: Optional[Select] = None,
-               if_version: Optional[int] = None) -> Record:
-        """Changes the given fields and returns the record (NotFound, Conflict when if_version differs)."""
-        return self.call("update", where=where, data=data, select=select, if_version=if_version)
+               if_version: Optional[int] = None, include: Optional[Include] = None) -> Record:
+        """Changes the given fields and returns the record (NotFound, Conflict when if_version differs). Relation
+        names in data are nested writes, done in the same all-or-nothing call."""
+        return self.call("update", where=where, data=data, select=select, if_version=if_version, include=include)
 
     def upsert(self, *, where: Where, create: Data, update: Data, select: Optional[Select] = None) -> Record:
         """Updates the record `where` names with `update`, or creates it from `create`; returns it."""

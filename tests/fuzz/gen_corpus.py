@@ -223,6 +223,25 @@ SEQUENCES = [
                           req("User", "count", {"where": {"NOT": {"items": {"none": {}}}}}),
                           req("User", "delete", {"where": {"id": "u1"}}),
                           req("Counter", "findMany", {"where": {"user": {"is": None}}})]),
+    # nested writes: a create that makes and connects what it names, an update that connects, disconnects, sets,
+    # upserts and deletes through each kind of relation, and ones that fail part way
+    ("nested-writes", [req("User", "create", {"data": {"id": "u1", "email": "a@x.io",
+                                                      "items": {"create": [{"id": "i1"}, {"id": "i2"}]},
+                                                      "counter": {"create": {"n": 1}}},
+                                             "include": {"items": True, "counter": True}}),
+                       req("Item", "create", {"data": {"id": "i3", "owner": {"connectOrCreate": {
+                           "where": {"email": "b@x.io"}, "create": {"id": "u2", "email": "b@x.io"}}}}}),
+                       req("User", "update", {"where": {"id": "u1"}, "data": {
+                           "items": {"connect": {"id": "i3"}, "disconnect": [{"id": "i1"}],
+                                     "update": {"where": {"id": "i2"}, "data": {"blob": None}},
+                                     "upsert": {"where": {"id": "i9"}, "create": {"id": "i9"}, "update": {}},
+                                     "createMany": {"data": [{"id": "i4"}], "skipDuplicates": True}},
+                           "counter": {"update": {"n": 2}}}}),
+                       req("User", "update", {"where": {"id": "u1"}, "data": {"items": {"set": [{"id": "i2"}],
+                                                                               "deleteMany": {"price": None}}}}),
+                       req("Counter", "create", {"data": {"user": {"connect": {"email": "b@x.io"}}}}),
+                       req("User", "create", {"data": {"email": "c@x.io", "items": {"connect": {"id": "nope"}}}}),
+                       req("Item", "update", {"where": {"id": "i2"}, "data": {"owner": {"delete": True}}})]),
     # messages quote values cut after 60 bytes and copy unknown field names cut at 71: a cut inside a code point
     ("cut-in-code-point", [req("User", "create", {"data": {"email": "a", "role": "x" + "\u00e9" * 40}}),
                            req("User", "create", {"data": {"email": "a", "x" + "\u20ac" * 30: 1}}),

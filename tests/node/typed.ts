@@ -18,6 +18,10 @@ async function main(url: string): Promise<unknown[]> {
   const found = await db.User.findUnique({ where: { email }, select: { name: true, $version: true } });
   if (found !== null) seen.push(found.name);
   await db.User.update({ where: { id: ann.id }, data: { age: null } });
+  // nested writes and include on create and update (docs/queries.md, Nested writes); type-checked only
+  const nested = (): Promise<unknown> => db.User.update({
+    where: { id: ann.id }, data: { age: 2, posts: { create: { title: 'x' } } }, include: { posts: true } });
+  seen.push(typeof nested);
   await db.User.upsert({ where: { email: 'bob@example.com' }, create: { email: 'bob@example.com', name: 'Bob' },
     update: { name: 'Bob' } });
   const n: number = await db.User.count();

@@ -924,18 +924,27 @@ static int many_to_many(nw *c, const kv_model *m, int ri, const nw_rec *self, co
     return rc;
 }
 
+/* The relation of m that key i of data names (-1: none), and sub, the place in the data it is at. */
+static int relation_at(const kv_model *m, const msgpack_object *data, uint32_t i, const char *path, char *sub)
+{
+    const msgpack_object *key = &data->via.map.ptr[i].key;
+    int ri = key->type == MSGPACK_OBJECT_STR ? kv_model_relation(m, key->via.str.ptr, key->via.str.size) : -1;
+    if (ri >= 0)
+        sub_path(sub, path, m->relations[ri].name, m->relations[ri].name_len, false, 0);
+    return ri;
+}
+
 /* The relations of m that data names other than its belongsTo, done once the record (self) is planned. */
 static int to_many(nw *c, const kv_model *m, const nw_rec *self, const msgpack_object *data, bool creating,
                    int depth, const char *path)
 {
     for (uint32_t i = 0; i < data->via.map.size; i++) {
-        const msgpack_object *key = &data->via.map.ptr[i].key, *v = &data->via.map.ptr[i].val;
-        int ri = key->type == MSGPACK_OBJECT_STR ? kv_model_relation(m, key->via.str.ptr, key->via.str.size) : -1;
+        const msgpack_object *v = &data->via.map.ptr[i].val;
+        char sub[NW_PATH];
+        int ri = relation_at(m, data, i, path, sub);
         if (ri < 0 || m->relations[ri].kind == KV_REL_BELONGS_TO)
             continue;
         const kv_relation *r = &m->relations[ri];
-        char sub[NW_PATH];
-        sub_path(sub, path, r->name, r->name_len, false, 0);
         int rc = v->type == MSGPACK_OBJECT_MAP && v->via.map.size > 0
                      ? 0
                      : bad(c, m, "%s must be a map of nested writes (create, connect, ...)%s", sub, "");
@@ -982,13 +991,11 @@ static int nw_create(nw *c, const kv_model *m, const msgpack_object *data, const
     }
     /* its belongsTo first: the keys they give its foreign keys */
     for (uint32_t i = 0; i < data->via.map.size && rc == 0; i++) {
-        const msgpack_object *key = &data->via.map.ptr[i].key;
-        int ri = key->type == MSGPACK_OBJECT_STR ? kv_model_relation(m, key->via.str.ptr, key->via.str.size) : -1;
+        char sub[NW_PATH];
+        int ri = relation_at(m, data, i, path, sub);
         if (ri < 0 || m->relations[ri].kind != KV_REL_BELONGS_TO)
             continue;
         const kv_relation *r = &m->relations[ri];
-        char sub[NW_PATH];
-        sub_path(sub, path, r->name, r->name_len, false, 0);
         for (int j = 0; fill && j < fill->n; j++)
             if (fill->keys[j].relation == ri)
                 return bad(c, m, "%s: this record is created through %s, which sets it", sub, r->name);
@@ -1075,13 +1082,11 @@ static int nw_update(nw *c, const kv_model *m, kv_record *rec, const msgpack_obj
     if ((rc = take_guards(c, *item, &o->g, NULL)) != 0)
         return rc;
     for (uint32_t i = 0; i < data->via.map.size; i++) {
-        const msgpack_object *key = &data->via.map.ptr[i].key;
-        int ri = key->type == MSGPACK_OBJECT_STR ? kv_model_relation(m, key->via.str.ptr, key->via.str.size) : -1;
+        char sub[NW_PATH];
+        int ri = relation_at(m, data, i, path, sub);
         if (ri < 0 || m->relations[ri].kind != KV_REL_BELONGS_TO)
             continue;
         const kv_relation *r = &m->relations[ri];
-        char sub[NW_PATH];
-        sub_path(sub, path, r->name, r->name_len, false, 0);
         for (int f = 0; f < r->nfields; f++) {
             for (int j = 0; j < o->e.n; j++)
                 if (o->e.items[j].field == r->fields[f])

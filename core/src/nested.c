@@ -1176,9 +1176,14 @@ static int check_claims(nw *c)
         }
         for (int u = -1; u < m->nuniques && rc == 0; u++) {
             key.size = 0;
-            if (u < 0) { /* a create's id */
+            if (u < 0) { /* a create's id: not one another create of the call or a record it reads has */
                 if (!it->create || !it->create->new_id)
                     continue;
+                if (kv_refplan_find(&c->plan, m, it->create->new_id, it->create->new_id_len)) {
+                    rc = kv_fail_unique_pair(c->rq->err, m, 0, it->create->new_id, it->create->new_id_len,
+                                             "a record this call creates", "one it changes or deletes");
+                    break;
+                }
                 msgpack_sbuffer_write(&key, it->create->new_id, it->create->new_id_len);
             } else if ((!it->create && !kv_unique_touched(&m->uniques[u], &w)) ||
                        !kv_unique_key(&key, &m->uniques[u], vals, lens)) {

@@ -181,6 +181,15 @@ TEST_F(NestedWrites, AFailingPartWritesNothing)
         "comments":{"create":{"text":"c"}}}]},"teams":{"create":{"name":"core"}}}})");
     KT_ASSERT_CODE(r, KVORM_EUNIQUE, "UNIQUE_VIOLATION");
     EXPECT_EQ(Counts(), before);
+    // a create of a record the same call connects (createMany skips what the store holds, not what the call writes)
+    r = Run("Task", "create", R"({"data":{"id":"t1","title":"t"}})");
+    KT_ASSERT_OK(r);
+    before = Counts();
+    r = Run("User", "create", R"({"data":{"email":"cid@x.io","tasks":{"connect":{"id":"t1"},
+        "createMany":{"data":[{"id":"t1","title":"again"}],"skipDuplicates":true}}}})");
+    KT_ASSERT_CODE(r, KVORM_EUNIQUE, "UNIQUE_VIOLATION");
+    EXPECT_NE(r.str("message").find("t1"), std::string::npos) << r.text;
+    EXPECT_EQ(Counts(), before);
     // a validation error in a nested record
     r = Run("User", "create", R"({"data":{"email":"cid@x.io","posts":{"create":[{"title":7}]}}})");
     KT_ASSERT_CODE(r, KVORM_EVALIDATION, "VALIDATION");

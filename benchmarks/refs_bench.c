@@ -16,6 +16,11 @@
  *        kvorm  delete User {id} with Post.author onDelete cascade
  *        raw    WATCH the index, ZRANGE BYLEX the user's posts, then MULTI: DEL the posts, ZREM their ids and index
  *               entries, DEL the user and ZREM its id, EXEC; SQLite: DELETE FROM user (ON DELETE CASCADE)
+ *   3. create of a user with its P posts (made once per call, new ids each time):
+ *        kvorm  create User {id, name, posts: {create: [P posts]}}: a nested write, one atomic write
+ *        two    kvorm's create of the user, then createMany of the posts (two calls, not atomic together)
+ *        raw    the same keys by hand in one pipeline (HSET and ZADDs; not atomic); SQLite: one transaction of
+ *               the INSERTs
  * LMDB runs at sync=nosync beside SQLite WAL with synchronous=OFF: the cost of the work, not of the disk.
  *
  * Give it a throwaway server (scripts/bench-refs.sh starts one): it refuses a database that is not empty.
@@ -290,6 +295,48 @@ static void sq_delete(bench *b, const char *user)
 typedef void (*op_fn)(bench *b);
 typedef void (*user_fn)(bench *b, const char *user);
 
+/* ---- case 3: a user created with its posts ---- */
+
+static void kv_nested(bench *b, const char *user)
+{
+    b->req.size = 0;
+    pk_request_head(&b->pk, "User", "create", 2);
+    PK_LIT(&b->pk, "data");
+    msgpack_pack_map(&b->pk, 3);
+    PK_LIT(&b->pk, "id");
+    pk_str(&b->pk, user);
+    PK_LIT(&b->pk, "name");
+    PK_LIT(&b->pk, "a user whose posts cascade");
+    PK_LIT(&b->pk, "posts");
+    msgpack_pack_map(&b->pk, 1);
+    PK_LIT(&b->pk, "create");
+    msgpack_pack_array(&b->pk, b->posts);
+    for (size_t i = 0; i < b->posts; i++) {
+        msgpack_pack_map(&b->pk, 2);
+        PK_LIT(&b->pk, "id");
+        msgpack_pack_uint64(&b->pk, ++b->next_id);
+        PK_LIT(&b->pk, "title");
+        PK_LIT(&b->pk, "a post of the refs benchmark");
+    }
+    PK_LIT(&b->pk, "select");
+    msgpack_pack_map(&b->pk, 1);
+    PK_LIT(&b->pk, "id");
+    msgpack_pack_true(&b->pk);
+    kv_run(b);
+}
+
+/* Each call makes a new user: the case 2 names, after the ones case 2 used. */
+static void with_new_user(bench *b, user_fn fn)
+{
+    char user[24];
+    user_name(user, sizeof user, ++b->next_user);
+    fn(b, user);
+}
+static void op_kv_nested(bench *b) { with_new_user(b, kv_nested); }
+static void op_kv_two_calls(bench *b) { with_new_user(b, kv_setup); }
+static void op_raw_make(bench *b) { with_new_user(b, raw_setup); }
+static void op_sq_make(bench *b) { with_new_user(b, sq_setup); }
+
 /* Runs fn until about secs have passed; returns the calls. */
 static uint64_t run_for(bench *b, op_fn fn, double secs, double *elapsed)
 {
@@ -491,6 +538,15 @@ int main(int argc, char **argv)
     char what[64];
     snprintf(what, sizeof what, "delete, cascading to %zu posts", b->posts);
     print_row(what, "kvorm", dr, other.name, dor, d);
+    side nested = {"kvorm nested", op_kv_nested, NULL, NULL};
+    side two = {"kvorm create + createMany", op_kv_two_calls, NULL, NULL};
+    side made = {other.name, lmdb ? op_sq_make : op_raw_make, NULL, NULL};
+    double nr, nor, n3[3], tr, tor, t3[3];
+    measure(b, &nested, &made, false, secs, &nr, &nor, n3);
+    snprintf(what, sizeof what, "create of a user with %zu posts", b->posts);
+    print_row(what, nested.name, nr, made.name, nor, n3);
+    measure(b, &nested, &two, false, secs, &tr, &tor, t3);
+    print_row(what, nested.name, tr, two.name, tor, t3);
     double kc = 0, kr = 0, oc = 0, orr = 0;
     if (!lmdb) {
         per_delete(b, kv_setup, kv_delete, &kc, &kr);
@@ -500,8 +556,9 @@ int main(int argc, char **argv)
                b->posts, kc, kr, oc, orr);
     }
     printf("\nSUMMARY refs_bench engine=%s posts=%zu create_kv=%.0f create_other=%.0f create_median=%.3f "
-           "check_median=%.3f delete_kv=%.0f delete_other=%.0f delete_median=%.3f\n",
-           lmdb ? "lmdb" : "redis", b->posts, ar, or_, r[0], pratio[0], dr, dor, d[0]);
+           "check_median=%.3f delete_kv=%.0f delete_other=%.0f delete_median=%.3f nested_kv=%.0f nested_other=%.0f "
+           "nested_median=%.3f nested_vs_two_calls=%.3f\n",
+           lmdb ? "lmdb" : "redis", b->posts, ar, or_, r[0], pratio[0], dr, dor, d[0], nr, nor, n3[0], t3[0]);
     kvorm_close(b->db);
     msgpack_sbuffer_destroy(&b->req);
     if (b->rc)

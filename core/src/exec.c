@@ -176,12 +176,15 @@ static bool job_defers(const job *j)
     return def && def->deferred && !kv_refs_runs_at_once(j->rq.db->schema, &j->root);
 }
 
-/* Runs the request, except its step for the store, which waits in j->step. The document is done with after this. */
+/* Runs the request, except its step for the store, which waits in j->step. The document is done with after this,
+ * unless a step waits: what it does when it is finished (an include's where and orderBy) points into it. */
 static void job_run(job *j)
 {
     if (j->rc == 0)
         j->rc = dispatch(&j->rq, &j->root, &j->pk);
     j->rq.args = NULL;
+    if (j->rc == 0 && j->step.waiting)
+        return;
     kv_mp_zone_give(j->zone);
     j->zone = NULL;
 }
@@ -192,6 +195,8 @@ static int job_finish(job *j)
     if (j->rc == 0 && j->step.waiting)
         j->rc = kv_pending_finish(&j->rq, &j->pk);
     kv_pending_free(&j->step);
+    kv_mp_zone_give(j->zone);
+    j->zone = NULL;
     if (j->rc != 0)
         return kv_pack_error(j->resp, &j->err, j->rq.opname, j->rq.opname_len);
     return 0;

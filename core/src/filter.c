@@ -395,11 +395,7 @@ static int parse_relation(parser *p, int relation, const msgpack_object *v, kv_n
     static const char *const names[] = {"some", "every", "none", "is", "isNot"};
     const kv_model *m = p->m;
     const kv_relation *r = &m->relations[relation];
-    bool many = r->kind == KV_REL_HAS_MANY;
-    if (r->kind == KV_REL_MANY_TO_MANY)
-        return kv_fail_at(p->err, KVORM_EBAD_REQUEST, m->name, NULL,
-                          "where: %s.%s is a manyToMany: filter through the join model's hasMany (%s)", m->name,
-                          r->name, "some/every/none");
+    bool many = r->kind == KV_REL_HAS_MANY || r->kind == KV_REL_MANY_TO_MANY;
     if (v->type != MSGPACK_OBJECT_MAP || v->via.map.size == 0)
         return kv_fail_at(p->err, KVORM_EBAD_REQUEST, m->name, NULL,
                           "where: %s.%s takes a map of %s, got %s", m->name, r->name,

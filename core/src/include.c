@@ -55,10 +55,7 @@ static int parse_item(request *rq, const kv_model *m, int relation, const msgpac
     it->rel = r;
     it->target = t;
     it->many = r->kind == KV_REL_HAS_MANY || r->kind == KV_REL_MANY_TO_MANY;
-    if (r->kind == KV_REL_MANY_TO_MANY)
-        return bad(rq, m, "include: %s is a manyToMany relation: loading those is not supported yet; include its "
-                          "join model's relation (a hasMany) and the join model's belongsTo instead%s",
-                   r->name, "");
+    it->through = r->kind == KV_REL_MANY_TO_MANY ? &rq->db->schema->models[r->through] : NULL;
     if (v->type == MSGPACK_OBJECT_MAP) {
         static const char *const one_keys[] = {"select", "include", NULL};
         static const char *const many_keys[] = {"select", "include", "where", "orderBy", "take", "skip", NULL};
@@ -108,7 +105,32 @@ static int parse_item(request *rq, const kv_model *m, int relation, const msgpac
 }
 
 /* The entries of one map (`include`, or the relation keys of `select`) into inc. */
-/* `_count`: true (every hasMany of m) or {"select": {relation: true | {"where": ...}}}. */
+/* A counted relation: a hasMany counts its target's records whose foreign key names the parent; a manyToMany its
+ * join model's records, those whose `to` relation is the where's when one is given (ic->where points into ic). */
+static int count_init(request *rq, const kv_model *m, int rel, const msgpack_object *args, inc_count *ic)
+{
+    const kv_relation *r = &m->relations[rel];
+    const kvorm_schema *s = rq->db->schema;
+    bool m2m = r->kind == KV_REL_MANY_TO_MANY;
+    *ic = (inc_count){.rel = r, .target = &s->models[m2m ? r->through : r->target],
+                      .inverse = m2m ? r->through_from : r->inverse};
+    if (!args || !(ic->where = kv_mp_map_get(args, "where")))
+        return 0;
+    int rc = kv_include_check_args(rq, &s->models[r->target], args, KV_Q_WHERE);
+    if (rc == 0 && m2m) {
+        const kv_relation *to = &ic->target->relations[r->through_to];
+        ic->is_kv = (msgpack_object_kv){{.type = MSGPACK_OBJECT_STR, .via.str = {2, "is"}}, *ic->where};
+        ic->to_kv.key = (msgpack_object){.type = MSGPACK_OBJECT_STR, .via.str = {(uint32_t)to->name_len, to->name}};
+        ic->to_kv.val = (msgpack_object){.type = MSGPACK_OBJECT_MAP, .via.map = {1, &ic->is_kv}};
+        ic->to_where = (msgpack_object){.type = MSGPACK_OBJECT_MAP, .via.map = {1, &ic->to_kv}};
+        ic->where = &ic->to_where;
+    }
+    return rc;
+}
+
+static bool counted(const kv_relation *r) { return r->kind == KV_REL_HAS_MANY || r->kind == KV_REL_MANY_TO_MANY; }
+
+/* `_count`: true (every to-many relation of m) or {"select": {relation: true | {"where": ...}}}. */
 static int parse_count(request *rq, const kv_model *m, const msgpack_object *v, kv_include *inc)
 {
     const msgpack_object *sel = v->type == MSGPACK_OBJECT_MAP ? kv_mp_map_get(v, "select") : NULL;
@@ -124,9 +146,8 @@ static int parse_count(request *rq, const kv_model *m, const msgpack_object *v, 
     if (!(inc->counts = calloc((size_t)m->nrelations + 1, sizeof(*inc->counts))))
         return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
     for (int r = 0; r < m->nrelations && !sel; r++)
-        if (m->relations[r].kind == KV_REL_HAS_MANY)
-            inc->counts[inc->ncounts++] = (inc_count){&m->relations[r], &rq->db->schema->models[m->relations[r].target],
-                                                      NULL, NULL, 0};
+        if (counted(&m->relations[r]))
+            count_init(rq, m, r, NULL, &inc->counts[inc->ncounts++]);
     for (uint32_t i = 0; sel && i < sel->via.map.size; i++) {
         const msgpack_object *k = &sel->via.map.ptr[i].key, *c = &sel->via.map.ptr[i].val;
         int rel = k->type == MSGPACK_OBJECT_STR ? kv_model_relation(m, k->via.str.ptr, k->via.str.size) : -1;
@@ -135,18 +156,16 @@ static int parse_count(request *rq, const kv_model *m, const msgpack_object *v, 
             kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
         if (rel < 0)
             return bad(rq, m, "include: _count: %s is not a relation of %s", q, m->name);
-        if (m->relations[rel].kind != KV_REL_HAS_MANY)
-            return bad(rq, m, "include: _count: %s is not a hasMany relation: only those are counted%s", q, "");
+        if (!counted(&m->relations[rel]))
+            return bad(rq, m, "include: _count: %s is a to-one relation: only hasMany and manyToMany are counted%s",
+                       q, "");
         if (c->type == MSGPACK_OBJECT_BOOLEAN && !c->via.boolean)
             continue;
         static const char *const ckeys[] = {"where", NULL};
         if (!(c->type == MSGPACK_OBJECT_BOOLEAN) && !(c->type == MSGPACK_OBJECT_MAP && !kv_mp_unknown_key(c, ckeys)))
             return bad(rq, m, "include: _count: the value for %s must be true, false or {\"where\": ...}%s", q, "");
-        inc_count *ic = &inc->counts[inc->ncounts++];
-        *ic = (inc_count){&m->relations[rel], &rq->db->schema->models[m->relations[rel].target], NULL, NULL, 0};
-        int rc = 0;
-        if (c->type == MSGPACK_OBJECT_MAP && (ic->where = kv_mp_map_get(c, "where")) != NULL &&
-            (rc = kv_include_check_args(rq, ic->target, c, KV_Q_WHERE)) != 0)
+        int rc = count_init(rq, m, rel, c->type == MSGPACK_OBJECT_MAP ? c : NULL, &inc->counts[inc->ncounts++]);
+        if (rc != 0)
             return rc;
     }
     return 0;
@@ -470,7 +489,9 @@ static int load_level(request *rq, level_job *jobs, size_t njobs, level_job **ne
             inc_item *it = &jobs[j].inc->items[i];
             if (it->many) { /* queries of their own (include_many.c) */
                 reads[k].it = it;
-                rc = kv_include_load_many(rq, jobs[j].m, it, jobs[j].parents, jobs[j].n);
+                rc = it->rel->kind == KV_REL_MANY_TO_MANY
+                         ? kv_include_load_through(rq, jobs[j].m, it, jobs[j].parents, jobs[j].n)
+                         : kv_include_load_many(rq, jobs[j].m, it, jobs[j].parents, jobs[j].n);
                 continue;
             }
             rc = prepare_item(rq, jobs[j].m, it, jobs[j].parents, jobs[j].n, &reads[k]);
@@ -600,7 +621,8 @@ void kv_include_explain(const kv_include *inc, msgpack_packer *pk)
         const inc_item *it = &inc->items[i];
         const kv_relation *r = it->rel;
         bool by_unique = r->kind == KV_REL_HAS_ONE || (r->kind == KV_REL_BELONGS_TO && r->references >= 0);
-        msgpack_pack_map(pk, 6);
+        bool through = r->kind == KV_REL_MANY_TO_MANY;
+        msgpack_pack_map(pk, 6 + through);
         kv_pack_cstr(pk, "relation");
         msgpack_pack_str_with_body(pk, r->name, r->name_len);
         kv_pack_cstr(pk, "kind");
@@ -608,9 +630,13 @@ void kv_include_explain(const kv_include *inc, msgpack_packer *pk)
         kv_pack_cstr(pk, "model");
         kv_pack_cstr(pk, it->target->name);
         kv_pack_cstr(pk, "reads");
-        kv_pack_cstr(pk, it->many ? "query" : by_unique ? "unique" : "get");
+        kv_pack_cstr(pk, through ? "through" : it->many ? "query" : by_unique ? "unique" : "get");
+        if (through) { /* the join records' query, then the targets' */
+            kv_pack_cstr(pk, "through");
+            kv_pack_cstr(pk, it->through->name);
+        }
         kv_pack_cstr(pk, "roundTrips");
-        msgpack_pack_int(pk, it->many ? 2 : 1);
+        msgpack_pack_int(pk, through ? 4 : it->many ? 2 : 1);
         kv_pack_cstr(pk, "include");
         kv_include_explain(it->nested, pk);
     }

@@ -3,10 +3,12 @@
 #define KVORM_INCLUDE_INTERNAL_H
 
 #include "include.h"
+#include "query.h"
 
 typedef struct inc_item {
     const kv_relation *rel;
     const kv_model *target;
+    const kv_model *through; /* a manyToMany's join model, or NULL */
     selection sel;        /* of the target's fields */
     kv_include *nested;   /* the target records' own include, or NULL */
     kv_record *recs;      /* the records loaded (distinct for a to-one relation) */
@@ -23,11 +25,15 @@ typedef struct inc_item {
     size_t *first, *count, *members;
 } inc_item;
 
-/* A relation counted in `_count`: its records per parent (a hasMany's), those matching where when given. */
+/* A relation counted in `_count`: its records per parent (a hasMany's; a manyToMany's join records), those
+ * matching where when given. */
 typedef struct inc_count {
     const kv_relation *rel;
-    const kv_model *target;
-    const msgpack_object *where;
+    const kv_model *target;      /* the model whose records are counted: a manyToMany's join model */
+    int inverse;                 /* the target's belongsTo that names the parent */
+    const msgpack_object *where; /* the request's, or to_where: a manyToMany's {to: {"is": where}} */
+    msgpack_object_kv is_kv, to_kv;
+    msgpack_object to_where;
     int64_t *counts;   /* per record of the level above */
     size_t nparents;
 } inc_count;
@@ -49,9 +55,24 @@ int kv_include_check_args(const request *rq, const kv_model *t, const msgpack_ob
  * record of model t, appended to out. */
 int kv_include_value_of_id(request *rq, const kv_model *owner, const kv_field *f, const kv_model *t, const char *id,
                            size_t len, msgpack_sbuffer *out);
+/* {f1: v1, f2: v2...}: the fields of model t with the values of key (canonical values end to end, each one
+ * MessagePack object: written into sb as they are), packed by pk. */
+void kv_include_pack_key_map(msgpack_packer *pk, msgpack_sbuffer *sb, const kv_model *t, const int *fields,
+                             int nfields, const char *key, size_t len);
+/* Runs a query of it's target whose args are the MessagePack document doc (q: initialised here, freed by the
+ * caller) and appends its rows to it->recs. */
+int kv_include_query_into(request *rq, inc_item *it, const msgpack_sbuffer *doc, kv_query *q);
+/* The window of one parent's `total` records in order: the first `*from` skipped, `*count` taken (the item's skip
+ * and take; a negative take counts, and skips, from the end). */
+void kv_include_window(const inc_item *it, size_t total, size_t *from, size_t *count);
 /* Loads to-many item it for the n parents of model m: one query of the target per 256 distinct keys, with the
  * item's where and the foreign key in the parents' keys; its rows grouped by parent, each group windowed. */
 int kv_include_load_many(request *rq, const kv_model *m, inc_item *it, const kv_record *const *parents, size_t n);
+
+/* Loads manyToMany item it for the n parents of model m (include_through.c): the join records, then the targets
+ * they name in one query of the target (per KV_MAX_RANGES keys), grouped by parent in the query's order. */
+int kv_include_load_through(request *rq, const kv_model *m, inc_item *it, const kv_record *const *parents,
+                            size_t n);
 
 /* Counts every relation of inc's `_count` for the n parents of model m: per parent, the keys of its range of the
  * foreign key's index, all parents' first chunks in one engine call (a where that the range does not decide

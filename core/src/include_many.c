@@ -46,16 +46,14 @@ static bool key_of_child(const kv_relation *b, const kv_record *c, msgpack_sbuff
     return true;
 }
 
-/* {f1: v1, f2: v2...}: the foreign key's fields of model t with the values of key (canonical values end to end, each
- * one MessagePack object: written as they are). */
-static void pack_key_map(msgpack_packer *pk, msgpack_sbuffer *sb, const kv_model *t, const kv_relation *b,
-                         const char *key, size_t len)
+void kv_include_pack_key_map(msgpack_packer *pk, msgpack_sbuffer *sb, const kv_model *t, const int *fields,
+                             int nfields, const char *key, size_t len)
 {
     size_t used = 0;
-    msgpack_pack_map(pk, (size_t)b->nfields);
-    for (int f = 0; f < b->nfields; f++) {
+    msgpack_pack_map(pk, (size_t)nfields);
+    for (int f = 0; f < nfields; f++) {
         kv_mp_check(key, len, &used, KV_MAX_DEPTH); /* our own canonical values: one object each */
-        kv_pack_cstr(pk, t->fields[b->fields[f]].name);
+        kv_pack_cstr(pk, t->fields[fields[f]].name);
         msgpack_sbuffer_write(sb, key, used);
         key += used;
         len -= used;
@@ -97,7 +95,8 @@ static void pack_args(msgpack_sbuffer *sb, const inc_item *it, const kv_relation
         kv_pack_cstr(&pk, "OR");
         msgpack_pack_array(&pk, to - from);
         for (size_t i = from; i < to; i++) {
-            pack_key_map(&pk, sb, t, b, k->bytes.data + k->off[order[i]], k->len[order[i]]);
+            kv_include_pack_key_map(&pk, sb, t, b->fields, b->nfields, k->bytes.data + k->off[order[i]],
+                                    k->len[order[i]]);
         }
     }
     if (it->order_by) {
@@ -106,26 +105,19 @@ static void pack_args(msgpack_sbuffer *sb, const inc_item *it, const kv_relation
     }
 }
 
-/* Runs the target's query for the parents order[from, to) and appends its rows to it->recs. */
-static int query_chunk(request *rq, inc_item *it, const kv_relation *b, const parent_keys *k, const size_t *order,
-                       size_t from, size_t to)
+int kv_include_query_into(request *rq, inc_item *it, const msgpack_sbuffer *doc, kv_query *q)
 {
-    msgpack_sbuffer sb;
     msgpack_object args;
     msgpack_zone *zone = kv_mp_zone_take();
-    kv_query q;
     kv_rows rows = {0};
     int rc = 0;
-    memset(&q, 0, sizeof(q));
-    msgpack_sbuffer_init(&sb);
-    pack_args(&sb, it, b, k, order, from, to);
-    if (!zone || !sb.data)
+    if (!zone || !doc->data)
         rc = kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
-    else if (kv_mp_unpack(zone, sb.data, sb.size, &args) != KV_MP_OK)
+    else if (kv_mp_unpack(zone, doc->data, doc->size, &args) != KV_MP_OK)
         rc = kv_fail(rq->err, KVORM_EINTERNAL, "include: the query of %s did not pack", it->rel->name);
     request sub = kv_include_request(rq, it->target, &args);
-    if (rc == 0 && (rc = kv_query_init(&q, &sub, &args, KV_Q_WINDOW)) == 0)
-        rc = kv_query_rows(&q, &rows);
+    if (rc == 0 && (rc = kv_query_init(q, &sub, &args, KV_Q_WINDOW)) == 0)
+        rc = kv_query_rows(q, &rows);
     if (rc == 0 && rows.n > 0) {
         kv_record *grown = realloc(it->recs, (it->nrecs + rows.n) * sizeof(*grown));
         if (!grown) {
@@ -138,8 +130,21 @@ static int query_chunk(request *rq, inc_item *it, const kv_relation *b, const pa
         }
     }
     kv_rows_free(&rows);
-    kv_query_free(&q);
     kv_mp_zone_give(zone);
+    return rc;
+}
+
+/* Runs the target's query for the parents order[from, to) and appends its rows to it->recs. */
+static int query_chunk(request *rq, inc_item *it, const kv_relation *b, const parent_keys *k, const size_t *order,
+                       size_t from, size_t to)
+{
+    msgpack_sbuffer sb;
+    kv_query q;
+    memset(&q, 0, sizeof(q));
+    msgpack_sbuffer_init(&sb);
+    pack_args(&sb, it, b, k, order, from, to);
+    int rc = kv_include_query_into(rq, it, &sb, &q);
+    kv_query_free(&q);
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }
@@ -159,6 +164,21 @@ static int by_key(const void *a, const void *b, void *ctx)
     if (r == 0)
         r = li < lj ? -1 : li > lj;
     return r ? r : i < j ? -1 : i > j;
+}
+
+void kv_include_window(const inc_item *it, size_t total, size_t *from, size_t *count)
+{
+    /* skip, then take; a negative take counts (and skips) from the end, in order still */
+    size_t skipped = (uint64_t)it->skip < total ? (size_t)it->skip : total;
+    *from = skipped;
+    *count = total - skipped;
+    if (it->has_take && it->take >= 0 && (uint64_t)it->take < *count) {
+        *count = (size_t)it->take;
+    } else if (it->has_take && it->take < 0) {
+        uint64_t mag = (uint64_t)(-(it->take + 1)) + 1;
+        *count = mag < total - skipped ? (size_t)mag : total - skipped;
+        *from = total - skipped - *count;
+    }
 }
 
 /* Groups the records by the parent their foreign key names and cuts each group to skip and take. */
@@ -211,16 +231,8 @@ static int group(request *rq, inc_item *it, const kv_relation *b, const parent_k
         size_t end = lo;
         while (end < nkeyed && clen[sorted[end]] == kl && memcmp(ck.data + coff[sorted[end]], key, kl) == 0)
             end++;
-        /* the window: skip, then take; a negative take counts (and skips) from the end, in order still */
-        size_t total = end - lo, skipped = (uint64_t)it->skip < total ? (size_t)it->skip : total;
-        size_t from = skipped, count = total - skipped;
-        if (it->has_take && it->take >= 0 && (uint64_t)it->take < count) {
-            count = (size_t)it->take;
-        } else if (it->has_take && it->take < 0) {
-            uint64_t mag = (uint64_t)(-(it->take + 1)) + 1;
-            count = mag < total - skipped ? (size_t)mag : total - skipped;
-            from = total - skipped - count;
-        }
+        size_t from, count;
+        kv_include_window(it, end - lo, &from, &count);
         for (size_t j = 0; j < count; j++)
             it->members[used++] = sorted[lo + from + j];
         it->count[p] = count;
@@ -243,7 +255,7 @@ static void pack_parent_args(msgpack_sbuffer *sb, const inc_item *it, const kv_r
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 3 + (it->order_by ? 1 : 0));
     pack_where_and(&pk, it); /* then the foreign key condition */
-    pack_key_map(&pk, sb, t, b, key, len);
+    kv_include_pack_key_map(&pk, sb, t, b->fields, b->nfields, key, len);
     if (it->order_by) {
         kv_pack_cstr(&pk, "orderBy");
         msgpack_pack_object(&pk, *it->order_by);
@@ -371,7 +383,7 @@ done:
  * counted (a range with more goes on with the engine's count); any other parent's count is its query's own. */
 static int count_one(request *rq, const kv_model *m, inc_count *c, const kv_record *const *parents, size_t n)
 {
-    const kv_relation *b = &c->target->relations[c->rel->inverse];
+    const kv_relation *b = &c->target->relations[c->inverse];
     kv_engine *e = rq->db->engine;
     msgpack_sbuffer doc, key;
     msgpack_zone *zone = msgpack_zone_new(KV_MP_ZONE_CHUNK);
@@ -400,7 +412,7 @@ static int count_one(request *rq, const kv_model *m, inc_count *c, const kv_reco
         msgpack_pack_map(&pk, 1);
         inc_item it = {.target = c->target, .where = c->where};
         pack_where_and(&pk, &it);
-        pack_key_map(&pk, &doc, c->target, b, key.data, key.size);
+        kv_include_pack_key_map(&pk, &doc, c->target, b->fields, b->nfields, key.data, key.size);
         /* the zone copies nothing: the document must stay put, so each is unpacked from a copy in the zone */
         char *copy = msgpack_zone_malloc(zone, doc.size - at);
         if (!copy) {

@@ -104,6 +104,14 @@ static int add_key(request *rq, const kv_model *m, const kv_relation *r, const k
 static int resolve(request *rq, const kv_model *m, kv_rel_test *t, msgpack_zone *zone)
 {
     const kv_relation *r = &m->relations[t->relation];
+    /* a manyToMany is its join model's hasMany whose records' `to` relation is (every: is not) the where */
+    const kv_relation *m2m = r->kind == KV_REL_MANY_TO_MANY ? r : NULL;
+    kv_relation edges;
+    if (m2m) {
+        edges = (kv_relation){.name = r->name, .name_len = r->name_len, .kind = KV_REL_HAS_MANY,
+                              .target = r->through, .inverse = r->through_from};
+        r = &edges;
+    }
     const kv_model *target = &rq->db->schema->models[r->target];
     if (r->kind != KV_REL_BELONGS_TO) {
         const kv_relation *b = &target->relations[r->inverse];
@@ -118,8 +126,16 @@ static int resolve(request *rq, const kv_model *m, kv_rel_test *t, msgpack_zone 
     /* every: the records that do not match (none of them may be there) */
     msgpack_object_kv not_kv = {{.type = MSGPACK_OBJECT_STR, .via.str = {3, "NOT"}}, *t->where};
     msgpack_object not_where = {.type = MSGPACK_OBJECT_MAP, .via.map = {1, &not_kv}};
-    msgpack_object_kv where_kv = {{.type = MSGPACK_OBJECT_STR, .via.str = {5, "where"}},
-                                  t->op == KV_REL_EVERY ? not_where : *t->where};
+    msgpack_object related = t->op == KV_REL_EVERY ? not_where : *t->where;
+    msgpack_object_kv is_kv = {{.type = MSGPACK_OBJECT_STR, .via.str = {2, "is"}}, related};
+    msgpack_object_kv to_kv;
+    if (m2m) { /* {to: {"is": where}} of the join model */
+        const kv_relation *to = &target->relations[m2m->through_to];
+        to_kv.key = (msgpack_object){.type = MSGPACK_OBJECT_STR, .via.str = {(uint32_t)to->name_len, to->name}};
+        to_kv.val = (msgpack_object){.type = MSGPACK_OBJECT_MAP, .via.map = {1, &is_kv}};
+        related = (msgpack_object){.type = MSGPACK_OBJECT_MAP, .via.map = {1, &to_kv}};
+    }
+    msgpack_object_kv where_kv = {{.type = MSGPACK_OBJECT_STR, .via.str = {5, "where"}}, related};
     msgpack_object args = {.type = MSGPACK_OBJECT_MAP, .via.map = {1, &where_kv}};
     request sub = kv_include_request(rq, target, &args);
     sub.op = rq->op;

@@ -1000,4 +1000,17 @@ kvorm_db *KvTest::Open(const std::string &schema_json, const std::string &url)
     return p;
 }
 
+// The INFO that ends the count is one of the reads, taken off.
+long long SocketReads(Raw &raw, const std::function<void()> &fn)
+{
+    auto reads = [&] {
+        std::string info = raw.Str({"INFO", "stats"});
+        size_t at = info.find("total_reads_processed:");
+        return at == std::string::npos ? -1LL : std::atoll(info.c_str() + at + 22);
+    };
+    long long before = reads();
+    fn();
+    return reads() - before - 1;
+}
+
 }  // namespace kt

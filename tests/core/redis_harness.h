@@ -169,6 +169,10 @@ private:
     redisContext *c_ = nullptr;
 };
 
+// Socket reads Redis's event loop made from its clients (INFO stats total_reads_processed) while fn ran: a count of
+// round trips, whatever the machine's speed (-1: this Redis does not count them).
+long long SocketReads(Raw &raw, const std::function<void()> &fn);
+
 // ---------------------------------------------------------------------------------------------------------------
 // kvorm handles
 

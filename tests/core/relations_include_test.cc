@@ -284,20 +284,6 @@ TEST_F(Relations, CountOfRelationsPerRecord)
     }
 }
 
-// Socket reads Redis's event loop made from its clients (INFO stats total_reads_processed) while fn ran: a count of
-// round trips, whatever the machine's speed. The INFO that ends the count is one of them, taken off.
-long long SocketReads(Raw &raw, const std::function<void()> &fn)
-{
-    auto reads = [&] {
-        std::string info = raw.Str({"INFO", "stats"});
-        size_t at = info.find("total_reads_processed:");
-        return at == std::string::npos ? -1LL : std::atoll(info.c_str() + at + 22);
-    };
-    long long before = reads();
-    fn();
-    return reads() - before - 1;
-}
-
 // The ranges of an in-list (a union of one range per value) are read together: the first chunk of every range in
 // one round trip, their records in one more, as for a single value.
 TEST_F(Relations, AnInListOnAnIndexReadsItsRangesTogether)

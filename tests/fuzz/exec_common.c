@@ -17,8 +17,9 @@
 
 /* Every field type; a unique on a string, an integer, a decimal, a datetime and bytes; compound uniques by their
  * joined name and by a given name, over fields of different types (optional ones, so that nulls are exercised);
- * every id strategy; relations of every kind an include loads (belongsTo by id and by a unique, hasOne) and a
- * hasMany, whose deletes cascade (Item.owner) and set null (Counter.user). %s is the namespace. */
+ * every id strategy; relations of every kind (belongsTo by id and by a unique, hasOne, hasMany, a manyToMany through
+ * Pin, whose edge has a field of its own), whose deletes cascade (Item.owner, Pin's) and set null (Counter.user).
+ * %s is the namespace. */
 static const char schema_fmt[] =
     "{\"namespace\": \"%s\", \"models\": {"
     "\"User\": {\"id\": {\"type\": \"string\", \"generate\": \"ulid\"}, \"fields\": {"
@@ -34,7 +35,8 @@ static const char schema_fmt[] =
     "  \"profile\": {\"type\": \"json\", \"optional\": true},"
     "  \"avatar\": {\"type\": \"bytes\", \"optional\": true, \"unique\": true}},"
     " \"unique\": [[\"org\", \"email\"], {\"fields\": [\"role\", \"born\"], \"name\": \"roleBorn\"}],"
-    " \"relations\": {\"items\": {\"hasMany\": \"Item\"}, \"counter\": {\"hasOne\": \"Counter\"}}},"
+    " \"relations\": {\"items\": {\"hasMany\": \"Item\"}, \"counter\": {\"hasOne\": \"Counter\"},"
+    "  \"pins\": {\"manyToMany\": \"Item\", \"through\": \"Pin\"}}},"
     "\"Counter\": {\"id\": {\"type\": \"integer\", \"generate\": \"increment\"}, \"fields\": {"
     "  \"code\": {\"type\": \"string\", \"optional\": true, \"unique\": true},"
     "  \"n\": {\"type\": \"integer\", \"optional\": true}},"
@@ -43,7 +45,14 @@ static const char schema_fmt[] =
     "  \"label\": {\"type\": \"string\", \"optional\": true},"
     "  \"price\": {\"type\": \"decimal\", \"optional\": true, \"unique\": true},"
     "  \"blob\": {\"type\": \"bytes\", \"optional\": true}},"
-    " \"relations\": {\"owner\": {\"belongsTo\": \"User\", \"fields\": [\"label\"], \"onDelete\": \"cascade\"}}},"
+    " \"relations\": {\"owner\": {\"belongsTo\": \"User\", \"fields\": [\"label\"], \"onDelete\": \"cascade\"},"
+    "  \"pinnedBy\": {\"manyToMany\": \"User\", \"through\": \"Pin\"}}},"
+    "\"Pin\": {\"id\": {\"type\": \"string\", \"generate\": \"ulid\"}, \"fields\": {"
+    "  \"userId\": {\"type\": \"string\"}, \"itemId\": {\"type\": \"string\"},"
+    "  \"note\": {\"type\": \"string\", \"optional\": true}},"
+    " \"unique\": [[\"userId\", \"itemId\"]],"
+    " \"relations\": {\"user\": {\"belongsTo\": \"User\", \"fields\": [\"userId\"], \"onDelete\": \"cascade\"},"
+    "  \"item\": {\"belongsTo\": \"Item\", \"fields\": [\"itemId\"], \"onDelete\": \"cascade\"}}},"
     "\"Num\": {\"id\": {\"type\": \"integer\"}, \"fields\": {"
     "  \"a\": {\"type\": \"json\", \"optional\": true},"
     "  \"b\": {\"type\": \"float\", \"optional\": true},"

@@ -242,6 +242,21 @@ SEQUENCES = [
                        req("Counter", "create", {"data": {"user": {"connect": {"email": "b@x.io"}}}}),
                        req("User", "create", {"data": {"email": "c@x.io", "items": {"connect": {"id": "nope"}}}}),
                        req("Item", "update", {"where": {"id": "i2"}, "data": {"owner": {"delete": True}}})]),
+    # a manyToMany through Pin: nested connects with edge data, include with its own arguments, filters, _count
+    ("many-to-many", [req("User", "create", {"data": {"id": "u1", "email": "a@x.io",
+                                                     "items": {"create": [{"id": "i1"}, {"id": "i2"}]}}}),
+                      req("User", "create", {"data": {"id": "u2", "email": "b@x.io", "pins": {
+                          "connect": [{"id": "i1", "$edge": {"note": "n"}}, {"id": "i2"}]}}}),
+                      req("User", "findMany", {"select": {"email": True, "pins": {
+                          "where": {"label": {"not": None}}, "orderBy": {"id": "desc"}, "skip": 1, "take": -1,
+                          "include": {"pinnedBy": {"select": {"email": True}}}},
+                          "_count": {"select": {"pins": {"where": {"blob": None}}}}}}),
+                      req("User", "findMany", {"where": {"pins": {"some": {"label": "u1"}, "every": {"blob": None}},
+                                                         "NOT": {"pins": {"none": {}}}}}),
+                      req("Item", "findUnique", {"where": {"id": "i1"}, "include": {"pinnedBy": True,
+                                                                                     "_count": True}}),
+                      req("Item", "delete", {"where": {"id": "i1"}}),
+                      req("User", "findMany", {"where": {"pins": {"is": {}}}})]),
     # messages quote values cut after 60 bytes and copy unknown field names cut at 71: a cut inside a code point
     ("cut-in-code-point", [req("User", "create", {"data": {"email": "a", "role": "x" + "\u00e9" * 40}}),
                            req("User", "create", {"data": {"email": "a", "x" + "\u20ac" * 30: 1}}),

@@ -11,6 +11,12 @@ export type Where<T> = Partial<T> & { id?: string | number | bigint } & Record<s
 export interface RelationArgs {
   select?: Record<string, boolean | RelationArgs>;
   include?: Include;
+  /** A to-many relation's own query, per parent: its where, order, window and cursor (docs/queries.md). */
+  where?: Record<string, unknown>;
+  orderBy?: Record<string, unknown> | Record<string, unknown>[];
+  take?: number;
+  skip?: number;
+  cursor?: Record<string, unknown>;
 }
 /** The fields to answer; a relation's name loads it, as in include (docs/queries.md, Relations). */
 export type Select<T> = { [K in keyof T]?: boolean } & { id?: boolean; $version?: boolean } &

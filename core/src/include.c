@@ -58,15 +58,16 @@ static int parse_item(request *rq, const kv_model *m, int relation, const msgpac
     it->through = r->kind == KV_REL_MANY_TO_MANY ? &rq->db->schema->models[r->through] : NULL;
     if (v->type == MSGPACK_OBJECT_MAP) {
         static const char *const one_keys[] = {"select", "include", NULL};
-        static const char *const many_keys[] = {"select", "include", "where", "orderBy", "take", "skip", NULL};
+        static const char *const many_keys[] = {"select", "include", "where", "orderBy", "take", "skip", "cursor",
+                                                NULL};
         const msgpack_object *k = kv_mp_unknown_key(v, it->many ? many_keys : one_keys);
         if (k) {
             char q[96] = "(not a string)";
             if (k->type == MSGPACK_OBJECT_STR)
                 kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
             return bad(rq, m,
-                       it->many ? "include: %s takes \"select\", \"include\", \"where\", \"orderBy\", \"take\" and "
-                                  "\"skip\", not %s"
+                       it->many ? "include: %s takes \"select\", \"include\", \"where\", \"orderBy\", \"take\", "
+                                  "\"skip\" and \"cursor\", not %s"
                                 : "include: %s takes \"select\" and \"include\" (a to-one relation), not %s",
                        r->name, q);
         }
@@ -93,7 +94,18 @@ static int parse_item(request *rq, const kv_model *m, int relation, const msgpac
                 it->skip = (int64_t)skip->via.u64;
             else if (skip && skip->type != MSGPACK_OBJECT_NIL)
                 return bad(rq, m, "include: the \"skip\" of %s must be a non-negative integer%s", r->name, "");
-            int rc = kv_include_check_args(rq, t, v, KV_Q_WINDOW);
+            it->cursor = kv_mp_map_get(v, "cursor");
+            if (it->cursor && it->cursor->type == MSGPACK_OBJECT_NIL)
+                it->cursor = NULL;
+            /* checked now, and the cursor's record found once: its id is where each parent's window starts */
+            request sub = kv_include_request(rq, t, v);
+            kv_query q;
+            int rc = kv_query_init(&q, &sub, v, KV_Q_WINDOW);
+            if (rc == 0 && it->cursor) {
+                memcpy(it->cursor_id, q.cursor_id, q.cursor_id_len);
+                it->cursor_id_len = q.cursor_id_len;
+            }
+            kv_query_free(&q);
             if (rc != 0)
                 return rc;
         }

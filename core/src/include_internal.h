@@ -22,6 +22,11 @@ typedef struct inc_item {
     const msgpack_object *where, *order_by;
     bool has_take;
     int64_t take, skip;
+    /* the include's cursor (the request's) and the id of its record: the position every parent's records start
+     * at (a negative take: end at) */
+    const msgpack_object *cursor;
+    char cursor_id[KV_MAX_ID_BYTES + 1];
+    size_t cursor_id_len;
     size_t *first, *count, *members;
 } inc_item;
 
@@ -62,9 +67,16 @@ void kv_include_pack_key_map(msgpack_packer *pk, msgpack_sbuffer *sb, const kv_m
 /* Runs a query of it's target whose args are the MessagePack document doc (q: initialised here, freed by the
  * caller) and appends its rows to it->recs. */
 int kv_include_query_into(request *rq, inc_item *it, const msgpack_sbuffer *doc, kv_query *q);
-/* The window of one parent's `total` records in order: the first `*from` skipped, `*count` taken (the item's skip
- * and take; a negative take counts, and skips, from the end). */
-void kv_include_window(const inc_item *it, size_t total, size_t *from, size_t *count);
+/* The window of one parent's `total` records in order, `head` and `tail` its first and last (NULL when none): the
+ * first `*from` skipped, `*count` taken (the item's skip and take; a negative take counts, and skips, from the
+ * end). With a cursor, skip counts the cursor's own position, as a query's does: one is spent on it when its
+ * record is not at the group's start (with a negative take: its end). */
+void kv_include_window(const inc_item *it, const kv_record *head, const kv_record *tail, size_t total,
+                       size_t *from, size_t *count);
+/* The entries a target query's args get after its where: orderBy, cursor (and, with a cursor and a negative take,
+ * a take that reads backwards from it without a bound), packed by pk; how many is kv_include_order_entries. */
+uint32_t kv_include_order_entries(const inc_item *it);
+void kv_include_pack_order(msgpack_packer *pk, const inc_item *it);
 /* Loads to-many item it for the n parents of model m: one query of the target per 256 distinct keys, with the
  * item's where and the foreign key in the parents' keys; its rows grouped by parent, each group windowed. */
 int kv_include_load_many(request *rq, const kv_model *m, inc_item *it, const kv_record *const *parents, size_t n);

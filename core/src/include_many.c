@@ -6,6 +6,7 @@
  * each group cut to the include's skip and take. */
 #include "include_internal.h"
 
+#include "compare.h"
 #include "query.h"
 
 #include <stdlib.h>
@@ -80,7 +81,7 @@ static void pack_args(msgpack_sbuffer *sb, const inc_item *it, const kv_relation
     msgpack_packer pk;
     const kv_model *t = it->target;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, it->order_by ? 2 : 1);
+    msgpack_pack_map(&pk, 1 + kv_include_order_entries(it));
     pack_where_and(&pk, it); /* then the foreign key condition */
     if (b->nfields == 1) {
         msgpack_pack_map(&pk, 1);
@@ -99,10 +100,7 @@ static void pack_args(msgpack_sbuffer *sb, const inc_item *it, const kv_relation
                                     k->len[order[i]]);
         }
     }
-    if (it->order_by) {
-        kv_pack_cstr(&pk, "orderBy");
-        msgpack_pack_object(&pk, *it->order_by);
-    }
+    kv_include_pack_order(&pk, it);
 }
 
 int kv_include_query_into(request *rq, inc_item *it, const msgpack_sbuffer *doc, kv_query *q)
@@ -166,10 +164,16 @@ static int by_key(const void *a, const void *b, void *ctx)
     return r ? r : i < j ? -1 : i > j;
 }
 
-void kv_include_window(const inc_item *it, size_t total, size_t *from, size_t *count)
+void kv_include_window(const inc_item *it, const kv_record *head, const kv_record *tail, size_t total,
+                       size_t *from, size_t *count)
 {
+    int64_t skip = it->skip;
+    const kv_record *near = it->has_take && it->take < 0 ? tail : head;
+    if (it->cursor && skip > 0 &&
+        (!near || kv_id_cmp(it->target, near->id, near->id_len, it->cursor_id, it->cursor_id_len) != 0))
+        skip--;
     /* skip, then take; a negative take counts (and skips) from the end, in order still */
-    size_t skipped = (uint64_t)it->skip < total ? (size_t)it->skip : total;
+    size_t skipped = (uint64_t)skip < total ? (size_t)skip : total;
     *from = skipped;
     *count = total - skipped;
     if (it->has_take && it->take >= 0 && (uint64_t)it->take < *count) {
@@ -178,6 +182,28 @@ void kv_include_window(const inc_item *it, size_t total, size_t *from, size_t *c
         uint64_t mag = (uint64_t)(-(it->take + 1)) + 1;
         *count = mag < total - skipped ? (size_t)mag : total - skipped;
         *from = total - skipped - *count;
+    }
+}
+
+uint32_t kv_include_order_entries(const inc_item *it)
+{
+    return (it->order_by ? 1 : 0) + (it->cursor ? 1 : 0) + (it->cursor && it->has_take && it->take < 0 ? 1 : 0);
+}
+
+void kv_include_pack_order(msgpack_packer *pk, const inc_item *it)
+{
+    if (it->order_by) {
+        kv_pack_cstr(pk, "orderBy");
+        msgpack_pack_object(pk, *it->order_by);
+    }
+    if (it->cursor) {
+        kv_pack_cstr(pk, "cursor");
+        msgpack_pack_object(pk, *it->cursor);
+    }
+    if (it->cursor && it->has_take && it->take < 0) {
+        /* the records up to the cursor, read backwards from it; the window is cut per parent afterwards */
+        kv_pack_cstr(pk, "take");
+        msgpack_pack_int64(pk, -INT64_MAX);
     }
 }
 
@@ -232,7 +258,8 @@ static int group(request *rq, inc_item *it, const kv_relation *b, const parent_k
         while (end < nkeyed && clen[sorted[end]] == kl && memcmp(ck.data + coff[sorted[end]], key, kl) == 0)
             end++;
         size_t from, count;
-        kv_include_window(it, end - lo, &from, &count);
+        kv_include_window(it, end > lo ? &it->recs[sorted[lo]] : NULL, end > lo ? &it->recs[sorted[end - 1]] : NULL,
+                          end - lo, &from, &count);
         for (size_t j = 0; j < count; j++)
             it->members[used++] = sorted[lo + from + j];
         it->count[p] = count;
@@ -253,13 +280,12 @@ static void pack_parent_args(msgpack_sbuffer *sb, const inc_item *it, const kv_r
     msgpack_packer pk;
     const kv_model *t = it->target;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3 + (it->order_by ? 1 : 0));
+    inc_item windowed = *it;
+    windowed.has_take = false; /* its own take follows */
+    msgpack_pack_map(&pk, 3 + kv_include_order_entries(&windowed));
     pack_where_and(&pk, it); /* then the foreign key condition */
     kv_include_pack_key_map(&pk, sb, t, b->fields, b->nfields, key, len);
-    if (it->order_by) {
-        kv_pack_cstr(&pk, "orderBy");
-        msgpack_pack_object(&pk, *it->order_by);
-    }
+    kv_include_pack_order(&pk, &windowed);
     kv_pack_cstr(&pk, "skip");
     msgpack_pack_int64(&pk, it->skip);
     kv_pack_cstr(&pk, "take");

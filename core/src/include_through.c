@@ -94,7 +94,7 @@ static void pack_args(msgpack_sbuffer *sb, const inc_item *it, const kv_relation
     const kv_unique *u = to->references >= 0 ? &t->uniques[to->references] : NULL;
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, it->order_by ? 2 : 1);
+    msgpack_pack_map(&pk, 1 + kv_include_order_entries(it));
     kv_pack_cstr(&pk, "where");
     msgpack_pack_map(&pk, 1);
     kv_pack_cstr(&pk, "AND");
@@ -117,10 +117,7 @@ static void pack_args(msgpack_sbuffer *sb, const inc_item *it, const kv_relation
             kv_include_pack_key_map(&pk, sb, t, u->fields, u->nfields, jk->bytes.data + jk->off[jk->sorted[i]],
                                     jk->len[jk->sorted[i]]);
     }
-    if (it->order_by) {
-        kv_pack_cstr(&pk, "orderBy");
-        msgpack_pack_object(&pk, *it->order_by);
-    }
+    kv_include_pack_order(&pk, it);
 }
 
 /* Runs the target's query for the join keys sorted[from, to) and appends its rows to it->recs; *q is the query,
@@ -136,9 +133,12 @@ static int query_chunk(request *rq, inc_item *it, const kv_relation *to, const k
     return rc;
 }
 
+/* In the order the query returns its rows: one read backwards (a cursor and a negative take) flips them back. */
 static int by_order(const void *a, const void *b, void *ctx)
 {
-    return kv_query_cmp(ctx, a, b);
+    const kv_query *q = ctx;
+    int c = kv_query_cmp(q, a, b);
+    return q->from_end ? -c : c;
 }
 
 static int by_position(const void *a, const void *b)
@@ -234,7 +234,8 @@ int kv_include_load_through(request *rq, const kv_model *m, inc_item *it, const 
         for (size_t i = 0; i < np; i++)
             if (i == 0 || picked[i] != picked[d - 1])
                 picked[d++] = picked[i]; /* two join records of one pair name the target once */
-        kv_include_window(it, d, &from, &count);
+        kv_include_window(it, d ? &it->recs[picked[0]] : NULL, d ? &it->recs[picked[d - 1]] : NULL, d, &from,
+                          &count);
         it->first[p] = used;
         it->count[p] = count;
         for (size_t i = 0; i < count; i++)

@@ -174,7 +174,8 @@ TEST_F(Relations, BadIncludesAreBadRequestNamingTheRelation)
         {"Post", R"({"include":{"author":{"where":{}}}})", "not \"where\""},
         {"Post", R"({"include":{"author":{"include":{"nope":true}}}})", "\"nope\" is not a relation of User"},
         {"Post", R"({"include":{"author":true},"select":{"author":true}})", "both"},
-        {"User", R"({"include":{"posts":{"cursor":{"id":1}}}})", "not \"cursor\""},
+        {"User", R"({"include":{"posts":{"cursor":1}}})", "cursor must be a map"},
+        {"Post", R"({"include":{"author":{"cursor":{"id":"x"}}}})", "not \"cursor\""},
         {"User", R"({"include":{"posts":{"take":"x"}}})", "\"take\" of posts must be an integer"},
         {"User", R"({"include":{"posts":{"skip":-1}}})", "\"skip\" of posts must be a non-negative integer"},
         {"User", R"({"include":{"posts":{"where":{"nope":1}}}})", "\"nope\" is not a field of Post"},
@@ -214,6 +215,54 @@ TEST_F(Relations, HasManyLoadsEachParentsRecordsWithItsOwnWhereOrderAndWindow)
     KT_ASSERT_OK(all);
     EXPECT_EQ(all.text, R"({"id":")" + bob + R"(","email":"bob@x.io","name":"Bob","posts":[{"title":"p1"},{"title":"p3"},)"
                         R"({"title":"p5"},{"title":"p7"},{"title":"p9"}]})");
+}
+
+// A cursor in an include is a position in the include's order that every parent's records start at (end at, with
+// a negative take), and skip counts the cursor's own place as a query's does: each parent's records are exactly
+// what a findMany of that parent's records with the same arguments returns.
+TEST_F(Relations, ACursorInAnIncludeIsEachParentsQuerysCursor)
+{
+    std::string ann = User("ann@x.io", "Ann"), bob = User("bob@x.io", "Bob");
+    const char *titles[] = {"d", "a", "c", "b", "e", "c", "a", "f", "b", "d"};
+    std::vector<long long> ids;
+    for (int i = 0; i < 10; i++)
+        ids.push_back(Post(i % 3 ? ann : bob, titles[i]));
+    const std::string windows[] = {"",
+                                   R"(,"take":2)",
+                                   R"(,"take":-2)",
+                                   R"(,"skip":1)",
+                                   R"(,"skip":1,"take":2)",
+                                   R"(,"skip":1,"take":-2)",
+                                   R"(,"skip":2,"take":-1)"};
+    const std::string orders[] = {R"({"id":"asc"})", R"({"title":"asc"})", R"([{"title":"desc"},{"id":"asc"}])"};
+    for (long long cursor : {ids[2], ids[3], ids[7]}) {
+        for (const std::string &order : orders) {
+            for (const std::string &w : windows) {
+                std::string args = R"("orderBy":)" + order + R"(,"cursor":{"id":)" + std::to_string(cursor) + "}" + w;
+                JRes r = Run("User", "findMany",
+                             R"({"orderBy":{"email":"asc"},"select":{"id":true,"posts":{"select":{"id":true},)" + args +
+                                 "}}}");
+                KT_ASSERT_OK(r);
+                ASSERT_EQ(json_array_size(r.get()), 2u) << r.text;
+                for (size_t u = 0; u < 2; u++) {
+                    const json_t *user = json_array_get(r.get(), u);
+                    std::string id = json_string_value(json_object_get(user, "id"));
+                    JRes own = Run("Post", "findMany",
+                                   R"({"where":{"authorId":)" + JStr(id) + R"(},"select":{"id":true},)" + args + "}");
+                    KT_ASSERT_OK(own);
+                    EXPECT_EQ(DumpJson(json_object_get(user, "posts")), own.text) << args << " of user " << u;
+                }
+            }
+        }
+    }
+    // a cursor given by its orderBy value needs no record; one whose record is gone and lacks it is NOT_FOUND
+    JRes byValue = Run("User", "findUnique",
+                       R"({"where":{"email":"bob@x.io"},"select":{"posts":{"select":{"title":true},)"
+                       R"("orderBy":{"title":"asc"},"cursor":{"id":999,"title":"c"}}}})");
+    KT_ASSERT_OK(byValue);
+    EXPECT_EQ(byValue.text, R"({"posts":[{"title":"d"},{"title":"d"}]})");
+    JRes gone = Run("User", "findMany", R"({"include":{"posts":{"orderBy":{"title":"asc"},"cursor":{"id":999}}}})");
+    EXPECT_EQ(gone.rc, KVORM_ENOTFOUND) << gone.text;
 }
 
 TEST_F(Relations, ToManyAndToOneNestEitherWay)

@@ -106,6 +106,43 @@ TEST_F(ManyToMany, IncludeLoadsEachParentsTargetsInTheIncludesOrder)
               R"({"email":"bob@x.io","teams":[{"name":"web"}]},{"email":"cat@x.io","teams":[]}])");
 }
 
+// A cursor over a manyToMany's targets: each parent's targets are what a findMany of them (by the relation filter
+// on the other side) with the same arguments returns, past the chunk of targets one query takes.
+TEST_F(ManyToMany, ACursorIsEachParentsQuerysCursor)
+{
+    std::string ann = User("ann@x.io"), bob = User("bob@x.io");
+    std::vector<long long> teams;
+    for (int i = 0; i < 300; i++) {
+        teams.push_back(Team("t" + std::to_string((i * 7) % 300 + 1000)));
+        if (i % 2 == 0)
+            Join(ann, teams.back());
+        if (i % 3 == 0)
+            Join(bob, teams.back());
+    }
+    const std::string windows[] = {"", R"(,"take":3)", R"(,"take":-3)", R"(,"skip":1,"take":3)", R"(,"skip":1,"take":-3)"};
+    for (long long cursor : {teams[6], teams[9], teams[150]}) {
+        for (const std::string &order : {std::string(R"({"id":"asc"})"), std::string(R"({"name":"desc"})")}) {
+            for (const std::string &w : windows) {
+                std::string args = R"("orderBy":)" + order + R"(,"cursor":{"id":)" + std::to_string(cursor) + "}" + w;
+                JRes r = Run("User", "findMany",
+                             R"({"orderBy":{"email":"asc"},"select":{"id":true,"teams":{"select":{"id":true},)" + args +
+                                 "}}}");
+                KT_ASSERT_OK(r);
+                ASSERT_EQ(json_array_size(r.get()), 2u) << r.text;
+                for (size_t u = 0; u < 2; u++) {
+                    const json_t *user = json_array_get(r.get(), u);
+                    std::string id = json_string_value(json_object_get(user, "id"));
+                    JRes own = Run("Team", "findMany",
+                                   R"({"where":{"members":{"some":{"id":)" + JStr(id) +
+                                       R"(}}},"select":{"id":true},)" + args + "}");
+                    KT_ASSERT_OK(own);
+                    EXPECT_EQ(DumpJson(json_object_get(user, "teams")), own.text) << args << " of user " << u;
+                }
+            }
+        }
+    }
+}
+
 TEST_F(ManyToMany, TheOtherSideAndNestedIncludesAndFindUnique)
 {
     Seed();

@@ -88,10 +88,21 @@ engineTest('hasMany loads each parent\'s records with its where, orderBy and tak
   assert.deepEqual(users, [{ name: 'Ann', posts: [{ title: 'a1' }] }, { name: 'Bob', posts: [{ title: 'b1' }] }]);
 }));
 
+engineTest('a cursor in an include starts each parent\'s records at its position', (store) => withBlog(store, async (db, { ann }) => {
+  for (const t of ['x0', 'x1', 'x2']) await db.Post.create({ data: { authorId: ann.id, title: t } });
+  const [x0] = await db.Post.findMany({ where: { title: 'x0' } });
+  const users = await db.User.findMany({
+    orderBy: { email: 'asc' },
+    select: { name: true, posts: { select: { title: true }, orderBy: { title: 'asc' }, cursor: { id: x0.id }, skip: 1, take: 5 } },
+  });
+  // Ann's walk goes on after x0; Bob's b1 sorts before the cursor's place (skip: 1 is spent on that place)
+  assert.deepEqual(users, [{ name: 'Ann', posts: [{ title: 'x1' }, { title: 'x2' }] }, { name: 'Bob', posts: [] }]);
+}));
+
 engineTest('a bad include is BadRequestError naming the relation', (store) => withBlog(store, async (db) => {
   await assert.rejects(db.Post.findMany({ include: { nope: true } }),
     (e) => e instanceof kvorm.BadRequestError && /"nope" is not a relation of Post/.test(e.message));
-  await assert.rejects(db.User.findMany({ include: { posts: { cursor: { id: 1 } } } }),
+  await assert.rejects(db.Post.findMany({ include: { author: { cursor: { id: 1 } } } }),
     (e) => e instanceof kvorm.BadRequestError && /not "cursor"/.test(e.message));
 }));
 

@@ -22,6 +22,9 @@ async function main(url: string): Promise<unknown[]> {
   const nested = (): Promise<unknown> => db.User.update({
     where: { id: ann.id }, data: { age: 2, posts: { create: { title: 'x' } } }, include: { posts: true } });
   seen.push(typeof nested);
+  const page = (): Promise<unknown> => db.User.findMany({
+    include: { posts: { where: { title: { startsWith: 'x' } }, orderBy: { title: 'asc' }, cursor: { id: 1 }, skip: 1, take: 2 } } });
+  seen.push(typeof page);
   await db.User.upsert({ where: { email: 'bob@example.com' }, create: { email: 'bob@example.com', name: 'Bob' },
     update: { name: 'Bob' } });
   const n: number = await db.User.count();

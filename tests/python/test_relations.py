@@ -82,12 +82,29 @@ def test_has_many_loads_each_parents_records_with_its_where_order_and_window(blo
     assert [(p["title"], p["author"]["name"]) for p in one["posts"]] == [("b1", "Bob")]
 
 
+def test_a_cursor_walks_every_parents_records_page_by_page(blog):
+    db, ann, _ = blog
+    for i in range(5):
+        db.Post.create(data={"authorId": ann["id"], "title": "x%d" % i})
+    seen, cursor = [], None
+    while True:
+        page = {"select": {"title": True, "id": True}, "orderBy": {"title": "asc"}, "take": 2}
+        if cursor is not None:
+            page.update(cursor={"id": cursor}, skip=1)
+        user = db.User.find_unique(where={"id": ann["id"]}, select={"posts": page})
+        if not user["posts"]:
+            break
+        seen += [p["title"] for p in user["posts"]]
+        cursor = user["posts"][-1]["id"]
+    assert seen == ["a1", "x0", "x1", "x2", "x3", "x4"]
+
+
 def test_a_bad_include_is_bad_request_naming_it(blog):
     db, _, _ = blog
     with pytest.raises(kvorm.BadRequest, match='"nope" is not a relation of Post'):
         db.Post.find_many(include={"nope": True})
     with pytest.raises(kvorm.BadRequest, match='not "cursor"'):
-        db.User.find_many(include={"posts": {"cursor": {"id": 1}}})
+        db.Post.find_many(include={"author": {"cursor": {"id": 1}}})
     with pytest.raises(kvorm.BadRequest, match="not \"where\""):
         db.Post.find_unique(where={"id": 1}, include={"author": {"where": {}}})
 

@@ -85,10 +85,13 @@ export type WhereInput<T> = { [K in keyof T]?: FieldCondition<Exclude<T[K], null
   NOT?: WhereInput<T> | WhereInput<T>[];
 };
 
-/** One sort key: `{ age: 'desc' }` or `{ age: { sort: 'desc', nulls: 'first' } }`. */
+/** A direction, with where nulls go. */
+export type SortDirection = SortOrder | { sort: SortOrder; nulls?: 'first' | 'last' };
+/** One sort key: `{ age: 'desc' }` or `{ age: { sort: 'desc', nulls: 'first' } }`; or a relation's:
+ * `{ author: { name: 'asc' } }` (a to-one relation's field), `{ posts: { _count: 'desc' } }` (a to-many one's count). */
 export type OrderByInput<T> = {
-  [K in keyof T | 'id']?: SortOrder | { sort: SortOrder; nulls?: 'first' | 'last' };
-};
+  [K in keyof T | 'id']?: SortDirection;
+} & { [relation: string]: SortDirection | { _count: SortOrder } | { [field: string]: SortDirection } | undefined };
 export type OrderBy<T> = OrderByInput<T> | OrderByInput<T>[];
 
 /** The page arguments shared by the query ops. */

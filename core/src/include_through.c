@@ -133,14 +133,6 @@ static int query_chunk(request *rq, inc_item *it, const kv_relation *to, const k
     return rc;
 }
 
-/* In the order the query returns its rows: one read backwards (a cursor and a negative take) flips them back. */
-static int by_order(const void *a, const void *b, void *ctx)
-{
-    const kv_query *q = ctx;
-    int c = kv_query_cmp(q, a, b);
-    return q->from_end ? -c : c;
-}
-
 static int by_position(const void *a, const void *b)
 {
     size_t i = *(const size_t *)a, j = *(const size_t *)b;
@@ -160,8 +152,14 @@ static int load_targets(request *rq, inc_item *it, const kv_relation *to, const 
         if (from > 0)
             kv_query_free(&q);
     }
-    if (rc == 0 && jk->nsorted > KV_MAX_RANGES) /* each chunk is in order; all of them together are not */
-        qsort_r(it->recs, it->nrecs, sizeof(*it->recs), by_order, &first);
+    if (rc == 0 && jk->nsorted > KV_MAX_RANGES) { /* each chunk is in order; all of them together are not */
+        rc = kv_query_sort(&first, it->recs, it->nrecs);
+        for (size_t i = 0; rc == 0 && first.from_end && i < it->nrecs / 2; i++) {
+            kv_record r = it->recs[i]; /* read backwards from a cursor: the rows come back flipped */
+            it->recs[i] = it->recs[it->nrecs - 1 - i];
+            it->recs[it->nrecs - 1 - i] = r;
+        }
+    }
     kv_query_free(&first);
     return rc;
 }

@@ -162,6 +162,87 @@ int kv_query_cmp(const kv_query *q, const kv_record *a, const kv_record *b)
     return 0;
 }
 
+/* Sorting with relation keys: the rows by position, each with its relation keys' values. */
+typedef struct sort_ctx {
+    const kv_query *q;
+    const kv_record *rows;
+    kv_order_value *vals[KV_MAX_ORDER]; /* per order key on a relation: per row */
+} sort_ctx;
+
+static int cmp_relation_value(const kv_query *q, const kv_order_key *k, const kv_order_value *a,
+                              const kv_order_value *b)
+{
+    int c;
+    if (k->count) {
+        c = (a->n > b->n) - (a->n < b->n);
+        return k->desc ? -c : c;
+    }
+    if (!a->v || !b->v) {
+        if (!a->v && !b->v)
+            return 0;
+        c = !a->v ? -1 : 1;
+        return k->nulls_first ? c : -c;
+    }
+    const kv_model *t = &q->rq->db->schema->models[q->model->relations[k->relation].target];
+    c = k->target_field == KV_FIELD_ID ? kv_id_cmp(t, a->v, a->len, b->v, b->len)
+                                       : kv_value_cmp(t->fields[k->target_field].type, a->v, a->len, b->v, b->len);
+    return k->desc ? -c : c;
+}
+
+static int cmp_positions(const void *pa, const void *pb, void *ctx)
+{
+    const sort_ctx *s = ctx;
+    size_t i = *(const size_t *)pa, j = *(const size_t *)pb;
+    for (int k = 0; k < s->q->norder; k++) {
+        const kv_order_key *o = &s->q->order[k];
+        const kv_record *b = &s->rows[j];
+        int c = o->field == KV_ORDER_RELATION ? cmp_relation_value(s->q, o, &s->vals[k][i], &s->vals[k][j])
+                : cmp_key(s->q, o, &s->rows[i], o->field == KV_FIELD_ID ? b->id : b->values[o->field],
+                          o->field == KV_FIELD_ID ? b->id_len : b->lens[o->field]);
+        if (c != 0)
+            return c;
+    }
+    return 0;
+}
+
+static int cmp_rows(const void *a, const void *b, void *q);
+
+int kv_query_sort(kv_query *q, kv_record *rows, size_t n)
+{
+    if (!q->relation_order) {
+        qsort_r(rows, n, sizeof(*rows), cmp_rows, q);
+        return 0;
+    }
+    sort_ctx s = {q, rows, {NULL}};
+    kv_include *keep[KV_MAX_ORDER] = {NULL};
+    size_t *pos = calloc(n + 1, sizeof(size_t));
+    kv_record *sorted = calloc(n + 1, sizeof(*sorted));
+    int rc = pos && sorted ? 0 : kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
+    for (int k = 0; rc == 0 && k < q->norder; k++) {
+        if (q->order[k].field != KV_ORDER_RELATION)
+            continue;
+        if (!(s.vals[k] = calloc(n + 1, sizeof(kv_order_value))))
+            rc = kv_fail(q->rq->err, KVORM_EINTERNAL, "out of memory");
+        else
+            rc = kv_order_relation_values(q, &q->order[k], rows, n, s.vals[k], &keep[k]);
+    }
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++)
+            pos[i] = i;
+        qsort_r(pos, n, sizeof(size_t), cmp_positions, &s);
+        for (size_t i = 0; i < n; i++)
+            sorted[i] = rows[pos[i]];
+        memcpy(rows, sorted, n * sizeof(*rows)); /* the records move */
+    }
+    for (int k = 0; k < q->norder; k++) {
+        free(s.vals[k]);
+        kv_include_free(keep[k]);
+    }
+    free(pos);
+    free(sorted);
+    return rc;
+}
+
 static int cmp_rows(const void *a, const void *b, void *q)
 {
     return kv_query_cmp(q, a, b);
@@ -206,35 +287,79 @@ static int parse_direction(request *rq, const msgpack_object *v, const char *fie
     return 0;
 }
 
+/* An order key on relation rel of the model: {"field": direction} of a to-one relation's target, or
+ * {"_count": direction} of a to-many one. */
+static int parse_relation_order(kv_query *q, int rel, const msgpack_object *v, kv_order_key *o)
+{
+    request *rq = q->rq;
+    const kv_model *m = q->model;
+    const kv_relation *r = &m->relations[rel];
+    const kv_model *t = &rq->db->schema->models[r->target];
+    bool many = r->kind == KV_REL_HAS_MANY || r->kind == KV_REL_MANY_TO_MANY;
+    const msgpack_object *k = v->type == MSGPACK_OBJECT_MAP && v->via.map.size == 1 ? &v->via.map.ptr[0].key : NULL;
+    *o = (kv_order_key){.field = KV_ORDER_RELATION, .relation = rel, .target_field = KV_FIELD_ID, .count = many};
+    if (many && (!k || !kv_mp_str_eq(k, "_count")))
+        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, r->name,
+                          "orderBy: %s is a to-many relation: order by its count, {\"%s\": {\"_count\": \"asc\"}}",
+                          r->name, r->name);
+    if (!many) {
+        bool id = k && kv_mp_str_eq(k, "id");
+        int f = id                                    ? KV_FIELD_ID
+                : k && k->type == MSGPACK_OBJECT_STR ? kv_model_field(t, k->via.str.ptr, k->via.str.size)
+                                                     : -1;
+        if ((!id && f < 0) || (f >= 0 && t->fields[f].type == KV_T_JSON))
+            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, r->name,
+                              "orderBy: %s is a relation: order by one field of %s that has an order, "
+                              "{\"%s\": {\"field\": \"asc\"}}",
+                              r->name, t->name, r->name);
+        o->target_field = f;
+    }
+    o->relation = rel;
+    return parse_direction(rq, &v->via.map.ptr[0].val, r->name, o);
+}
+
 static int add_order_entry(kv_query *q, const msgpack_object *k, const msgpack_object *v)
 {
     request *rq = q->rq;
     const kv_model *m = q->model;
     char name[96] = "(not a string)";
-    int f;
+    int f, rel = -1;
     if (k->type == MSGPACK_OBJECT_STR)
         kv_quote(name, sizeof(name), k->via.str.ptr, k->via.str.size);
     if (kv_mp_str_eq(k, "id"))
         f = KV_FIELD_ID;
-    else if ((f = k->type == MSGPACK_OBJECT_STR ? kv_model_field(m, k->via.str.ptr, k->via.str.size) : -1) < 0) {
+    else if ((f = k->type == MSGPACK_OBJECT_STR ? kv_model_field(m, k->via.str.ptr, k->via.str.size) : -1) >= 0 &&
+             m->fields[f].type == KV_T_JSON)
+        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, m->fields[f].name,
+                          "orderBy: %s is a json field, which has no order", m->fields[f].name);
+    else if (f < 0 && (rel = k->type == MSGPACK_OBJECT_STR ? kv_model_relation(m, k->via.str.ptr, k->via.str.size)
+                                                           : -1) < 0) {
         kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL, "orderBy: %s is not a field of %s", name, m->name);
         if (k->type == MSGPACK_OBJECT_STR)
             kv_error_add_field_copy(rq->err, k->via.str.ptr, k->via.str.size);
         return rq->err->code;
-    } else if (m->fields[f].type == KV_T_JSON) {
-        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, m->fields[f].name,
-                          "orderBy: %s is a json field, which has no order", m->fields[f].name);
     }
-    for (int i = 0; i < q->norder; i++)
-        if (q->order[i].field == f)
-            return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, f >= 0 ? m->fields[f].name : "id",
-                              "orderBy: %s is given twice", name);
     if (q->norder == KV_MAX_ORDER - 1)
         return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL, "orderBy: at most %d keys",
                           KV_MAX_ORDER - 1);
     kv_order_key *o = &q->order[q->norder];
-    o->field = f;
-    int rc = parse_direction(rq, v, f >= 0 ? m->fields[f].name : "id", o);
+    int rc;
+    if (rel >= 0) {
+        rc = parse_relation_order(q, rel, v, o);
+        for (int i = 0; rc == 0 && i < q->norder; i++)
+            if (q->order[i].field == KV_ORDER_RELATION && q->order[i].relation == rel &&
+                q->order[i].target_field == o->target_field)
+                rc = kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, m->relations[rel].name,
+                                "orderBy: %s is given twice", name);
+        q->relation_order = q->relation_order || rc == 0;
+    } else {
+        for (int i = 0; i < q->norder; i++)
+            if (q->order[i].field == f)
+                return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, f >= 0 ? m->fields[f].name : "id",
+                                  "orderBy: %s is given twice", name);
+        *o = (kv_order_key){.field = f};
+        rc = parse_direction(rq, v, f >= 0 ? m->fields[f].name : "id", o);
+    }
     if (rc == 0)
         q->norder++;
     return rc;
@@ -270,7 +395,7 @@ static int parse_order(kv_query *q, const msgpack_object *o)
             return 0;
         }
     bool desc = q->norder > 0 && q->order[q->norder - 1].desc;
-    q->order[q->norder++] = (kv_order_key){KV_FIELD_ID, desc, !desc};
+    q->order[q->norder++] = (kv_order_key){.field = KV_FIELD_ID, .desc = desc, .nulls_first = !desc};
     return 0;
 }
 
@@ -300,6 +425,9 @@ static int parse_cursor(kv_query *q, const msgpack_object *c)
     if (c->type != MSGPACK_OBJECT_MAP || c->via.map.size == 0)
         return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL,
                           "cursor must be a map with the id (or a unique selector) and optionally the orderBy fields");
+    if (q->relation_order)
+        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, NULL,
+                          "cursor: not with an orderBy on a relation (page with skip and take)");
     msgpack_sbuffer_init(&q->cursor_buf);
     q->has_cursor = true;
     for (uint32_t i = 0; i < c->via.map.size; i++) {
@@ -922,8 +1050,9 @@ int kv_query_rows(kv_query *q, kv_rows *out)
 /* The rows collected, in the query's order, cut to skip and take. */
 static int window(kv_query *q, kv_rows *out)
 {
-    if (out->n > 1 && !q->rows_in_order)
-        qsort_r(out->rows, out->n, sizeof(*out->rows), cmp_rows, q);
+    int rc;
+    if (out->n > 1 && !q->rows_in_order && (rc = kv_query_sort(q, out->rows, out->n)) != 0)
+        return rc;
     /* skip counts the cursor's own position: when its record is not among the rows (deleted meanwhile, say), the
      * first skip is spent on it, so a page walk with skip: 1 never drops a row */
     int64_t skip = q->skip;

@@ -10,10 +10,16 @@
 #define KV_MAX_RANGES 256    /* ranges of one plan (the product of the in-lists of an index's parts) */
 #define KV_SCAN_CHUNK 1000   /* keys read per command (docs/queries.md: no call does unbounded work) */
 
+#define KV_ORDER_RELATION (-2) /* an order key on a relation: a to-one one's field, or a to-many one's count */
+
 typedef struct kv_order_key {
-    int field; /* index into model->fields, or KV_FIELD_ID */
+    int field; /* index into model->fields, KV_FIELD_ID, or KV_ORDER_RELATION */
     bool desc;
     bool nulls_first;
+    /* KV_ORDER_RELATION: the model's relation, and the field of its target (KV_FIELD_ID for the id) or its count */
+    int relation;
+    int target_field;
+    bool count;
 } kv_order_key;
 
 typedef enum kv_plan_kind {
@@ -47,6 +53,7 @@ typedef struct kv_query {
     kv_order_key order[KV_MAX_ORDER];
     int norder;              /* the last key is always the id */
     bool given_order;        /* orderBy was given */
+    bool relation_order;     /* a key is a relation's: no index gives the order, the rows are sorted once read */
     bool has_take;
     int64_t take;            /* as given (negative: from the end) */
     int64_t skip;
@@ -97,8 +104,23 @@ bool kv_query_first_keys_decide(const kv_query *q);
 /* The number of rows kv_query_rows would return, without reading records when the plan allows. */
 int kv_query_count(kv_query *q, int64_t *out);
 
-/* Compares two records in the query's order (the id last). */
+/* Compares two records in the query's order (the id last); not for an order on a relation (kv_query_sort). */
 int kv_query_cmp(const kv_query *q, const kv_record *a, const kv_record *b);
+/* Sorts rows in the query's order, the values of its relation keys loaded for them first (order_relations.c). */
+int kv_query_sort(kv_query *q, kv_record *rows, size_t n);
+
+/* One record's value of an order key on a relation: the target's field (v NULL: null, or no target), or the
+ * count of its related records. */
+typedef struct kv_order_value {
+    const char *v;
+    size_t len;
+    int64_t n;
+} kv_order_value;
+/* Loads relation key k's value for each of the n rows into out[0 .. n), as an include would load the relation (one
+ * batch of reads for all rows). The values may point into *keep, which the caller frees (kv_include_free). */
+struct kv_include;
+int kv_order_relation_values(kv_query *q, const kv_order_key *k, kv_record *rows, size_t n, kv_order_value *out,
+                             struct kv_include **keep);
 
 /* Planning (plan.c). */
 int kv_plan_build(kv_query *q);

@@ -99,6 +99,16 @@ engineTest('a cursor in an include starts each parent\'s records at its position
   assert.deepEqual(users, [{ name: 'Ann', posts: [{ title: 'x1' }, { title: 'x2' }] }, { name: 'Bob', posts: [] }]);
 }));
 
+engineTest('orderBy a relation\'s field and a relation\'s count', (store) => withBlog(store, async (db, { bob }) => {
+  await db.Post.create({ data: { authorId: bob.id, title: 'b2' } });
+  const posts = await db.Post.findMany({ orderBy: [{ author: { name: 'desc' } }, { title: 'asc' }], select: { title: true } });
+  assert.deepEqual(posts.map((p) => p.title), ['b1', 'b2', 'a1']);
+  const users = await db.User.findMany({ orderBy: { posts: { _count: 'desc' } }, select: { name: true } });
+  assert.deepEqual(users.map((u) => u.name), ['Bob', 'Ann']);
+  await assert.rejects(db.User.findMany({ orderBy: { posts: 'asc' } }),
+    (e) => e instanceof kvorm.BadRequestError && /order by its count/.test(e.message));
+}));
+
 engineTest('a bad include is BadRequestError naming the relation', (store) => withBlog(store, async (db) => {
   await assert.rejects(db.Post.findMany({ include: { nope: true } }),
     (e) => e instanceof kvorm.BadRequestError && /"nope" is not a relation of Post/.test(e.message));

@@ -25,6 +25,9 @@ async function main(url: string): Promise<unknown[]> {
   const page = (): Promise<unknown> => db.User.findMany({
     include: { posts: { where: { title: { startsWith: 'x' } }, orderBy: { title: 'asc' }, cursor: { id: 1 }, skip: 1, take: 2 } } });
   seen.push(typeof page);
+  const byRelation = (): Promise<unknown> => db.User.findMany({
+    orderBy: [{ posts: { _count: 'desc' } }, { name: 'asc' }], take: 10 });
+  seen.push(typeof byRelation);
   await db.User.upsert({ where: { email: 'bob@example.com' }, create: { email: 'bob@example.com', name: 'Bob' },
     update: { name: 'Bob' } });
   const n: number = await db.User.count();

@@ -99,6 +99,17 @@ def test_a_cursor_walks_every_parents_records_page_by_page(blog):
     assert seen == ["a1", "x0", "x1", "x2", "x3", "x4"]
 
 
+def test_order_by_a_relations_field_and_a_relations_count(blog):
+    db, ann, bob = blog
+    db.Post.create(data={"authorId": bob["id"], "title": "b2"})
+    posts = db.Post.find_many(order_by=[{"author": {"name": "desc"}}, {"title": "asc"}], select={"title": True})
+    assert [p["title"] for p in posts] == ["b1", "b2", "a1"]
+    users = db.User.find_many(order_by={"posts": {"_count": "desc"}}, select={"name": True})
+    assert [u["name"] for u in users] == ["Bob", "Ann"]
+    with pytest.raises(kvorm.BadRequest, match="order by its count"):
+        db.User.find_many(order_by={"posts": "asc"})
+
+
 def test_a_bad_include_is_bad_request_naming_it(blog):
     db, _, _ = blog
     with pytest.raises(kvorm.BadRequest, match='"nope" is not a relation of Post'):

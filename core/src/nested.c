@@ -854,7 +854,8 @@ static int many_to_many(nw *c, const kv_model *m, int ri, const nw_rec *self, co
         if (set && arg->type != MSGPACK_OBJECT_ARRAY)
             return bad(c, m, "%s must be a list of unique selectors%s", sub, "");
         kv_rows joins = {0};
-        if (set || disconnect) { /* the join records there are now */
+        bool connect = kv_mp_str_eq(op, "connect") || kv_mp_str_eq(op, "connectOrCreate");
+        if (set || disconnect || (connect && !creating)) { /* the join records there are now */
             if ((rc = read_children(c, j, &from, NULL, sub, &joins)) != 0)
                 return rc;
         }
@@ -908,7 +909,7 @@ static int many_to_many(nw *c, const kv_model *m, int ri, const nw_rec *self, co
                         kv_fail_at(rq->err, KVORM_ENOTFOUND, t->name, NULL,
                                    "that %s record is not connected to this %s through %s", t->name, m->name,
                                    r->name));
-            else if (!disconnect && !(set && linked))
+            else if (!disconnect && !(linked && (set || !edge))) /* connecting a linked pair again: nothing */
                 rc = join_create(c, r, &from, &view, false, edge, depth, sub);
             kv_record_free(&tr);
         }

@@ -488,6 +488,64 @@ static int fail_restricted(ref_plan *p, const ref_item *it, const ref_search *s,
     return KVORM_ERELATION;
 }
 
+/* onUpdate cascade: the referencing record's foreign key takes the parent's new key, each part the value the
+ * parent's update sets or, for a part it leaves, the one it has. A key that becomes null sets the foreign key
+ * null (RELATION when it is required). The record joins the next level when its foreign key changed (it may be
+ * a key others reference); values that are already its own end the walk around a cycle. */
+static int follow_key(ref_plan *p, ref_search *s, kv_record *child, ref_item *it, size_t *frontier, size_t *nfront)
+{
+    const kv_relation *r = &s->c->relations[s->rel];
+    const ref_item *parent = &p->items[s->parent];
+    kv_field_value to[KV_MAX_INDEX_PARTS];
+    bool null = false;
+    for (int i = 0; i < r->nfields; i++) {
+        int uf = parent->m->uniques[r->references].fields[i];
+        const kv_field_value *v = value_of(parent->set, parent->nset, uf);
+        to[i] = v ? (kv_field_value){r->fields[i], v->data, v->len}
+                  : (kv_field_value){r->fields[i], parent->rec->values[uf], parent->rec->lens[uf]};
+        null = null || !to[i].data || cleared(parent->unset, parent->nunset, uf);
+    }
+    if (null && !r->optional) {
+        char q[96];
+        kv_quote(q, sizeof(q), parent->rec->id, parent->rec->id_len);
+        kv_fail_at(p->rq->err, KVORM_ERELATION, parent->m->name, NULL,
+                   "%s: the record with id %s cannot have a null key: %s records reference it through %s.%s "
+                   "(onUpdate cascade), whose foreign key is required; nothing was written",
+                   parent->m->name, q, s->c->name, s->c->name, r->name);
+        kv_error_add_field(p->rq->err, s->c->fields[r->fields[0]].name);
+        return KVORM_ERELATION;
+    }
+    if (it && it->del)
+        return 0;
+    bool changed = false;
+    if (!it) {
+        if (!(it = kv_refplan_add(p, s->c, child, true, false)))
+            return oom(p->rq);
+        changed = true;
+    }
+    for (int i = 0; i < r->nfields; i++) {
+        int f = r->fields[i];
+        if (null) {
+            changed = changed || !cleared(it->unset, it->nunset, f);
+            if (!kv_refplan_unset(it, f))
+                return oom(p->rq);
+            continue;
+        }
+        kv_field_value *had = (kv_field_value *)value_of(it->set, it->nset, f);
+        if (had) {
+            changed = changed || had->len != to[i].len || memcmp(had->data, to[i].data, to[i].len) != 0;
+            *had = to[i];
+        } else {
+            changed = true;
+            if (!kv_refplan_set(it, &to[i]))
+                return oom(p->rq);
+        }
+    }
+    if (changed)
+        frontier[(*nfront)++] = (size_t)(it - p->items);
+    return 0;
+}
+
 /* Acts on one referencing record (read, referencing the parent exactly) as its relation says. */
 static int act_on(ref_plan *p, ref_search *s, kv_record *child, size_t *frontier, size_t *nfront)
 {
@@ -496,6 +554,8 @@ static int act_on(ref_plan *p, ref_search *s, kv_record *child, size_t *frontier
     kv_ref_action a = del ? r->on_delete : r->on_update;
     const kv_claim *seen = kv_claims_find(&p->seen, s->c->position, child->id, child->id_len);
     ref_item *it = seen ? &p->items[seen->owner] : NULL;
+    if (a == KV_REF_CASCADE && !del)
+        return follow_key(p, s, child, it, frontier, nfront);
     if (a == KV_REF_RESTRICT)
         return fail_restricted(p, &p->items[s->parent], s, 1, false);
     if (a == KV_REF_NO_ACTION) {
@@ -1096,8 +1156,8 @@ int kv_refs_run_single(request *rq, msgpack_packer *pk)
         }
         break;
     }
-    if (rc == 0)
-        rc = rq_pack_record(rq, pk, &out, &p->sel);
+    if (rc == 0) /* an update's include is read after its write, as on the path without references */
+        rc = kv_include_pack_one(rq, pk, p->include, &out, &p->sel);
     kv_record_free(&rec);
     kv_record_free(&out);
     kv_ref_guards_free(&guards);

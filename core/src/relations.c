@@ -167,11 +167,6 @@ static int parse_belongs_to(rel_loader *rl, const kv_model *m, kv_relation *r, c
     if (parse_action(rl, m, r, kv_mp_map_get(spec, "onDelete"), "onDelete", &r->on_delete) != 0 ||
         parse_action(rl, m, r, kv_mp_map_get(spec, "onUpdate"), "onUpdate", &r->on_update) != 0)
         return rl->err->code;
-    if (r->on_update == KV_REF_CASCADE || r->on_update == KV_REF_SET_NULL)
-        return fail(rl, m, r,
-                    "\"onUpdate\" is \"restrict\" or \"noAction\" in this version: a change of a key that records "
-                    "reference is refused while they do (\"cascade\" and \"setNull\" come later)",
-                    NULL, NULL);
     return 0;
 }
 
@@ -266,8 +261,8 @@ static int resolve(rel_loader *rl, kv_model *m, kv_relation *r, const msgpack_ob
     const msgpack_object *through = kv_mp_map_get(spec, "through");
     if (!through)
         return fail(rl, m, r,
-                    "a manyToMany needs \"through\", the join model with a belongsTo to each side (a join without "
-                    "one is not supported yet)",
+                    "\"from\" and \"to\" name belongsTo of a join model: they need \"through\", the join model "
+                    "(without all three, kvorm declares the join)",
                     NULL, NULL);
     if ((r->through = model_named(rl->s, through)) < 0) {
         char q[96];

@@ -1,5 +1,6 @@
 #include "schema.h"
 
+#include "implicit_join.h"
 #include "relations.h"
 
 #include "value.h"
@@ -786,13 +787,16 @@ int kv_schema_load(kvorm_schema **out, const char *doc, size_t len, kv_error *er
         kv_fail(err, KVORM_ESCHEMA, "schema: \"models\" must be a map with at least one model");
         goto fail;
     }
+    uint32_t joins = kv_implicit_join_bound(models);
     if (!(s->ns = zstrn(&ld, ns->via.str.ptr, ns->via.str.size)) ||
-        !(s->models = zalloc(&ld, sizeof(kv_model) * models->via.map.size))) {
+        !(s->models = zalloc(&ld, sizeof(kv_model) * (models->via.map.size + joins)))) {
         oom(&ld);
         goto fail;
     }
-    const msgpack_object **relations = zalloc(&ld, sizeof(*relations) * models->via.map.size);
-    if (!relations) {
+    const msgpack_object **relations = zalloc(&ld, sizeof(*relations) * (models->via.map.size + joins));
+    msgpack_object *join_names = zalloc(&ld, sizeof(msgpack_object) * (joins + 1));
+    msgpack_object *join_docs = zalloc(&ld, sizeof(msgpack_object) * (joins + 1));
+    if (!relations || !join_names || !join_docs) {
         oom(&ld);
         goto fail;
     }
@@ -805,6 +809,16 @@ int kv_schema_load(kvorm_schema **out, const char *doc, size_t len, kv_error *er
         }
         s->models[i].position = (int)i;
         if (parse_model(&ld, &s->models[i], name, &models->via.map.ptr[i].val, &relations[i]) != 0)
+            goto fail;
+        s->nmodels++;
+    }
+    /* the join models of manyToMany relations without "through", then parsed as the schema's own */
+    int njoins = 0;
+    if (kv_implicit_joins(s, relations, ld.zone, joins, join_names, join_docs, &njoins, err) != 0)
+        goto fail;
+    for (int i = 0; i < njoins; i++) {
+        s->models[s->nmodels].position = s->nmodels;
+        if (parse_model(&ld, &s->models[s->nmodels], &join_names[i], &join_docs[i], &relations[s->nmodels]) != 0)
             goto fail;
         s->nmodels++;
     }

@@ -142,6 +142,35 @@ TEST(RelationsSchema, SelfRelationsAndTwoRelationsBetweenTheSameModels)
     EXPECT_EQ(&l.Model("Follow")->relations[l.Rel("Person", "follows")->through_to], l.Rel("Follow", "followed"));
 }
 
+TEST(RelationsSchema, AManyToManyWithoutThroughGetsAJoinModelOfItsPair)
+{
+    Loaded l(R"({"namespace":"n","models":{
+      "Post": {"id": {"type": "integer", "generate": "increment"}, "fields": {"title": {"type": "string"}},
+               "relations": {"tags": {"manyToMany": "Tag"}}},
+      "Tag": {"fields": {"name": {"type": "string"}}, "relations": {"posts": {"manyToMany": "Post"}}},
+      "User": {"fields": {}, "relations": {"following": {"manyToMany": "User"}, "followers": {"manyToMany": "User"}}}}})");
+    ASSERT_EQ(l.rc, 0) << l.err.message;
+    // one join per pair, named by the two models in byte order, fields A and B the ids of each side
+    const kv_model *pt = l.Model("_PostToTag"), *uu = l.Model("_UserToUser");
+    ASSERT_NE(pt, nullptr);
+    ASSERT_NE(uu, nullptr);
+    EXPECT_EQ(l.s->nmodels, 5);
+    EXPECT_EQ(pt->fields[kv_model_field(pt, "A", 1)].type, KV_T_INTEGER);
+    EXPECT_EQ(pt->fields[kv_model_field(pt, "B", 1)].type, KV_T_STRING);
+    ASSERT_EQ(pt->nuniques, 1);
+    EXPECT_STREQ(pt->uniques[0].name, "A_B");
+    EXPECT_EQ(l.Rel("_PostToTag", "a")->on_delete, KV_REF_CASCADE);
+    EXPECT_EQ(l.Rel("_PostToTag", "b")->on_delete, KV_REF_CASCADE);
+    // both sides go through it, each from its own belongsTo
+    EXPECT_EQ(l.Rel("Post", "tags")->through, pt->position);
+    EXPECT_EQ(l.Rel("Tag", "posts")->through, pt->position);
+    EXPECT_EQ(&pt->relations[l.Rel("Post", "tags")->through_from], l.Rel("_PostToTag", "a"));
+    EXPECT_EQ(&pt->relations[l.Rel("Tag", "posts")->through_from], l.Rel("_PostToTag", "b"));
+    // a self-relation's two sides are the join's two directions
+    EXPECT_EQ(&uu->relations[l.Rel("User", "following")->through_from], l.Rel("_UserToUser", "a"));
+    EXPECT_EQ(&uu->relations[l.Rel("User", "followers")->through_from], l.Rel("_UserToUser", "b"));
+}
+
 struct BadRelation {
     const char *name;
     std::string models;                 // the "models" map's content
@@ -205,9 +234,9 @@ INSTANTIATE_TEST_SUITE_P(
                     {"P.u", "onDelete", "\"drop\"", "restrict"}},
         BadRelation{"SetNullOnARequiredKey", P(R"("u": {"belongsTo": "U", "fields": ["uid"], "onDelete": "setNull"})"),
                     {"P.u", "onDelete", "optional"}},
-        BadRelation{"OnUpdateCascadeNotYet",
-                    P(R"("u": {"belongsTo": "U", "fields": ["uid"], "onUpdate": "cascade"})"),
-                    {"P.u", "onUpdate", "come later"}},
+        BadRelation{"OnUpdateSetNullOnARequiredKey",
+                    P(R"("u": {"belongsTo": "U", "fields": ["uid"], "onUpdate": "setNull"})"),
+                    {"P.u", "onUpdate", "optional"}},
         BadRelation{"InverseMissing", kU.substr(0, kU.size() - 1) + R"(, "relations": {"ps": {"hasMany": "P"}}})" +
                                           R"(, "P": {"fields": {"x": {"type": "string"}}})",
                     {"U.ps", "no belongsTo"}},
@@ -228,10 +257,27 @@ INSTANTIATE_TEST_SUITE_P(
                         R"(, "P": {"fields": {"uid": {"type": "string"}},)"
                         R"("relations": {"u": {"belongsTo": "U", "fields": ["uid"]}}})",
                     {"already the inverse"}},
-        BadRelation{"ManyToManyWithoutThrough",
-                    kU.substr(0, kU.size() - 1) + R"(, "relations": {"ts": {"manyToMany": "T"}}})" +
+        BadRelation{"FromWithoutThrough",
+                    kU.substr(0, kU.size() - 1) + R"(, "relations": {"ts": {"manyToMany": "T", "from": "u"}}})" +
                         R"(, "T": {"fields": {"x": {"type": "string"}}})",
                     {"U.ts", "through"}},
+        BadRelation{"TwoImplicitJoinsOfOnePair",
+                    kU.substr(0, kU.size() - 1) +
+                        R"(, "relations": {"ts": {"manyToMany": "T"}, "us": {"manyToMany": "T"}}})" +
+                        R"(, "T": {"fields": {"x": {"type": "string"}}})",
+                    {"U.us", "a second manyToMany", "_TToU"}},
+        BadRelation{"ThreeImplicitSelfJoins",
+                    kU.substr(0, kU.size() - 1) + R"(, "relations": {"a": {"manyToMany": "U"}, )" +
+                        R"("b": {"manyToMany": "U"}, "c": {"manyToMany": "U"}}})",
+                    {"U.c", "third", "_UToU"}},
+        BadRelation{"ImplicitJoinNameTaken",
+                    kU.substr(0, kU.size() - 1) + R"(, "relations": {"ts": {"manyToMany": "T"}}})" +
+                        R"(, "T": {"fields": {"x": {"type": "string"}}}, "_TToU": {"fields": {}})",
+                    {"U.ts", "_TToU"}},
+        BadRelation{"ImplicitJoinNameTooLong",
+                    kU.substr(0, kU.size() - 1) + R"(, "relations": {"ts": {"manyToMany": ")" + std::string(62, 'T') +
+                        R"("}}}, ")" + std::string(62, 'T') + R"(": {"fields": {"x": {"type": "string"}}})",
+                    {"U.ts", "longer than 64"}},
         BadRelation{"ThroughWithoutItsBelongsTo",
                     kU.substr(0, kU.size() - 1) + R"(, "relations": {"ts": {"manyToMany": "T", "through": "J"}}})" +
                         R"(, "T": {"fields": {"x": {"type": "string"}}},)"

@@ -18,7 +18,8 @@
 /* Every field type; a unique on a string, an integer, a decimal, a datetime and bytes; compound uniques by their
  * joined name and by a given name, over fields of different types (optional ones, so that nulls are exercised);
  * every id strategy; relations of every kind (belongsTo by id and by a unique, hasOne, hasMany, a manyToMany through
- * Pin, whose edge has a field of its own), whose deletes cascade (Item.owner, Pin's) and set null (Counter.user).
+ * Pin, whose edge has a field of its own, and User.friends without one, through _UserToUser), whose deletes cascade
+ * (Item.owner, Pin's, the join's) and set null (Counter.user).
  * %s is the namespace. */
 static const char schema_fmt[] =
     "{\"namespace\": \"%s\", \"models\": {"
@@ -36,7 +37,7 @@ static const char schema_fmt[] =
     "  \"avatar\": {\"type\": \"bytes\", \"optional\": true, \"unique\": true}},"
     " \"unique\": [[\"org\", \"email\"], {\"fields\": [\"role\", \"born\"], \"name\": \"roleBorn\"}],"
     " \"relations\": {\"items\": {\"hasMany\": \"Item\"}, \"counter\": {\"hasOne\": \"Counter\"},"
-    "  \"pins\": {\"manyToMany\": \"Item\", \"through\": \"Pin\"}}},"
+    "  \"pins\": {\"manyToMany\": \"Item\", \"through\": \"Pin\"}, \"friends\": {\"manyToMany\": \"User\"}}},"
     "\"Counter\": {\"id\": {\"type\": \"integer\", \"generate\": \"increment\"}, \"fields\": {"
     "  \"code\": {\"type\": \"string\", \"optional\": true, \"unique\": true},"
     "  \"n\": {\"type\": \"integer\", \"optional\": true}},"

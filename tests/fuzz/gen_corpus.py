@@ -257,6 +257,16 @@ SEQUENCES = [
                                                                                      "_count": True}}),
                       req("Item", "delete", {"where": {"id": "i1"}}),
                       req("User", "findMany", {"where": {"pins": {"is": {}}}})]),
+    # User.friends: a manyToMany without through, its join model _UserToUser declared by kvorm
+    ("implicit-join", [req("User", "create", {"data": {"id": "u1", "email": "a@x.io"}}),
+                       req("User", "create", {"data": {"id": "u2", "email": "b@x.io", "friends": {
+                           "connect": {"id": "u1"}, "create": {"id": "u3", "email": "c@x.io"}}}}),
+                       req("User", "update", {"where": {"id": "u2"}, "data": {"friends": {
+                           "connect": {"id": "u1"}, "disconnect": {"id": "u3"}}}}),
+                       req("User", "findMany", {"where": {"friends": {"some": {"email": "a@x.io"}}},
+                                                "include": {"friends": {"orderBy": {"email": "desc"}}, "_count": True}}),
+                       req("_UserToUser", "findMany", {"where": {"A": "u2"}}),
+                       req("User", "delete", {"where": {"id": "u1"}})]),
     ("order-by-relation", [req("User", "create", {"data": {"id": "u1", "email": "a@x.io",
                                                            "items": {"create": [{"id": "i1"}, {"id": "i2"}]}}}),
                            req("Item", "findMany", {"orderBy": [{"owner": {"email": {"sort": "desc", "nulls": "last"}}},
@@ -335,6 +345,13 @@ SCHEMAS = {
         "at": {"type": "datetime", "default": "2024-01-01T00:00:00Z"}, "b": {"type": "bytes", "default": "AAE="},
         "d": {"type": "decimal", "default": 12}, "f": {"type": "float", "default": 0.5}},
         "unique": [{"fields": ["tenant", "slug"], "name": "tenantSlug"}, ["slug", "at"]]}}},
+    # manyToMany without through: the join models kvorm declares (a pair's, a self-relation's two directions)
+    "implicit-join": {"namespace": "j", "models": {
+        "Post": {"id": {"type": "integer"}, "fields": {"t": {"type": "string"}},
+                 "relations": {"tags": {"manyToMany": "Tag"}}},
+        "Tag": {"fields": {}, "relations": {"posts": {"manyToMany": "Post"}}},
+        "User": {"fields": {}, "relations": {"following": {"manyToMany": "User"},
+                                             "followers": {"manyToMany": "User"}}}}},
     "bad-type": {"namespace": "x", "models": {"M": {"fields": {"a": {"type": "strin"}}}}},
     "bad-default": {"namespace": "x", "models": {"M": {"fields": {"a": {"type": "integer", "default": "1"}}}}},
     "bad-unique": {"namespace": "x", "models": {"M": {"fields": {"a": {"type": "string"}}, "unique": [["a", "b"]]}}},

@@ -54,6 +54,8 @@ export interface DeleteArgs<T> {
   where: Where<T>;
   select?: Select<T>;
   ifVersion?: number | null;
+  /** A cascade larger than one atomic write is written in chunks, deepest first (docs/schema.md). */
+  inChunks?: boolean | null;
 }
 /** 'asc' or 'desc'. */
 export type SortOrder = 'asc' | 'desc';
@@ -162,6 +164,9 @@ export interface UpdateManyArgs<T> {
 }
 export interface DeleteManyArgs<T> {
   where?: WhereInput<T>;
+  refuseScans?: boolean;
+  /** A cascade larger than one atomic write is written in chunks, deepest first (docs/schema.md). */
+  inChunks?: boolean | null;
 }
 /** What createMany, updateMany and deleteMany return. */
 export interface BatchPayload {

@@ -8,6 +8,7 @@
 
 const kvorm = require('kvorm');
 const Redis = require('ioredis');
+const timing = require('./timing');
 
 const url = process.argv[2];
 const seconds = Number(process.argv[3] ?? 2);
@@ -58,34 +59,6 @@ function record(i) {
   return rec;
 }
 
-// Operations per second of op(i) with `inFlight` requests always outstanding, for `secs` seconds.
-async function throughput(op, inFlight, secs) {
-  const deadline = performance.now() + secs * 1000;
-  let next = 0;
-  const lane = async () => {
-    while (performance.now() < deadline) await op(next++);
-  };
-  const start = performance.now();
-  await Promise.all(Array.from({ length: inFlight }, lane));
-  return next / ((performance.now() - start) / 1000);
-}
-
-// kvorm and the other side alternately in ABBA rounds (0.25 s turns, longer for a slow side), after a warm-up.
-async function compare(kvOp, otherOp, inFlight, turn = 0.25) {
-  const rounds = Math.max(2, Math.round(seconds / turn / 2) * 2);
-  await throughput(kvOp, inFlight, 0.2);
-  await throughput(otherOp, inFlight, Math.min(turn, 0.5));
-  let kv = 0;
-  let other = 0;
-  for (let r = 0; r < rounds; r++) {
-    for (const isKv of r % 2 === 0 ? [true, false] : [false, true]) {
-      if (isKv) kv += await throughput(kvOp, inFlight, turn);
-      else other += await throughput(otherOp, inFlight, turn);
-    }
-  }
-  return { kv: kv / rounds, other: other / rounds };
-}
-
 function expectRows(rows, what) {
   if (!Array.isArray(rows) || rows.length !== TAKE) {
     throw new Error(`${what} returned ${Array.isArray(rows) ? rows.length : typeof rows} rows, expected ${TAKE}`);
@@ -122,7 +95,8 @@ async function loadFarming() {
   return { orm: createOrm({ schema: farmSchema, driver: createRedisDriver({ client, base: 'farmq' }) }), client };
 }
 
-const fmt = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const { fmt } = timing;
+const compare = (kvOp, otherOp, inFlight, turn) => timing.compare(kvOp, otherOp, inFlight, seconds, turn);
 
 async function main() {
   const redis = new Redis({ host, port: Number(port), db: KV_DB });

@@ -447,7 +447,7 @@ static int write_many(request *rq, msgpack_packer *pk, kv_write_op op)
         chunk_keys_free(&ck);
         return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
     }
-    if ((rc = kv_query_init(&q, rq, rq->args, KV_Q_WHERE)) != 0)
+    if ((rc = kv_query_init(&q, rq, rq->args, KV_Q_WHERE)) != 0 || (rc = kv_refs_chunks_arg(rq)) != 0)
         goto done;
     if (op == KV_WRITE_UPDATE) {
         const msgpack_object *data = rq_arg(rq, "data");

@@ -840,8 +840,9 @@ int kv_refplan_fail_too_big(request *rq, const ref_plan *p)
 {
     kv_fail_at(rq->err, KVORM_ERELATION, rq->model->name, NULL,
                "%s: this write and what it does to the records that reference it would change more than %zu "
-               "records, the most one atomic write changes on this store; nothing was written (delete or detach "
-               "the referencing records first, in smaller calls)",
+               "records, the most one atomic write changes on this store; nothing was written (a delete may pass "
+               "\"inChunks\": true to write its cascade in chunks, or delete or detach the referencing records "
+               "first, in smaller calls)",
                rq->model->name, p->bound);
     return KVORM_ERELATION;
 }
@@ -942,8 +943,26 @@ static int read_by_id(request *rq, const kv_model *m, const kv_record *const *re
 /* Writes roots (records of rq->model as read) with everything they act on: in one plan when it fits the bound,
  * else in halves (each all or nothing). q (may be NULL): a root that changed is kept only while it matches its
  * where. *written counts the roots written; out (may be NULL, one root) receives its write's outcome. */
+static int clear_references(request *rq, const kv_model *m, const kv_record *rec, size_t bound, int depth);
+
+/* Whether the call asks for a cascade too big for one atomic write to be written in chunks (docs/schema.md). */
+static bool wants_chunks(const request *rq)
+{
+    const msgpack_object *v = rq->args ? kv_mp_map_get(rq->args, "inChunks") : NULL;
+    return v && v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
+}
+
+int kv_refs_chunks_arg(request *rq)
+{
+    const msgpack_object *v = rq->args ? kv_mp_map_get(rq->args, "inChunks") : NULL;
+    if (v && v->type != MSGPACK_OBJECT_BOOLEAN && v->type != MSGPACK_OBJECT_NIL)
+        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, rq->model->name, NULL, "%s: \"inChunks\" must be true or false",
+                          rq->op);
+    return 0;
+}
+
 static int write_roots(request *rq, const kv_query *q, const kv_record *const *roots, size_t n, const root_write *rw,
-                       int64_t *written, kv_record *out)
+                       int64_t *written, kv_record *out, int depth)
 {
     const kv_record **live = calloc(n + 1, sizeof(*live));
     kv_record *fresh = calloc(n + 1, sizeof(*fresh));
@@ -969,11 +988,19 @@ static int write_roots(request *rq, const kv_query *q, const kv_record *const *r
             kv_refplan_free(&p);
             break;
         }
+        if (rc == TOO_BIG && n == 1 && rw->del && wants_chunks(rq) && attempt < RETRIES) {
+            /* what references the record goes first, in writes of its own; then the record's plan fits */
+            size_t bound = p.bound;
+            kv_refplan_free(&p);
+            if ((rc = clear_references(rq, rq->model, live[0], bound, depth)) != 0)
+                break;
+            continue;
+        }
         if (rc == TOO_BIG) {
             rc = n == 1 ? kv_refplan_fail_too_big(rq, &p) : 0;
             kv_refplan_free(&p);
-            if (rc == 0 && (rc = write_roots(rq, q, live, n / 2, rw, written, NULL)) == 0)
-                rc = write_roots(rq, q, live + n / 2, n - n / 2, rw, written, NULL);
+            if (rc == 0 && (rc = write_roots(rq, q, live, n / 2, rw, written, NULL, depth)) == 0)
+                rc = write_roots(rq, q, live + n / 2, n - n / 2, rw, written, NULL, depth);
             break;
         }
         kv_refplan_free(&p);
@@ -1028,6 +1055,110 @@ static int write_roots(request *rq, const kv_query *q, const kv_record *const *r
     return rc;
 }
 
+/* ---- chunks: a cascade larger than one atomic write, when the call asks for it (inChunks) ---- */
+
+#define CHUNK_DEPTH 64 /* levels of records cleared in chunks, each inside the last: deeper is a cycle */
+
+/* Up to limit records of model c referencing rec (of m) through its relation k, as read now (*n of them). */
+static int referencing(request *rq, const kv_model *m, const kv_record *rec, const kv_model *c, int k, size_t limit,
+                       kv_record *out, size_t *n)
+{
+    ref_plan p;
+    kv_refplan_init(&p, rq);
+    ref_item it = {.m = m, .rec = rec, .del = true};
+    ref_search s;
+    memset(&s, 0, sizeof(s));
+    msgpack_sbuffer_init(&s.lo);
+    msgpack_sbuffer_init(&s.key);
+    kv_keys keys = {0};
+    kv_record *ids = NULL;
+    const kv_record **idp = NULL;
+    bool none = false, *found = NULL;
+    char (*idbuf)[KV_MAX_ID_BYTES + 1] = NULL;
+    int rc = search_init(&p, &s, &it, c, k, &none);
+    *n = 0;
+    if (rc == 0 && !none) {
+        kv_range range = search_range(&s);
+        rc = rq->db->engine->ops->scan(rq->db->engine, c, &range, false, limit, &keys, rq->err);
+    }
+    if (rc == 0 && keys.n > 0) {
+        ids = calloc(keys.n, sizeof(*ids));
+        idp = calloc(keys.n, sizeof(*idp));
+        found = calloc(keys.n, sizeof(*found));
+        idbuf = calloc(keys.n, sizeof(*idbuf));
+        if (!ids || !idp || !found || !idbuf)
+            rc = oom(rq);
+    }
+    const kv_index *x = &c->indexes[c->relations[k].fk_index];
+    for (size_t i = 0; rc == 0 && i < keys.n; i++) {
+        rc = kv_key_id(idbuf[i], &ids[i].id_len, keys.data + keys.off[i], keys.len[i], x->nparts, rq->err);
+        ids[i].id = idbuf[i];
+        idp[i] = &ids[i];
+    }
+    if (rc == 0 && keys.n > 0)
+        rc = read_by_id(rq, c, idp, keys.n, out, found);
+    for (size_t i = 0; rc == 0 && i < keys.n; i++) {
+        if (found[i] && references_exactly(&s, &out[i]))
+            out[(*n)++] = out[i];
+        else
+            kv_record_free(&out[i]);
+    }
+    msgpack_sbuffer_destroy(&s.lo);
+    msgpack_sbuffer_destroy(&s.key);
+    free(s.hi);
+    kv_keys_free(&keys);
+    free(ids), free(idp), free(found), free(idbuf);
+    kv_refplan_free(&p);
+    return rc;
+}
+
+/* Deletes (cascade) or clears (setNull) what references rec, a record of m, in writes within the bound, each all or
+ * nothing with what it does in turn (chunked again when that is too big): deepest first, so that no write leaves
+ * a foreign key naming a record that is gone. restrict and noAction are left to the record's own plan. */
+static int clear_references(request *rq, const kv_model *m, const kv_record *rec, size_t bound, int depth)
+{
+    const kvorm_schema *sc = rq->db->schema;
+    if (depth >= CHUNK_DEPTH)
+        return kv_fail_at(rq->err, KVORM_ERELATION, m->name, NULL,
+                          "%s: the cascade runs through more than %d levels of records too big for one write each "
+                          "(a cycle?); the chunks written so far stay written",
+                          m->name, CHUNK_DEPTH);
+    int rc = 0;
+    for (int ci = 0; ci < sc->nmodels && rc == 0; ci++) {
+        const kv_model *c = &sc->models[ci];
+        for (int k = 0; k < c->nrelations && rc == 0; k++) {
+            const kv_relation *r = &c->relations[k];
+            if (r->kind != KV_REL_BELONGS_TO || r->target != m->position ||
+                (r->on_delete != KV_REF_CASCADE && r->on_delete != KV_REF_SET_NULL))
+                continue;
+            kv_write clear = {.op = KV_WRITE_UPDATE, .unset = r->fields, .nunset = r->nfields};
+            root_write rw = {.del = r->on_delete == KV_REF_CASCADE, .tmpl = &clear};
+            kv_record *kids = calloc(bound, sizeof(*kids));
+            const kv_record **roots = calloc(bound, sizeof(*roots));
+            if (!kids || !roots)
+                rc = oom(rq);
+            for (int stale = 0; rc == 0 && stale <= RETRIES;) {
+                size_t n = 0;
+                if ((rc = referencing(rq, m, rec, c, k, bound, kids, &n)) != 0 || n == 0)
+                    break;
+                for (size_t i = 0; i < n; i++)
+                    roots[i] = &kids[i];
+                const kv_model *caller = rq->model;
+                int64_t written = 0;
+                rq->model = c;
+                rc = write_roots(rq, NULL, roots, n, &rw, &written, NULL, depth + 1);
+                rq->model = caller;
+                stale += written == 0; /* each changed before its write: read again, a few times */
+                for (size_t i = 0; i < n; i++)
+                    kv_record_free(&kids[i]);
+            }
+            free(kids);
+            free(roots);
+        }
+    }
+    return rc;
+}
+
 int kv_refs_write_rows(request *rq, const kv_query *q, const kv_rows *rows, size_t from, size_t k,
                        const kv_write *tmpl, int64_t *written)
 {
@@ -1045,7 +1176,7 @@ int kv_refs_write_rows(request *rq, const kv_query *q, const kv_rows *rows, size
         rw.guards = &guards;
     }
     if (rc == 0)
-        rc = write_roots(rq, q, roots, k, &rw, written, NULL);
+        rc = write_roots(rq, q, roots, k, &rw, written, NULL, 0);
     kv_ref_guards_free(&guards);
     free(roots);
     return rc;
@@ -1144,7 +1275,7 @@ int kv_refs_run_single(request *rq, msgpack_packer *pk)
             break;
         }
         const kv_record *root = &rec;
-        rc = write_roots(rq, NULL, &root, 1, &rw, &written, &out);
+        rc = write_roots(rq, NULL, &root, 1, &rw, &written, &out, 0);
         if (rc == KVORM_ENOTFOUND && attempt < RETRIES) {
             rc = 0; /* gone meanwhile: read again (an upsert then creates it) */
             continue;

@@ -25,6 +25,9 @@ bool kv_refs_key_changed(const kvorm_schema *s, const kv_model *m, const kv_writ
  * a referenced model, an update or upsert that may change a referenced key. */
 bool kv_refs_runs_at_once(const kvorm_schema *s, const msgpack_object *root);
 
+/* Checks a delete's "inChunks" (true, false or null): BAD_REQUEST when it is anything else. */
+int kv_refs_chunks_arg(request *rq);
+
 /* The single-record delete, update or upsert of a record others reference (single.c parsed it into rq->step):
  * read, planned with what references it, written all or nothing, its result packed. */
 int kv_refs_run_single(request *rq, msgpack_packer *pk);

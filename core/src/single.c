@@ -152,7 +152,8 @@ int kv_op_delete(request *rq, msgpack_packer *pk)
     pending *p = rq->step;
     int rc;
     if ((rc = rq_parse_select(rq, &p->sel)) != 0 ||
-        (rc = rq_parse_unique_where(rq, rq_arg(rq, "where"), &p->t)) != 0 || (rc = rq_if_version(rq, &p->w)) != 0)
+        (rc = rq_parse_unique_where(rq, rq_arg(rq, "where"), &p->t)) != 0 || (rc = rq_if_version(rq, &p->w)) != 0 ||
+        (rc = kv_refs_chunks_arg(rq)) != 0)
         return rc;
     p->w.op = KV_WRITE_DELETE;
     p->w.model = rq->model;

@@ -134,8 +134,8 @@ class AsyncModel:
         return await self.call("upsert", where=where, create=create, update=update, select=select)
 
     async def delete(self, *, where: Where, select: Optional[Select] = None,
-                     if_version: Optional[int] = None) -> Record:
-        return await self.call("delete", where=where, select=select, if_version=if_version)
+                     if_version: Optional[int] = None, in_chunks: Optional[bool] = None) -> Record:
+        return await self.call("delete", where=where, select=select, if_version=if_version, in_chunks=in_chunks)
 
     async def find_many(self, *, where: Optional[Where] = None, order_by: Optional[OrderBy] = None,
                         take: Optional[int] = None, skip: Optional[int] = None, cursor: Optional[Where] = None,
@@ -189,8 +189,9 @@ class AsyncModel:
     async def update_many(self, *, data: Data, where: Optional[Where] = None) -> Dict[str, int]:
         return await self.call("updateMany", where=where, data=data)
 
-    async def delete_many(self, *, where: Optional[Where] = None) -> Dict[str, int]:
-        return await self.call("deleteMany", where=where)
+    async def delete_many(self, *, where: Optional[Where] = None, refuse_scans: Optional[bool] = None,
+                          in_chunks: Optional[bool] = None) -> Dict[str, int]:
+        return await self.call("deleteMany", where=where, refuse_scans=refuse_scans, in_chunks=in_chunks)
 
     async def explain(self, op: str, args: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> Dict[str, Any]:
         return await self.call("explain", **explain_args(op, args, kwargs))

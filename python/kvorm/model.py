@@ -86,9 +86,11 @@ class Model:
         """Updates the record `where` names with `update`, or creates it from `create`; returns it."""
         return self.call("upsert", where=where, create=create, update=update, select=select)
 
-    def delete(self, *, where: Where, select: Optional[Select] = None, if_version: Optional[int] = None) -> Record:
-        """Deletes the record and returns it as it was (NotFound, Conflict when if_version differs)."""
-        return self.call("delete", where=where, select=select, if_version=if_version)
+    def delete(self, *, where: Where, select: Optional[Select] = None, if_version: Optional[int] = None,
+               in_chunks: Optional[bool] = None) -> Record:
+        """Deletes the record and returns it as it was (NotFound, Conflict when if_version differs). in_chunks=True:
+        a cascade larger than one atomic write is written in chunks, deepest first (docs/schema.md)."""
+        return self.call("delete", where=where, select=select, if_version=if_version, in_chunks=in_chunks)
 
     # The query ops (docs/queries.md). refuse_scans=True fails a query no index serves with Refused; False allows
     # the scan even on a db opened with refuse_scans=True.
@@ -152,9 +154,10 @@ class Model:
         """Sets `data` on every matching record: {"count": n}."""
         return self.call("updateMany", where=where, data=data)
 
-    def delete_many(self, *, where: Optional[Where] = None) -> Dict[str, int]:
+    def delete_many(self, *, where: Optional[Where] = None, refuse_scans: Optional[bool] = None,
+                    in_chunks: Optional[bool] = None) -> Dict[str, int]:
         """Deletes every matching record: {"count": n}."""
-        return self.call("deleteMany", where=where)
+        return self.call("deleteMany", where=where, refuse_scans=refuse_scans, in_chunks=in_chunks)
 
     def explain(self, op: str, args: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> Dict[str, Any]:
         """The plan of a query op without running it: explain("find_many", where={...}, order_by={...})."""

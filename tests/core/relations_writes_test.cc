@@ -337,6 +337,66 @@ TEST_F(RelationWrites, ACascadeOverTheAtomicBoundIsRefusedWholly)
     ExpectIntact();
 }
 
+TEST_F(RelationWrites, InChunksACascadeOverTheBoundGoesDeepestFirst)
+{
+    JRes caps = ExecJson(db_, R"({"op":"capabilities"})");
+    KT_ASSERT_OK(caps);
+    long long bound = caps.integer("atomicManyLimit");
+    ASSERT_GT(bound, 0);
+    std::string ann = User("ann@x.io"), bob = User("bob@x.io"), cat = User("cat@x.io");
+    // posts of `who`, `n` of them, edited by `editor` when given; returns the first one's id
+    auto posts = [&](const std::string &who, long long n, const std::string &editor) {
+        long long first = 0;
+        for (long long done = 0; done < n;) {
+            std::string data, ed = editor.empty() ? "" : R"(,"editorEmail":)" + JStr(editor);
+            long long k = std::min(n - done, 500LL);
+            for (long long i = 0; i < k; i++)
+                data += std::string(i ? "," : "") + R"({"authorId":)" + JStr(who) + R"(,"title":"t")" + ed + "}";
+            KT_EXPECT_OK(Run("Post", "createMany", R"({"data":[)" + data + "]}"));
+            done += k;
+        }
+        JRes f = Run("Post", "findFirst", R"({"where":{"authorId":)" + JStr(who) + R"(},"orderBy":{"id":"asc"}})");
+        first = f.integer("id");
+        return first;
+    };
+    // ann: 2 x bound + 3 posts, the first 5 with a comment each; bob: bound + 2 posts ann edits (set null)
+    long long a0 = posts(ann, 2 * bound + 3, "");
+    for (long long i = 0; i < 5; i++)
+        Comment(a0 + i);
+    posts(bob, bound + 2, "ann@x.io");
+    std::string where = R"({"where":{"id":)" + JStr(ann) + "}";
+    JRes r = Run("User", "delete", where + "}");
+    KT_ASSERT_CODE(r, KVORM_ERELATION, "RELATION");
+    r = Run("User", "delete", where + R"(,"inChunks":"yes"})");
+    KT_ASSERT_CODE(r, KVORM_EBAD_REQUEST, "BAD_REQUEST");
+    r = Run("User", "delete", where + R"(,"inChunks":true})");
+    KT_ASSERT_OK(r);
+    EXPECT_EQ(r.str("email"), "ann@x.io");
+    EXPECT_EQ(Count("Post", R"({"authorId":)" + JStr(ann) + "}"), 0);
+    EXPECT_EQ(Count("Comment"), 0);
+    EXPECT_EQ(Count("Post", R"({"editorEmail":null})"), bound + 2);
+    EXPECT_EQ(Count("User"), 2);
+    ExpectIntact();
+    // a noAction met in the second chunk: the first chunk stays deleted, the rest and cat as they were, all
+    // consistent; without the pin the same call goes through
+    long long c0 = posts(cat, bound + 5, "");
+    JRes pin = Run("Pin", "create", R"({"data":{"postId":)" + std::to_string(c0 + bound + 2) + "}}");
+    KT_ASSERT_OK(pin);
+    where = R"({"where":{"id":)" + JStr(cat) + "}";
+    r = Run("User", "delete", where + R"(,"inChunks":true})");
+    KT_ASSERT_CODE(r, KVORM_ERELATION, "RELATION");
+    EXPECT_EQ(Count("Post", R"({"authorId":)" + JStr(cat) + "}"), 5);
+    EXPECT_EQ(Count("User"), 2);
+    ExpectIntact();
+    KT_ASSERT_OK(Run("Pin", "delete", R"({"where":{"id":)" + std::to_string(pin.integer("id")) + "}}"));
+    // deleteMany takes it too
+    r = Run("User", "deleteMany", R"({"where":{"email":{"in":["cat@x.io","bob@x.io"]}},"inChunks":true})");
+    KT_ASSERT_OK(r);
+    EXPECT_EQ(r.integer("count"), 2);
+    EXPECT_EQ(Count("Post"), 0);
+    ExpectIntact();
+}
+
 TEST_F(RelationWrites, PostsCreatedWhileTheirAuthorIsDeletedLeaveNoOrphans)
 {
     for (int round = 0; round < 5; round++) {

@@ -143,6 +143,26 @@ engineTest('a foreign key that names no record is a RelationError and writes not
   }
 });
 
+engineTest('a cascade over the atomic bound goes in chunks when asked', async (store) => {
+  const schema = blogSchema(`rel${counter++}`);
+  schema.models.Post.relations.author.onDelete = 'cascade';
+  const db = await kvorm.open(store.url(), { schema });
+  try {
+    const bound = (await db.capabilities()).atomicManyLimit;
+    const ann = await db.User.create({ data: { email: 'ann@x.io', name: 'Ann' } });
+    for (let start = 0; start <= bound; start += 1000) {
+      const n = Math.min(bound + 1, start + 1000) - start;
+      await db.Post.createMany({ data: Array.from({ length: n }, (_, i) => ({ authorId: ann.id, title: `p${start + i}` })) });
+    }
+    await assert.rejects(db.User.deleteMany({ where: {} }), (e) => e instanceof kvorm.RelationError && /inChunks/.test(e.message));
+    assert.equal(await db.Post.count(), bound + 1);
+    assert.deepEqual(await db.User.deleteMany({ where: {}, inChunks: true }), { count: 1 });
+    assert.equal(await db.Post.count(), 0);
+  } finally {
+    await db.close();
+  }
+});
+
 engineTest('a restricted delete is a RelationError; the records stay', (store) => withBlog(store, async (db, { ann }) => {
   await assert.rejects(db.User.delete({ where: { id: ann.id } }),
     (e) => e instanceof kvorm.RelationError && /onDelete restrict/.test(e.message));

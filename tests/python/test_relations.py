@@ -168,6 +168,22 @@ def test_a_delete_restricts_cascades_and_sets_null_as_the_relations_say(url, nam
         assert all(getattr(db, m).check()["ok"] for m in ("User", "Profile", "Post"))
 
 
+def test_a_cascade_over_the_atomic_bound_goes_in_chunks_when_asked(url, namespace):
+    with kvorm.open(url, schema=shop_schema(namespace)) as db:
+        bound = db.capabilities["atomicManyLimit"]
+        ann = db.User.create(data={"email": "ann@x.io", "name": "Ann"})
+        for start in range(0, bound + 1, 1000):
+            db.Post.create_many(data=[{"authorId": ann["id"], "title": "p%d" % i}
+                                      for i in range(start, min(bound + 1, start + 1000))])
+        with pytest.raises(kvorm.RelationError, match="inChunks"):
+            db.User.delete(where={"id": ann["id"]})
+        assert db.Post.count() == bound + 1
+        with pytest.raises(kvorm.BadRequest, match="inChunks"):
+            db.User.delete(where={"id": ann["id"]}, in_chunks="yes")
+        assert db.User.delete(where={"id": ann["id"]}, in_chunks=True)["email"] == "ann@x.io"
+        assert (db.User.count(), db.Post.count()) == (0, 0)
+
+
 def test_referential_actions_through_asyncio(url, namespace):
     async def main():
         db = await kvorm.aio.open(url, schema=shop_schema(namespace))

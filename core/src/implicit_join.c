@@ -163,6 +163,10 @@ int kv_implicit_joins(const kvorm_schema *s, const msgpack_object **specs, msgpa
                                                "join model with \"through\": ", name);
                 if (kv_schema_model(s, name, len))
                     return refuse(err, m, rel, "a model of the schema has the name of its join model: ", name);
+                for (int x = 0; x < njoins; x++) /* _AToToB is the join of A and ToB, and of ATo and B */
+                    if (strcmp(joins[x].name, name) == 0)
+                        return refuse(err, m, rel, "the join model of another pair of models has its join model's "
+                                                   "name (give one of them \"through\"): ", name);
                 j = &joins[njoins++];
                 *j = (join){first, second, name, 0};
                 names[*n] = str_of(name);

@@ -279,22 +279,34 @@ static int read_one_child(nw *c, const kv_model *cm, const nw_key *k, kv_record 
 
 /* The records of cm holding key k that also match where (NULL: all of them), at most one more than the plan may
  * write: a query planned on the foreign key's index. */
-static int read_children(nw *c, const kv_model *cm, const nw_key *k, const msgpack_object *where, const char *path,
-                         kv_rows *rows)
+/* The where {field: value, ...} of key k's fields of cm (in the zone). */
+static int key_where(nw *c, const kv_model *cm, const nw_key *k, msgpack_object *out)
 {
-    request *rq = c->rq;
-    int parts = where ? 2 : 1;
-    msgpack_object_kv *eq = zalloc(c, sizeof(*eq) * (size_t)k->n), *top = zalloc(c, sizeof(*top) * 2);
-    msgpack_object *and = zalloc(c, sizeof(*and) * 2);
-    if (!eq || !top || !and)
+    msgpack_object_kv *eq = zalloc(c, sizeof(*eq) * (size_t)k->n);
+    if (!eq)
         return oom(c);
     for (int i = 0; i < k->n; i++) {
         const kv_field *f = &cm->fields[k->v[i].field];
         eq[i].key = (msgpack_object){.type = MSGPACK_OBJECT_STR, .via.str = {(uint32_t)strlen(f->name), f->name}};
         if (kv_mp_unpack(c->zone, k->v[i].data, k->v[i].len, &eq[i].val) != KV_MP_OK)
-            return kv_fail(rq->err, KVORM_EINTERNAL, "%s: a key value is not MessagePack", cm->name);
+            return kv_fail(c->rq->err, KVORM_EINTERNAL, "%s: a key value is not MessagePack", cm->name);
     }
-    and[0] = (msgpack_object){.type = MSGPACK_OBJECT_MAP, .via.map = {(uint32_t)k->n, eq}};
+    *out = (msgpack_object){.type = MSGPACK_OBJECT_MAP, .via.map = {(uint32_t)k->n, eq}};
+    return 0;
+}
+
+static int read_children(nw *c, const kv_model *cm, const nw_key *k, const msgpack_object *where, const char *path,
+                         kv_rows *rows)
+{
+    request *rq = c->rq;
+    int parts = where ? 2 : 1;
+    msgpack_object_kv *top = zalloc(c, sizeof(*top) * 2);
+    msgpack_object *and = zalloc(c, sizeof(*and) * 2);
+    if (!top || !and)
+        return oom(c);
+    int krc = key_where(c, cm, k, &and[0]);
+    if (krc != 0)
+        return krc;
     if (where)
         and[1] = *where;
     msgpack_object_kv and_kv = {{.type = MSGPACK_OBJECT_STR, .via.str = {3, "AND"}},
@@ -812,6 +824,41 @@ static int to_many_op(nw *c, const kv_model *m, int ri, const nw_rec *self, cons
 
 /* ---- manyToMany (through its join model) ---- */
 
+#define KV_MAX_NESTED_LINKS 256 /* targets of one op remembered to tell one named twice */
+
+static bool same_key(const nw_key *a, const nw_key *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (int i = 0; i < a->n; i++)
+        if (a->v[i].len != b->v[i].len || memcmp(a->v[i].data, b->v[i].data, a->v[i].len) != 0)
+            return false;
+    return true;
+}
+
+/* A copy of key k whose values live in the zone (k's may point into a record freed before the call ends). */
+static int keep_key(nw *c, const nw_key *k, nw_key *out)
+{
+    *out = *k;
+    for (int i = 0; i < k->n; i++)
+        if (!(out->v[i].data = zcopy(c, k->v[i].data, k->v[i].len)))
+            return oom(c);
+    return 0;
+}
+
+/* Whether a join record of j links from (this record) and to (the target): one query of that pair. */
+static int pair_linked(nw *c, const kv_model *j, const nw_key *from, const nw_key *to, const char *path, bool *linked)
+{
+    msgpack_object where;
+    kv_rows rows = {0};
+    int rc = key_where(c, j, to, &where);
+    if (rc == 0)
+        rc = read_children(c, j, from, &where, path, &rows);
+    *linked = rc == 0 && rows.n > 0;
+    kv_rows_free(&rows);
+    return rc;
+}
+
 /* Creates the join record between self and the target record tr, with the edge's fields. */
 static int join_create(nw *c, const kv_relation *r, const nw_key *from, const nw_rec *tr, bool tr_planned,
                        const msgpack_object *edge, int depth, const char *path)
@@ -854,11 +901,12 @@ static int many_to_many(nw *c, const kv_model *m, int ri, const nw_rec *self, co
         if (set && arg->type != MSGPACK_OBJECT_ARRAY)
             return bad(c, m, "%s must be a list of unique selectors%s", sub, "");
         kv_rows joins = {0};
-        bool connect = kv_mp_str_eq(op, "connect") || kv_mp_str_eq(op, "connectOrCreate");
-        if (set || disconnect || (connect && !creating)) { /* the join records there are now */
+        if (set || disconnect) { /* the join records there are now */
             if ((rc = read_children(c, j, &from, NULL, sub, &joins)) != 0)
                 return rc;
         }
+        nw_key made[KV_MAX_NESTED_LINKS]; /* the targets this op linked so far */
+        size_t nmade = 0;
         bool *kept = joins.n ? calloc(joins.n, sizeof(*kept)) : NULL;
         if (joins.n && !kept)
             rc = oom(c);
@@ -904,13 +952,22 @@ static int many_to_many(nw *c, const kv_model *m, int ri, const nw_rec *self, co
                     linked = true;
                     kept[k] = true;
                 }
+            if (!set && !disconnect && !creating && (rc = pair_linked(c, j, &from, &to, sub, &linked)) != 0) {
+                kv_record_free(&tr);
+                break;
+            }
+            for (size_t k = 0; k < nmade && !disconnect; k++) /* named twice in this call */
+                linked = linked || same_key(&made[k], &to);
             if (disconnect && !linked)
                 rc = at(c, sub,
                         kv_fail_at(rq->err, KVORM_ENOTFOUND, t->name, NULL,
                                    "that %s record is not connected to this %s through %s", t->name, m->name,
                                    r->name));
-            else if (!disconnect && !(linked && (set || !edge))) /* connecting a linked pair again: nothing */
+            else if (!disconnect && !(linked && (set || !edge))) { /* connecting a linked pair again: nothing */
                 rc = join_create(c, r, &from, &view, false, edge, depth, sub);
+                if (rc == 0 && nmade < KV_MAX_NESTED_LINKS && (rc = keep_key(c, &to, &made[nmade])) == 0)
+                    nmade++;
+            }
             kv_record_free(&tr);
         }
         /* disconnect: the join records of the targets named go; set: those of every target not named */

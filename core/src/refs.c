@@ -106,6 +106,20 @@ static bool cleared(const int *unset, int n, int f)
     return false;
 }
 
+/* Whether foreign key r of m holds, in fv, exactly the values fv gives the unique it references on m itself. */
+static bool names_itself(const kv_model *m, const kv_relation *r, const kv_field_value *fv, int n)
+{
+    if (r->target != m->position || r->references < 0)
+        return false;
+    for (int i = 0; i < r->nfields; i++) {
+        const kv_field_value *key = value_of(fv, n, m->uniques[r->references].fields[i]);
+        const kv_field_value *fk = value_of(fv, n, r->fields[i]);
+        if (!key || !fk || key->len != fk->len || memcmp(key->data, fk->data, fk->len) != 0)
+            return false;
+    }
+    return true;
+}
+
 int kv_refs_guard_values(request *rq, const kv_model *m, const kv_field_value *fv, int n, const int *unset,
                          int nunset, bool whole, char when, kv_ref_guards *out)
 {
@@ -128,6 +142,8 @@ int kv_refs_guard_values(request *rq, const kv_model *m, const kv_field_value *f
                               "%s.%s: an update sets every field of the foreign key or none (or clears it)",
                               m->name, r->name);
         }
+        if (names_itself(m, r, fv, n))
+            continue; /* the record's own key, which this very write gives it */
         const kv_model *t = &s->models[r->target];
         kv_guard *g = push(out);
         if (!g)
@@ -491,7 +507,7 @@ static int fail_restricted(ref_plan *p, const ref_item *it, const ref_search *s,
 /* onUpdate cascade: the referencing record's foreign key takes the parent's new key, each part the value the
  * parent's update sets or, for a part it leaves, the one it has. A key that becomes null sets the foreign key
  * null (RELATION when it is required). The record joins the next level when its foreign key changed (it may be
- * a key others reference); values that are already its own end the walk around a cycle. */
+ * a key others reference); a field already set or cleared is not set again, which ends the walk around a cycle. */
 static int follow_key(ref_plan *p, ref_search *s, kv_record *child, ref_item *it, size_t *frontier, size_t *nfront)
 {
     const kv_relation *r = &s->c->relations[s->rel];
@@ -518,28 +534,17 @@ static int follow_key(ref_plan *p, ref_search *s, kv_record *child, ref_item *it
     if (it && it->del)
         return 0;
     bool changed = false;
-    if (!it) {
-        if (!(it = kv_refplan_add(p, s->c, child, true, false)))
-            return oom(p->rq);
-        changed = true;
-    }
+    if (!it && !(it = kv_refplan_add(p, s->c, child, true, false)))
+        return oom(p->rq);
     for (int i = 0; i < r->nfields; i++) {
         int f = r->fields[i];
-        if (null) {
-            changed = changed || !cleared(it->unset, it->nunset, f);
-            if (!kv_refplan_unset(it, f))
-                return oom(p->rq);
+        /* a foreign key the write already sets or clears (the caller's, or this plan's from another path) stays:
+         * the record then no longer holds the old key */
+        if (value_of(it->set, it->nset, f) || cleared(it->unset, it->nunset, f))
             continue;
-        }
-        kv_field_value *had = (kv_field_value *)value_of(it->set, it->nset, f);
-        if (had) {
-            changed = changed || had->len != to[i].len || memcmp(had->data, to[i].data, to[i].len) != 0;
-            *had = to[i];
-        } else {
-            changed = true;
-            if (!kv_refplan_set(it, &to[i]))
-                return oom(p->rq);
-        }
+        changed = true;
+        if (null ? !kv_refplan_unset(it, f) : !kv_refplan_set(it, &to[i]))
+            return oom(p->rq);
     }
     if (changed)
         frontier[(*nfront)++] = (size_t)(it - p->items);
@@ -879,6 +884,7 @@ int kv_refplan_run(ref_plan *p, bool *again)
 /* What a call writes on its roots: a delete, or an update (set/unset, with guards for foreign keys it sets). */
 typedef struct root_write {
     bool del;
+    bool once;                   /* a record changed since read: leave it to the caller (no reading again) */
     const kv_write *tmpl;        /* update: its set and unset */
     const kv_ref_guards *guards; /* of the foreign keys the update sets */
 } root_write;
@@ -943,7 +949,23 @@ static int read_by_id(request *rq, const kv_model *m, const kv_record *const *re
 /* Writes roots (records of rq->model as read) with everything they act on: in one plan when it fits the bound,
  * else in halves (each all or nothing). q (may be NULL): a root that changed is kept only while it matches its
  * where. *written counts the roots written; out (may be NULL, one root) receives its write's outcome. */
-static int clear_references(request *rq, const kv_model *m, const kv_record *rec, size_t bound, int depth);
+/* The records being cleared in chunks, each inside the one above: a record of the chain is no child of its own
+ * (a cycle, a record referencing itself); the plan of the record above deletes it. */
+typedef struct chain {
+    const kv_model *m;
+    const kv_record *rec;
+    const struct chain *up;
+} chain;
+
+static bool in_chain(const chain *ch, const kv_model *m, const kv_record *r)
+{
+    for (; ch; ch = ch->up)
+        if (ch->m == m && ch->rec->id_len == r->id_len && memcmp(ch->rec->id, r->id, r->id_len) == 0)
+            return true;
+    return false;
+}
+
+static int clear_references(request *rq, const kv_model *m, const kv_record *rec, size_t bound, const chain *up);
 
 /* Whether the call asks for a cascade too big for one atomic write to be written in chunks (docs/schema.md). */
 static bool wants_chunks(const request *rq)
@@ -962,7 +984,7 @@ int kv_refs_chunks_arg(request *rq)
 }
 
 static int write_roots(request *rq, const kv_query *q, const kv_record *const *roots, size_t n, const root_write *rw,
-                       int64_t *written, kv_record *out, int depth)
+                       int64_t *written, kv_record *out, const chain *up)
 {
     const kv_record **live = calloc(n + 1, sizeof(*live));
     kv_record *fresh = calloc(n + 1, sizeof(*fresh));
@@ -992,19 +1014,19 @@ static int write_roots(request *rq, const kv_query *q, const kv_record *const *r
             /* what references the record goes first, in writes of its own; then the record's plan fits */
             size_t bound = p.bound;
             kv_refplan_free(&p);
-            if ((rc = clear_references(rq, rq->model, live[0], bound, depth)) != 0)
+            if ((rc = clear_references(rq, rq->model, live[0], bound, up)) != 0)
                 break;
             continue;
         }
         if (rc == TOO_BIG) {
             rc = n == 1 ? kv_refplan_fail_too_big(rq, &p) : 0;
             kv_refplan_free(&p);
-            if (rc == 0 && (rc = write_roots(rq, q, live, n / 2, rw, written, NULL, depth)) == 0)
-                rc = write_roots(rq, q, live + n / 2, n - n / 2, rw, written, NULL, depth);
+            if (rc == 0 && (rc = write_roots(rq, q, live, n / 2, rw, written, NULL, up)) == 0)
+                rc = write_roots(rq, q, live + n / 2, n - n / 2, rw, written, NULL, up);
             break;
         }
         kv_refplan_free(&p);
-        if (rc != 0)
+        if (rc != 0 || rw->once)
             break;
         if (attempt == RETRIES) {
             kv_fail_at(rq->err, KVORM_ECONFLICT, rq->model->name, NULL,
@@ -1057,11 +1079,11 @@ static int write_roots(request *rq, const kv_query *q, const kv_record *const *r
 
 /* ---- chunks: a cascade larger than one atomic write, when the call asks for it (inChunks) ---- */
 
-#define CHUNK_DEPTH 64 /* levels of records cleared in chunks, each inside the last: deeper is a cycle */
+#define CHUNK_DEPTH 64 /* levels of records cleared in chunks, each inside the one above */
 
 /* Up to limit records of model c referencing rec (of m) through its relation k, as read now (*n of them). */
 static int referencing(request *rq, const kv_model *m, const kv_record *rec, const kv_model *c, int k, size_t limit,
-                       kv_record *out, size_t *n)
+                       const chain *chain, kv_record *out, size_t *n)
 {
     ref_plan p;
     kv_refplan_init(&p, rq);
@@ -1095,14 +1117,18 @@ static int referencing(request *rq, const kv_model *m, const kv_record *rec, con
         ids[i].id = idbuf[i];
         idp[i] = &ids[i];
     }
-    if (rc == 0 && keys.n > 0)
+    if (rc == 0 && keys.n > 0) {
+        memset(out, 0, sizeof(*out) * keys.n); /* a read that fails part way leaves the rest empty */
         rc = read_by_id(rq, c, idp, keys.n, out, found);
-    for (size_t i = 0; rc == 0 && i < keys.n; i++) {
-        if (found[i] && references_exactly(&s, &out[i]))
+    }
+    for (size_t i = 0; i < keys.n && found; i++) {
+        if (rc == 0 && found[i] && references_exactly(&s, &out[i]) && !in_chain(chain, c, &out[i]))
             out[(*n)++] = out[i];
         else
-            kv_record_free(&out[i]);
+            kv_record_free(&out[i]); /* also what a read that failed part way moved out */
     }
+    if (rc != 0)
+        *n = 0;
     msgpack_sbuffer_destroy(&s.lo);
     msgpack_sbuffer_destroy(&s.key);
     free(s.hi);
@@ -1114,48 +1140,64 @@ static int referencing(request *rq, const kv_model *m, const kv_record *rec, con
 
 /* Deletes (cascade) or clears (setNull) what references rec, a record of m, in writes within the bound, each all or
  * nothing with what it does in turn (chunked again when that is too big): deepest first, so that no write leaves
- * a foreign key naming a record that is gone. restrict and noAction are left to the record's own plan. */
-static int clear_references(request *rq, const kv_model *m, const kv_record *rec, size_t bound, int depth)
+ * a foreign key naming a record that is gone. A restrict or noAction on rec is checked first: nothing is written
+ * then; one met deeper stops the chunks there. */
+static int clear_references(request *rq, const kv_model *m, const kv_record *rec, size_t bound, const chain *up)
 {
     const kvorm_schema *sc = rq->db->schema;
+    chain here = {m, rec, up};
+    int depth = 0, rc = 0;
+    for (const chain *ch = up; ch; ch = ch->up)
+        depth++;
     if (depth >= CHUNK_DEPTH)
         return kv_fail_at(rq->err, KVORM_ERELATION, m->name, NULL,
-                          "%s: the cascade runs through more than %d levels of records too big for one write each "
-                          "(a cycle?); the chunks written so far stay written",
+                          "%s: the cascade runs through more than %d levels of records too big for one write each; "
+                          "the chunks written so far stay written",
                           m->name, CHUNK_DEPTH);
-    int rc = 0;
-    for (int ci = 0; ci < sc->nmodels && rc == 0; ci++) {
-        const kv_model *c = &sc->models[ci];
-        for (int k = 0; k < c->nrelations && rc == 0; k++) {
-            const kv_relation *r = &c->relations[k];
-            if (r->kind != KV_REL_BELONGS_TO || r->target != m->position ||
-                (r->on_delete != KV_REF_CASCADE && r->on_delete != KV_REF_SET_NULL))
-                continue;
-            kv_write clear = {.op = KV_WRITE_UPDATE, .unset = r->fields, .nunset = r->nfields};
-            root_write rw = {.del = r->on_delete == KV_REF_CASCADE, .tmpl = &clear};
-            kv_record *kids = calloc(bound, sizeof(*kids));
-            const kv_record **roots = calloc(bound, sizeof(*roots));
-            if (!kids || !roots)
-                rc = oom(rq);
-            for (int stale = 0; rc == 0 && stale <= RETRIES;) {
-                size_t n = 0;
-                if ((rc = referencing(rq, m, rec, c, k, bound, kids, &n)) != 0 || n == 0)
-                    break;
-                for (size_t i = 0; i < n; i++)
-                    roots[i] = &kids[i];
-                const kv_model *caller = rq->model;
-                int64_t written = 0;
-                rq->model = c;
-                rc = write_roots(rq, NULL, roots, n, &rw, &written, NULL, depth + 1);
-                rq->model = caller;
-                stale += written == 0; /* each changed before its write: read again, a few times */
-                for (size_t i = 0; i < n; i++)
-                    kv_record_free(&kids[i]);
+    kv_record *kids = calloc(bound, sizeof(*kids));
+    const kv_record **roots = calloc(bound, sizeof(*roots));
+    if (!kids || !roots)
+        rc = oom(rq);
+    for (int pass = 0; pass < 2; pass++) /* the records that restrict it first, then the chunks */
+        for (int ci = 0; ci < sc->nmodels && rc == 0; ci++) {
+            const kv_model *c = &sc->models[ci];
+            for (int k = 0; k < c->nrelations && rc == 0; k++) {
+                const kv_relation *r = &c->relations[k];
+                bool acts = r->on_delete == KV_REF_CASCADE || r->on_delete == KV_REF_SET_NULL;
+                if (r->kind != KV_REL_BELONGS_TO || r->target != m->position || acts != (pass == 1))
+                    continue;
+                kv_write clear = {.op = KV_WRITE_UPDATE, .unset = r->fields, .nunset = r->nfields};
+                root_write rw = {.del = r->on_delete == KV_REF_CASCADE, .once = true, .tmpl = &clear};
+                for (int stale = 0; rc == 0 && stale <= RETRIES;) {
+                    size_t n = 0;
+                    if ((rc = referencing(rq, m, rec, c, k, bound, &here, kids, &n)) != 0 || n == 0)
+                        break;
+                    if (pass == 0) {
+                        char q[96];
+                        kv_quote(q, sizeof(q), rec->id, rec->id_len);
+                        rc = kv_fail_at(rq->err, KVORM_ERELATION, m->name, NULL,
+                                        "%s: the record with id %s cannot be deleted: %s records reference it "
+                                        "through %s.%s (onDelete %s); nothing was written",
+                                        m->name, q, c->name, c->name, r->name,
+                                        r->on_delete == KV_REF_NO_ACTION ? "noAction" : "restrict");
+                        kv_error_add_field(rq->err, c->fields[r->fields[0]].name);
+                    }
+                    for (size_t i = 0; i < n; i++)
+                        roots[i] = &kids[i];
+                    const kv_model *caller = rq->model;
+                    int64_t written = 0;
+                    rq->model = c;
+                    if (rc == 0)
+                        rc = write_roots(rq, NULL, roots, n, &rw, &written, NULL, &here);
+                    rq->model = caller;
+                    stale += written == 0; /* each changed since read: read again, a few times */
+                    for (size_t i = 0; i < n; i++)
+                        kv_record_free(&kids[i]);
+                }
             }
-            free(kids);
-            free(roots);
         }
-    }
+    free(kids);
+    free(roots);
     return rc;
 }
 
@@ -1176,7 +1218,7 @@ int kv_refs_write_rows(request *rq, const kv_query *q, const kv_rows *rows, size
         rw.guards = &guards;
     }
     if (rc == 0)
-        rc = write_roots(rq, q, roots, k, &rw, written, NULL, 0);
+        rc = write_roots(rq, q, roots, k, &rw, written, NULL, NULL);
     kv_ref_guards_free(&guards);
     free(roots);
     return rc;
@@ -1275,7 +1317,7 @@ int kv_refs_run_single(request *rq, msgpack_packer *pk)
             break;
         }
         const kv_record *root = &rec;
-        rc = write_roots(rq, NULL, &root, 1, &rw, &written, &out, 0);
+        rc = write_roots(rq, NULL, &root, 1, &rw, &written, &out, NULL);
         if (rc == KVORM_ENOTFOUND && attempt < RETRIES) {
             rc = 0; /* gone meanwhile: read again (an upsert then creates it) */
             continue;

@@ -68,6 +68,11 @@ TEST_F(ImplicitManyToMany, NestedWritesOfEitherSideKeepOneJoinRecordPerPair)
     std::string where = R"({"where":{"id":)" + std::to_string(p.integer("id")) + "}";
     KT_ASSERT_OK(Run("Post", "update", where + R"(,"data":{"tags":{"connect":{"id":"go"}}}})"));
     EXPECT_EQ(Count("_PostToTag"), 4);
+    // a target named twice in one call is linked once
+    KT_ASSERT_OK(Run("Post", "update", R"({"where":{"id":2},"data":{"tags":{"connect":[{"id":"rust"},{"id":"rust"}]}}})"));
+    EXPECT_EQ(Count("_PostToTag", R"({"A":2})"), 2);
+    KT_ASSERT_OK(Run("Post", "update", R"({"where":{"id":2},"data":{"tags":{"disconnect":{"id":"rust"}}}})"));
+    EXPECT_EQ(Count("_PostToTag"), 4);
     JRes t = Run("Tag", "findUnique", R"({"where":{"id":"go"},"include":{"posts":{"orderBy":{"title":"desc"}},
         "_count":true}})");
     KT_ASSERT_OK(t);

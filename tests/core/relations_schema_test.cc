@@ -274,6 +274,10 @@ INSTANTIATE_TEST_SUITE_P(
                     kU.substr(0, kU.size() - 1) + R"(, "relations": {"ts": {"manyToMany": "T"}}})" +
                         R"(, "T": {"fields": {"x": {"type": "string"}}}, "_TToU": {"fields": {}})",
                     {"U.ts", "_TToU"}},
+        BadRelation{"TwoPairsWithOneJoinName",
+                    R"("A": {"fields": {}, "relations": {"bs": {"manyToMany": "ToB"}}}, "ToB": {"fields": {}}, )"
+                    R"("ATo": {"fields": {}, "relations": {"bs": {"manyToMany": "B"}}}, "B": {"fields": {}})",
+                    {"_AToToB", "through"}},
         BadRelation{"ImplicitJoinNameTooLong",
                     kU.substr(0, kU.size() - 1) + R"(, "relations": {"ts": {"manyToMany": ")" + std::string(62, 'T') +
                         R"("}}}, ")" + std::string(62, 'T') + R"(": {"fields": {"x": {"type": "string"}}})",

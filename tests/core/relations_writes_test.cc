@@ -389,6 +389,31 @@ TEST_F(RelationWrites, InChunksACascadeOverTheBoundGoesDeepestFirst)
     EXPECT_EQ(Count("User"), 2);
     ExpectIntact();
     KT_ASSERT_OK(Run("Pin", "delete", R"({"where":{"id":)" + std::to_string(pin.integer("id")) + "}}"));
+    // a record that restricts cat's own delete (her profile) is found before any chunk: nothing is written
+    JRes prof = Run("Profile", "create", R"({"data":{"userId":)" + JStr(cat) + R"(,"bio":"b"}})");
+    KT_ASSERT_OK(prof);
+    r = Run("User", "delete", where + R"(,"inChunks":true})");
+    KT_ASSERT_CODE(r, KVORM_ERELATION, "RELATION");
+    EXPECT_NE(r.str("message").find("Profile.user"), std::string::npos) << r.text;
+    EXPECT_EQ(Count("Post", R"({"authorId":)" + JStr(cat) + "}"), 5);
+    KT_ASSERT_OK(Run("Profile", "delete", R"({"where":{"id":)" + std::to_string(prof.integer("id")) + "}}"));
+    // a node that is its own parent, with more children than one write holds: they go in chunks, it last
+    JRes root = Run("Node", "create", R"({"data":{"name":"root"}})");
+    KT_ASSERT_OK(root);
+    std::string rid = std::to_string(root.integer("id"));
+    KT_ASSERT_OK(Run("Node", "update", R"({"where":{"id":)" + rid + R"(},"data":{"parentId":)" + rid + "}}"));
+    for (long long done = 0; done < bound + 3;) {
+        std::string data;
+        long long k = std::min(bound + 3 - done, 500LL);
+        for (long long i = 0; i < k; i++)
+            data += std::string(i ? "," : "") + R"({"parentId":)" + rid + R"(,"name":"n"})";
+        KT_ASSERT_OK(Run("Node", "createMany", R"({"data":[)" + data + "]}"));
+        done += k;
+    }
+    r = Run("Node", "delete", R"({"where":{"id":)" + rid + R"(},"inChunks":true})");
+    KT_ASSERT_OK(r);
+    EXPECT_EQ(r.str("name"), "root");
+    EXPECT_EQ(Count("Node"), 0);
     // deleteMany takes it too
     r = Run("User", "deleteMany", R"({"where":{"email":{"in":["cat@x.io","bob@x.io"]}},"inChunks":true})");
     KT_ASSERT_OK(r);

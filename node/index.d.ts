@@ -36,10 +36,21 @@ export interface FindUniqueArgs<T> {
   select?: Select<T>;
   include?: Include;
 }
+/** An atomic number operation of an update (docs/queries.md, Atomic number operations): applied to the stored
+ * value inside the write; a null value stays null. Decimal fields take them too, with decimal strings. */
+export type NumberOp<V> =
+  | { set: V | null }
+  | { increment: V }
+  | { decrement: V }
+  | { multiply: V }
+  | { divide: V };
+/** The value an update gives a field: a new value, null to clear it, or an atomic number operation. */
+export type UpdateValue<V> = V | null | (V extends number | bigint ? NumberOp<V> : never);
+export type UpdateData<T> = Partial<{ [K in keyof T]: UpdateValue<T[K]> }>;
 export interface UpdateArgs<T> {
   where: Where<T>;
   /** The fields to change, and relation names with nested writes (docs/queries.md, Nested writes). */
-  data: Partial<{ [K in keyof T]: T[K] | null }> & Record<string, unknown>;
+  data: UpdateData<T> & Record<string, unknown>;
   select?: Select<T>;
   include?: Include;
   ifVersion?: number | null;
@@ -47,7 +58,7 @@ export interface UpdateArgs<T> {
 export interface UpsertArgs<T> {
   where: Where<T>;
   create: Partial<T> & Record<string, unknown>;
-  update: Partial<{ [K in keyof T]: T[K] | null }>;
+  update: UpdateData<T>;
   select?: Select<T>;
 }
 export interface DeleteArgs<T> {
@@ -160,7 +171,7 @@ export interface CreateManyArgs<T> {
 }
 export interface UpdateManyArgs<T> {
   where?: WhereInput<T>;
-  data: Partial<{ [K in keyof T]: T[K] | null }>;
+  data: UpdateData<T>;
 }
 export interface DeleteManyArgs<T> {
   where?: WhereInput<T>;

@@ -261,3 +261,119 @@ size_t kv_decimal_div(char *out, const char *a, size_t alen, uint64_t n, size_t 
     free(x.d);
     return r;
 }
+
+size_t kv_decimal_mul(char *out, const char *a, size_t alen, const char *b, size_t blen)
+{
+    dec x, y;
+    size_t r = 0;
+    if (!dec_parse(&x, a, alen) || !dec_parse(&y, b, blen)) {
+        free(x.d);
+        return 0;
+    }
+    size_t n = x.n + y.n;
+    int *acc = calloc(n + 1, sizeof(*acc));
+    char *d = malloc(n + 1);
+    if (acc && d) {
+        /* schoolbook, least significant place last: acc[i + j + 1] collects x[i] * y[j] */
+        for (size_t i = 0; i < x.n; i++)
+            for (size_t j = 0; j < y.n; j++)
+                acc[i + j + 1] += (x.d[i] - '0') * (y.d[j] - '0');
+        int carry = 0;
+        for (size_t k = n; k-- > 0;) {
+            int v = acc[k] + carry;
+            d[k] = (char)('0' + v % 10);
+            carry = v / 10;
+        }
+        r = dec_text(out, x.neg != y.neg, d, n, x.scale + y.scale);
+    }
+    free(acc);
+    free(d);
+    free(x.d);
+    free(y.d);
+    return r;
+}
+
+/* r (width digits, leading zeros kept) compared with b (width digits). */
+static int digits_cmp(const char *r, const char *b, size_t width)
+{
+    int c = memcmp(r, b, width);
+    return c < 0 ? -1 : c > 0;
+}
+
+/* r -= b, both width digits, r >= b. */
+static void digits_sub(char *r, const char *b, size_t width)
+{
+    int borrow = 0;
+    for (size_t k = width; k-- > 0;) {
+        int v = (r[k] - '0') - (b[k] - '0') - borrow;
+        borrow = v < 0;
+        r[k] = (char)('0' + (v < 0 ? v + 10 : v));
+    }
+}
+
+size_t kv_decimal_quot(char *out, const char *a, size_t alen, const char *b, size_t blen, size_t frac)
+{
+    dec x, y;
+    size_t r = 0;
+    if (!dec_parse(&x, a, alen) || !dec_parse(&y, b, blen)) {
+        free(x.d);
+        return 0;
+    }
+    /* q * 10^frac = X * 10^(sy - sx + frac) / Y for the digit integers X and Y; frac >= sx keeps it whole */
+    size_t shift = y.scale + frac - (frac >= x.scale ? x.scale : frac);
+    size_t nn = x.n + shift, width = y.n + 1;
+    char *q = malloc(nn + 2), *rem = malloc(width + 1), *div = malloc(width + 1);
+    bool zero = true;
+    for (size_t i = 0; i < y.n; i++)
+        zero = zero && y.d[i] == '0';
+    if (q && rem && div && !zero && frac >= x.scale) {
+        memset(rem, '0', width);
+        div[0] = '0';
+        memcpy(div + 1, y.d, y.n);
+        for (size_t i = 0; i < nn; i++) {
+            memmove(rem, rem + 1, width - 1);
+            rem[width - 1] = i < x.n ? x.d[i] : '0';
+            int digit = 0;
+            while (digits_cmp(rem, div, width) >= 0) {
+                digits_sub(rem, div, width);
+                digit++;
+            }
+            q[i + 1] = (char)('0' + digit);
+        }
+        q[0] = '0'; /* room for a carry */
+        /* half to even: compare twice the remainder with the divisor */
+        char *twice = malloc(width + 1);
+        if (twice) {
+            int carry = 0;
+            for (size_t k = width; k-- > 0;) {
+                int v = 2 * (rem[k] - '0') + carry;
+                twice[k] = (char)('0' + v % 10);
+                carry = v / 10;
+            }
+            int c = carry ? 1 : digits_cmp(twice, div, width);
+            bool up = c > 0 || (c == 0 && ((q[nn] - '0') & 1));
+            for (size_t i = nn + 1; up && i-- > 0;) {
+                if (q[i] == '9') {
+                    q[i] = '0';
+                } else {
+                    q[i]++;
+                    up = false;
+                }
+            }
+            r = dec_text(out, x.neg != y.neg, q, nn + 1, frac);
+            free(twice);
+        }
+    }
+    free(q);
+    free(rem);
+    free(div);
+    free(x.d);
+    free(y.d);
+    return r;
+}
+
+size_t kv_decimal_scale(const char *a, size_t alen)
+{
+    const char *dot = memchr(a, '.', alen);
+    return dot ? alen - (size_t)(dot - a) - 1 : 0;
+}

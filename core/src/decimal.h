@@ -21,4 +21,14 @@ size_t kv_decimal_add(char *out, const char *a, size_t alen, const char *b, size
 /* a / n rounded half to even at frac digits after the point, normalized (0 on overflow or n == 0). */
 size_t kv_decimal_div(char *out, const char *a, size_t alen, uint64_t n, size_t frac);
 
+/* a * b exactly, normalized (0 when the product needs more than 1000 digits). */
+size_t kv_decimal_mul(char *out, const char *a, size_t alen, const char *b, size_t blen);
+
+/* a / b rounded half to even at frac digits after the point (frac >= the digits after a's point), normalized;
+ * 0 when b is zero or the quotient needs more than 1000 digits. */
+size_t kv_decimal_quot(char *out, const char *a, size_t alen, const char *b, size_t blen, size_t frac);
+
+/* The digits after the point of a normalized decimal. */
+size_t kv_decimal_scale(const char *a, size_t alen);
+
 #endif

@@ -34,6 +34,17 @@ typedef struct kv_field_value {
     size_t len;
 } kv_field_value;
 
+/* An atomic number operation of an update (number_ops.h): the engine applies it to the stored value inside the
+ * write. The operand is the canonical value of the field's type. */
+typedef enum kv_number_op_kind { KV_NUM_INCREMENT, KV_NUM_DECREMENT, KV_NUM_MULTIPLY, KV_NUM_DIVIDE } kv_number_op_kind;
+
+typedef struct kv_field_op {
+    int field; /* index into model->fields: an integer, float or decimal field of no unique constraint */
+    kv_number_op_kind kind;
+    const char *data; /* the operand */
+    size_t len;
+} kv_field_op;
+
 typedef enum kv_write_op { KV_WRITE_CREATE, KV_WRITE_UPDATE, KV_WRITE_UPSERT, KV_WRITE_DELETE } kv_write_op;
 
 /* A range of keys of one index (or of the model's id collection): encoded keys compared as bytes. A bound with
@@ -84,6 +95,8 @@ typedef struct kv_write {
     int nset;
     const int *unset;           /* update: fields to clear */
     int nunset;
+    const kv_field_op *ops;     /* update: atomic number operations, on fields it neither sets nor clears */
+    int nops;
     bool has_if_version;
     int64_t if_version;
     bool skip_duplicate;        /* create: a taken id or unique value is no error; the step reports found=false */

@@ -42,6 +42,9 @@ bool kv_index_touched(const kv_index *x, const kv_write *w)
     for (int i = 0; i < w->nunset; i++)
         if (names_field(x, w->unset[i]))
             return true;
+    for (int i = 0; i < w->nops; i++)
+        if (names_field(x, w->ops[i].field))
+            return true;
     return false;
 }
 

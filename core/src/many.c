@@ -377,6 +377,7 @@ static int write_chunk(request *rq, const kv_query *q, one_write *slots, one_wri
         memset(o, 0, sizeof(*o));
         o->w = (kv_write){.op = op, .model = rq->model, .has_if_version = true, .if_version = r->version,
                           .set = upd->items, .nset = upd->n, .unset = upd->unset, .nunset = upd->nunset,
+                          .ops = upd->ops, .nops = upd->nops,
                           .guards = guards->g, .nguards = guards->n};
         o->w.loc.id = r->id;
         o->w.loc.id_len = r->id_len;
@@ -457,7 +458,7 @@ static int write_many(request *rq, msgpack_packer *pk, kv_write_op op)
             goto done;
     }
     kv_write tmpl = {.op = op, .model = rq->model, .set = upd.items, .nset = upd.n, .unset = upd.unset,
-                     .nunset = upd.nunset};
+                     .nunset = upd.nunset, .ops = upd.ops, .nops = upd.nops};
     acts = op == KV_WRITE_DELETE ? kv_refs_referenced(rq->db->schema, rq->model)
                                  : kv_refs_key_changed(rq->db->schema, rq->model, &tmpl);
     if ((rc = kv_query_rows(&q, &rows)) != 0)

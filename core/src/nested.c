@@ -1137,6 +1137,12 @@ static int nw_update(nw *c, const kv_model *m, kv_record *rec, const msgpack_obj
     for (int i = 0; i < o->e.nunset; i++)
         if (!kv_refplan_unset(&c->plan.items[*item], o->e.unset[i]))
             return oom(c);
+    if (o->e.nops > 0) {
+        if (c->plan.items[*item].nops > 0)
+            return bad(c, m, "%s: a record of %s gets atomic number operations twice in one write", path, m->name);
+        c->plan.items[*item].ops = o->e.ops;
+        c->plan.items[*item].nops = o->e.nops;
+    }
     if ((rc = take_guards(c, *item, &o->g, NULL)) != 0)
         return rc;
     for (uint32_t i = 0; i < data->via.map.size; i++) {

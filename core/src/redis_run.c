@@ -10,12 +10,14 @@
 #include "redis_steps.h"
 
 #include "entries.h"
+#include "number_ops.h"
 #include "value.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 
 /* ---- records ---- */
@@ -154,12 +156,16 @@ static void add_create_key(argbuf *a, const kv_write *w, const kv_unique *u)
     arg_own(a, key, total);
 }
 
-static void add_pairs(argbuf *a, const kv_model *m, const kv_field_value *fv, int n)
+/* The pairs (name, value) of fv; copy: the values do not outlive the call (the argbuf keeps copies). */
+static void add_pairs(argbuf *a, const kv_model *m, const kv_field_value *fv, int n, bool copy)
 {
     arg_int(a, n);
     for (int i = 0; i < n; i++) {
         arg_cstr(a, m->fields[fv[i].field].name);
-        arg_add(a, fv[i].data, fv[i].len);
+        if (copy)
+            arg_copy(a, fv[i].data, fv[i].len);
+        else
+            arg_add(a, fv[i].data, fv[i].len);
     }
 }
 
@@ -168,7 +174,18 @@ static bool needs_preread(const kv_write *w)
     if (w->op == KV_WRITE_CREATE)
         return false;
     /* a delete removes the id's entry, which needs the id: by unique it is known only once read */
-    return w->model->nindexes > 0 || (w->op == KV_WRITE_DELETE && w->loc.unique);
+    if (w->op == KV_WRITE_DELETE)
+        return w->model->nindexes > 0 || w->loc.unique;
+    /* an update that moves no index entry and whose atomic number operations the script can compute needs none */
+    if (w->op == KV_WRITE_UPSERT && w->model->nindexes > 0)
+        return true;
+    for (int x = 0; x < w->model->nindexes; x++)
+        if (kv_index_touched(&w->model->indexes[x], w))
+            return true;
+    for (int i = 0; i < w->nops; i++)
+        if (w->model->fields[w->ops[i].field].type == KV_T_DECIMAL)
+            return true;
+    return false;
 }
 
 /* The id a create (or the create branch of an upsert) writes under, or NULL when it is still to be generated. */
@@ -369,7 +386,7 @@ static size_t group_mode(char *op, size_t cap, const stepx *sx)
     return n > 0 ? (size_t)n : 0;
 }
 
-static int write_args(argbuf *a, const stepx *sx, int *mode_at, kv_error *err)
+static int write_args_of(argbuf *a, const stepx *sx, int *mode_at, bool copy, kv_error *err)
 {
     const kv_write *w = sx->w;
     const kv_model *m = w->model;
@@ -467,11 +484,20 @@ static int write_args(argbuf *a, const stepx *sx, int *mode_at, kv_error *err)
         arg_cstr(a, "");
     for (int i = 0; i < m->nuniques; i++)
         add_create_key(a, w, &m->uniques[i]);
-    add_pairs(a, m, w->create, has_create ? w->ncreate : 0);
-    add_pairs(a, m, w->set, w->nset);
+    add_pairs(a, m, w->create, has_create ? w->ncreate : 0, false);
+    add_pairs(a, m, w->set, w->nset, copy);
     arg_int(a, w->nunset);
     for (int i = 0; i < w->nunset; i++)
         arg_cstr(a, m->fields[w->unset[i]].name);
+    /* the ops the script computes (number_ops.h); those computed from a read are among the values set */
+    arg_int(a, w->op == KV_WRITE_CREATE ? 0 : w->nops);
+    for (int i = 0; w->op != KV_WRITE_CREATE && i < w->nops; i++) {
+        static const char kinds[] = {'+', '-', '*', '/'};
+        arg_cstr(a, m->fields[w->ops[i].field].name);
+        arg_copy(a, &kinds[w->ops[i].kind], 1);
+        arg_cstr(a, m->fields[w->ops[i].field].type == KV_T_INTEGER ? "i" : "f");
+        arg_add(a, w->ops[i].data, w->ops[i].len);
+    }
     if (w->op == KV_WRITE_CREATE) {
         arg_int(a, 0);
     } else {
@@ -492,6 +518,49 @@ static int write_args(argbuf *a, const stepx *sx, int *mode_at, kv_error *err)
         return rc;
     add_guard_args(a, w);
     return a->oom ? kv_fail(err, KVORM_EINTERNAL, "out of memory") : 0;
+}
+
+/* The arguments of the write of sx. An update with atomic number operations (number_ops.h) sends their results,
+ * computed from the record it read, as values it sets: written only if the record is still at that version. */
+static int write_args(argbuf *a, const stepx *sx, int *mode_at, kv_error *err)
+{
+    const kv_write *w = sx->w;
+    if (w->nops == 0 || !sx->pre || !sx->old_found || w->op == KV_WRITE_CREATE || w->op == KV_WRITE_DELETE)
+        return write_args_of(a, sx, mode_at, false, err);
+    const kv_model *m = w->model;
+    const char **vals = calloc((size_t)m->nfields + 1, sizeof(*vals));
+    size_t *lens = calloc((size_t)m->nfields + 1, sizeof(*lens));
+    kv_field_value *set = calloc((size_t)(w->nset + w->nops) + 1, sizeof(*set));
+    msgpack_sbuffer buf;
+    int rc;
+    msgpack_sbuffer_init(&buf);
+    if (!vals || !lens || !set) {
+        rc = kv_fail(err, KVORM_EINTERNAL, "out of memory");
+        goto out;
+    }
+    updated_values(w, &sx->old, vals, lens);
+    if ((rc = kv_number_ops_apply_all(w, vals, lens, &buf, err)) != 0)
+        goto out;
+    kv_write dw = *w;
+    memcpy(set, w->set, sizeof(*set) * (size_t)w->nset);
+    dw.nset = w->nset;
+    for (int i = 0; i < w->nops; i++) {
+        int f = w->ops[i].field;
+        if (vals[f]) /* a null stays null */
+            set[dw.nset++] = (kv_field_value){f, vals[f], lens[f]};
+    }
+    dw.set = set;
+    dw.ops = NULL;
+    dw.nops = 0;
+    stepx one = *sx;
+    one.w = &dw;
+    rc = write_args_of(a, &one, mode_at, true, err);
+out:
+    free(vals);
+    free(lens);
+    free(set);
+    msgpack_sbuffer_destroy(&buf);
+    return rc;
 }
 
 /* Reads the main script's reply to a write into its step; the reply is kept as the record's storage on success,
@@ -526,6 +595,10 @@ void kv_redis_write_reply(stepx *sx, redisReply *r)
                (r->element[0]->type != REDIS_REPLY_STRING && r->element[0]->type != REDIS_REPLY_STATUS)) {
         rc = kv_fail(st->err, KVORM_EINTERNAL, "%s: unexpected reply from the write script", m->name);
     } else if (strcmp(r->element[0]->str, "STALE") == 0) {
+        sx->state = S_RERUN;
+    } else if (strcmp(r->element[0]->str, "SLOW") == 0) {
+        /* an atomic number operation the script cannot compute exactly: computed here, from a read */
+        sx->pre = true;
         sx->state = S_RERUN;
     } else if (sx->mode == MODE_CHECK && strcmp(r->element[0]->str, "CHECKED") == 0) {
         /* the write would succeed: nothing to keep yet */
@@ -617,6 +690,19 @@ static void arg_incrby(argbuf *a, const kv_model_keys *k, size_t n)
     arg_int(a, (int64_t)n);
 }
 
+/* A pause before a write's next try, random and growing with the tries, so that writers racing for one record
+ * (atomic number operations on a counter, say) stop meeting in the same instant. */
+static void back_off(int attempt)
+{
+    static _Thread_local uint64_t seed;
+    if (seed == 0)
+        seed = (uint64_t)(uintptr_t)&seed ^ (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
+    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+    long cap_us = 50L << (attempt < 8 ? attempt : 8); /* 200 us .. 12.8 ms */
+    struct timespec ts = {0, (long)(seed % (uint64_t)cap_us) * 1000L};
+    nanosleep(&ts, NULL);
+}
+
 /* Runs one write alone: its read first (when it needs one), an id from the counter (when it needs one), then the
  * script; again from the read while the record changes in between. */
 static void write_alone(redis_engine *e, redisContext *c, stepx *sx, bool *broken)
@@ -628,6 +714,8 @@ static void write_alone(redis_engine *e, redisContext *c, stepx *sx, bool *broke
         redisReply *r = NULL;
         bool sent = false;
         char sha[41];
+        if (attempt >= 2)
+            back_off(attempt);
         kv_redis_step_reset(sx);
         if (sx->pre) {
             kv_redis_step_forget(sx);

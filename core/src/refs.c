@@ -402,6 +402,8 @@ static void item_write(ref_item *it)
         it->w.nset = it->nset;
         it->w.unset = it->unset;
         it->w.nunset = it->nunset;
+        it->w.ops = it->ops;
+        it->w.nops = it->nops;
     }
     it->w.loc.id = it->rec->id;
     it->w.loc.id_len = it->rec->id_len;
@@ -901,6 +903,10 @@ static int add_roots(ref_plan *p, const kv_model *m, const kv_record *const *roo
         for (int j = 0; !rw->del && j < rw->tmpl->nunset; j++)
             if (!kv_refplan_unset(it, rw->tmpl->unset[j]))
                 return oom(p->rq);
+        if (!rw->del) {
+            it->ops = rw->tmpl->ops;
+            it->nops = rw->tmpl->nops;
+        }
         for (int j = 0; rw->guards && j < rw->guards->n; j++) {
             kv_guard *g = push(&it->guards);
             if (!g)
@@ -1254,7 +1260,7 @@ static int upsert_create(request *rq, kv_record *out, bool *taken)
     kv_step st = {.write = &w, .model = rq->model, .loc = &w.loc, .err = &err};
     kv_step *sp = &st;
     w.op = KV_WRITE_CREATE;
-    w.set = NULL, w.nset = 0, w.unset = NULL, w.nunset = 0;
+    w.set = NULL, w.nset = 0, w.unset = NULL, w.nunset = 0, w.ops = NULL, w.nops = 0;
     if (!p->t.loc.unique) { /* upsert by id creates under that id */
         w.new_id = p->t.loc.id;
         w.new_id_len = p->t.loc.id_len;

@@ -20,6 +20,8 @@ typedef struct ref_item {
     int nset, set_cap;
     int *unset;
     int nunset, unset_cap;
+    const kv_field_op *ops; /* a root update's atomic number operations (the caller's) */
+    int nops;
     kv_ref_guards guards;
     kv_write w;
     kv_step step;

@@ -2,6 +2,8 @@
  * selectors, and records packed into responses (docs/protocol.md). */
 #include "request.h"
 
+#include "number_ops.h"
+
 #include "idgen.h"
 
 #include <inttypes.h>
@@ -90,7 +92,9 @@ void rq_encoded_init(encoded *e, int cap)
     e->items = calloc((size_t)cap + 1, sizeof(*e->items));
     e->offsets = calloc((size_t)cap + 1, sizeof(*e->offsets));
     e->unset = calloc((size_t)cap + 1, sizeof(*e->unset));
-    e->n = e->nunset = 0;
+    e->ops = calloc((size_t)cap + 1, sizeof(*e->ops));
+    e->op_offsets = calloc((size_t)cap + 1, sizeof(*e->op_offsets));
+    e->n = e->nunset = e->nops = 0;
 }
 
 void rq_encoded_free(encoded *e)
@@ -99,6 +103,8 @@ void rq_encoded_free(encoded *e)
     free(e->items);
     free(e->offsets);
     free(e->unset);
+    free(e->ops);
+    free(e->op_offsets);
 }
 
 static int encode_into(request *rq, encoded *e, int f, const msgpack_object *v)
@@ -127,6 +133,8 @@ static void encoded_finish(encoded *e)
 {
     for (int i = 0; i < e->n; i++)
         e->items[i].data = e->buf.data + e->offsets[i];
+    for (int i = 0; i < e->nops; i++)
+        e->ops[i].data = e->buf.data + e->op_offsets[i];
 }
 
 int rq_unknown_field(request *rq, const char *where, const msgpack_object *k)
@@ -186,9 +194,76 @@ static int visit_create(request *rq, encoded *e, int f, const msgpack_object *v)
     return encode_into(rq, e, f, v);
 }
 
+/* Whether field f of m is part of a foreign key (its value is checked against its target, so it is set, not
+ * computed in the store). */
+static bool in_foreign_key(const kv_model *m, int f)
+{
+    for (int r = 0; r < m->nrelations; r++)
+        for (int k = 0; m->relations[r].kind == KV_REL_BELONGS_TO && k < m->relations[r].nfields; k++)
+            if (m->relations[r].fields[k] == f)
+                return true;
+    return false;
+}
+
+/* Whether field f of m is part of a unique constraint. */
+static bool in_unique(const kv_model *m, int f)
+{
+    for (int u = 0; u < m->nuniques; u++)
+        for (int k = 0; k < m->uniques[u].nfields; k++)
+            if (m->uniques[u].fields[k] == f)
+                return true;
+    return false;
+}
+
+static int visit_update(request *rq, encoded *e, int f, const msgpack_object *v);
+
+/* {"increment": n} and the other atomic number operations (number_ops.h) of an integer, float or decimal field;
+ * {"set": v} is a plain set. */
+static int visit_number_op(request *rq, encoded *e, int f, const msgpack_object *v)
+{
+    const kv_model *m = rq->model;
+    const kv_field *fd = &m->fields[f];
+    kv_number_op_kind kind;
+    char q[96];
+    if (v->via.map.size != 1 || v->via.map.ptr[0].key.type != MSGPACK_OBJECT_STR)
+        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, fd->name,
+                          "%s.%s: an atomic operation is a map of exactly one of set, increment, decrement, multiply, "
+                          "divide",
+                          m->name, fd->name);
+    const msgpack_object *k = &v->via.map.ptr[0].key, *arg = &v->via.map.ptr[0].val;
+    if (kv_mp_str_eq(k, "set"))
+        return arg->type == MSGPACK_OBJECT_MAP ? rq_bad_request(rq, "%s.%s: set takes a value, not a map", m->name, fd->name)
+                                               : visit_update(rq, e, f, arg);
+    if (!kv_number_op_parse(k->via.str.ptr, k->via.str.size, &kind)) {
+        kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
+        return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, fd->name,
+                          "%s.%s: unknown atomic operation %s (set, increment, decrement, multiply, divide)", m->name,
+                          fd->name, q);
+    }
+    if (in_unique(m, f) || in_foreign_key(m, f))
+        return kv_fail_at(rq->err, KVORM_EVALIDATION, m->name, fd->name,
+                          "%s.%s: %s cannot apply to a field of a %s (give its new value with set)", m->name, fd->name,
+                          kv_number_op_name(kind), in_foreign_key(m, f) ? "foreign key" : "unique constraint");
+    if (arg->type == MSGPACK_OBJECT_NIL)
+        return kv_fail_at(rq->err, KVORM_EVALIDATION, m->name, fd->name, "%s.%s: %s takes a number, got null",
+                          m->name, fd->name, kv_number_op_name(kind));
+    size_t start = e->buf.size;
+    int rc = kv_value_encode(&e->buf, m, fd, arg, rq->mode, rq->err);
+    if (rc != 0)
+        return rc;
+    e->ops[e->nops].field = f;
+    e->ops[e->nops].kind = kind;
+    e->ops[e->nops].len = e->buf.size - start;
+    e->op_offsets[e->nops++] = start;
+    return 0;
+}
+
 static int visit_update(request *rq, encoded *e, int f, const msgpack_object *v)
 {
     const kv_field *fd = &rq->model->fields[f];
+    if (v->type == MSGPACK_OBJECT_MAP &&
+        (fd->type == KV_T_INTEGER || fd->type == KV_T_FLOAT || fd->type == KV_T_DECIMAL))
+        return visit_number_op(rq, e, f, v);
     if (v->type == MSGPACK_OBJECT_NIL) {
         if (!fd->optional)
             return kv_fail_at(rq->err, KVORM_EVALIDATION, rq->model->name, fd->name,
@@ -209,7 +284,7 @@ static int encode_create(request *rq, const msgpack_object *data, const char *wh
     int rc;
     *id_len = 0;
     rq_encoded_init(e, m->nfields);
-    if (!seen || !e->items || !e->offsets || !e->unset) {
+    if (!seen || !e->items || !e->offsets || !e->unset || !e->ops || !e->op_offsets) {
         free(seen);
         return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
     }
@@ -286,7 +361,7 @@ static int encode_update(request *rq, const msgpack_object *data, const char *wh
     const msgpack_object *id_value = NULL;
     int rc;
     rq_encoded_init(e, m->nfields);
-    if (!seen || !e->items || !e->offsets || !e->unset) {
+    if (!seen || !e->items || !e->offsets || !e->unset || !e->ops || !e->op_offsets) {
         free(seen);
         return kv_fail(rq->err, KVORM_EINTERNAL, "out of memory");
     }

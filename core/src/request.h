@@ -33,6 +33,9 @@ typedef struct encoded {
     int n;
     int *unset;
     int nunset;
+    kv_field_op *ops; /* update: atomic number operations (number_ops.h), operands in buf like the values */
+    size_t *op_offsets;
+    int nops;
 } encoded;
 
 /* A unique selector (where of findUnique, update, upsert, delete; a cursor). */

@@ -99,6 +99,8 @@ static void take_update(kv_write *w, const encoded *e)
     w->nset = e->n;
     w->unset = e->unset;
     w->nunset = e->nunset;
+    w->ops = e->ops;
+    w->nops = e->nops;
 }
 
 int kv_op_update(request *rq, msgpack_packer *pk)

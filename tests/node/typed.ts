@@ -18,6 +18,9 @@ async function main(url: string): Promise<unknown[]> {
   const found = await db.User.findUnique({ where: { email }, select: { name: true, $version: true } });
   if (found !== null) seen.push(found.name);
   await db.User.update({ where: { id: ann.id }, data: { age: null } });
+  // atomic number operations (docs/queries.md); type-checked only
+  const bump = (): Promise<unknown> => db.User.update({ where: { id: ann.id }, data: { age: { increment: 1 } } });
+  seen.push(typeof bump);
   // nested writes and include on create and update (docs/queries.md, Nested writes); type-checked only
   const nested = (): Promise<unknown> => db.User.update({
     where: { id: ann.id }, data: { age: 2, posts: { create: { title: 'x' } } }, include: { posts: true } });

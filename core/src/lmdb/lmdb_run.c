@@ -14,6 +14,7 @@
 
 #include "entries.h"
 #include "keycode.h"
+#include "number_ops.h"
 #include "value.h"
 
 #include <inttypes.h>
@@ -429,12 +430,13 @@ static int do_update(wstep *s, stored *old)
     const kv_model *m = o->m;
     const char **vals = calloc((size_t)m->nfields + 1, sizeof(*vals));
     size_t *lens = calloc((size_t)m->nfields + 1, sizeof(*lens));
-    msgpack_sbuffer was;
+    msgpack_sbuffer was, opvals;
     char owner[KV_MAX_ID_BYTES + 1];
     size_t owner_len;
     bool found, has_was, has_now;
     int rc = 0;
     msgpack_sbuffer_init(&was);
+    msgpack_sbuffer_init(&opvals);
     if (!vals || !lens) {
         rc = oom(o->err);
         goto out;
@@ -453,6 +455,9 @@ static int do_update(wstep *s, stored *old)
         vals[w->unset[i]] = NULL;
         lens[w->unset[i]] = 0;
     }
+    /* atomic number operations apply to the value stored now, inside the transaction */
+    if (w->nops > 0 && (rc = kv_number_ops_apply_all(w, vals, lens, &opvals, o->err)) != 0)
+        goto out;
     /* every check first: a taken unique value writes nothing */
     for (int u = 0; u < m->nuniques; u++) {
         if (!kv_unique_touched(&m->uniques[u], w))
@@ -523,6 +528,7 @@ out:
     free(vals);
     free(lens);
     msgpack_sbuffer_destroy(&was);
+    msgpack_sbuffer_destroy(&opvals);
     return rc;
 }
 

@@ -1,0 +1,71 @@
+'use strict';
+// Atomic number operations in update data (docs/queries.md, Atomic number operations): increment, decrement,
+// multiply, divide and set applied to the stored value inside the write, on both engines: many updates in flight
+// at once on one counter lose nothing.
+
+const { before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { kvorm } = require('./helpers/env');
+const { startRedis } = require('./helpers/redis');
+const { engineTests } = require('./helpers/engines');
+
+let redis;
+let counter = 0;
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  await redis?.stop();
+});
+const engineTest = engineTests(() => redis);
+
+const schemaOf = (namespace) => ({
+  namespace,
+  models: {
+    Room: {
+      fields: {
+        name: { type: 'string', unique: true },
+        posts: { type: 'integer', default: 0 },
+        score: { type: 'float', default: 0, index: true },
+        balance: { type: 'decimal', default: '0' },
+      },
+    },
+  },
+});
+
+engineTest('each operation applies to the stored value', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schemaOf(`nno${counter++}`) });
+  try {
+    const room = await db.Room.create({ data: { name: 'lobby', posts: 5, score: 1.5, balance: '10.25' } });
+    const out = await db.Room.update({
+      where: { id: room.id },
+      data: { posts: { increment: 3 }, score: { multiply: 2 }, balance: { decrement: '0.35' } },
+    });
+    assert.deepEqual([out.posts, out.score, String(out.balance)], [8, 3, '9.9']);
+    const after = await db.Room.update({ where: { name: 'lobby' }, data: { posts: { divide: 3 }, score: { set: 0.5 } } });
+    assert.deepEqual([after.posts, after.score], [2, 0.5]);
+    await assert.rejects(db.Room.update({ where: { name: 'lobby' }, data: { posts: { divide: 0 } } }),
+      (e) => e.code === 'VALIDATION' && /divides by zero/.test(e.message));
+    await assert.rejects(db.Room.update({ where: { name: 'lobby' }, data: { posts: { add: 1 } } }),
+      (e) => e.code === 'BAD_REQUEST' && /unknown atomic operation/.test(e.message));
+    assert.equal((await db.Room.findUnique({ where: { name: 'lobby' } })).posts, 2);
+  } finally {
+    await db.close();
+  }
+});
+
+engineTest('many increments in flight on one counter lose nothing', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schemaOf(`nno${counter++}`), poolSize: 8 });
+  try {
+    const room = await db.Room.create({ data: { name: 'busy' } });
+    const writes = [];
+    for (let i = 0; i < 800; i++) {
+      writes.push(db.Room.update({ where: { id: room.id }, data: { posts: { increment: 1 } }, select: { id: true } }));
+    }
+    await Promise.all(writes);
+    assert.equal((await db.Room.findUnique({ where: { id: room.id } })).posts, 800);
+    assert.deepEqual(await db.Room.updateMany({ where: {}, data: { posts: { increment: 1 } } }), { count: 1 });
+  } finally {
+    await db.close();
+  }
+});

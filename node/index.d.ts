@@ -271,6 +271,14 @@ export interface DbMethods {
   close(): Promise<void>;
   /** Runs one request of the protocol as is. */
   execute(model: string | null, op: string, args?: object): Promise<unknown>;
+  /** Several requests sent together (one round trip on Redis per 128), not a transaction: each outcome, in order,
+   * as Promise.allSettled gives it. */
+  batch(requests: BatchRequest[]): Promise<PromiseSettledResult<unknown>[]>;
+}
+export interface BatchRequest {
+  model?: string | null;
+  op: string;
+  args?: object;
 }
 
 /** A db: its methods plus one accessor per model (db.User). Give the models' types to open<...>() for typed

@@ -222,6 +222,11 @@ class AsyncDb(ModelsByName[AsyncModel]):
         """What the engine guarantees; answered locally, without a round trip."""
         return self.sync.capabilities
 
+    async def batch(self, requests: Sequence[Sequence[Any]]) -> List[Any]:
+        """kvorm.Db.batch, awaited: the requests run together on a thread of the db's executor; each result, or
+        for one that failed its exception, in order."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.sync.batch, requests)
+
     async def close(self) -> None:
         """Waits for the calls in flight, then closes the store. Idempotent."""
         await asyncio.get_running_loop().run_in_executor(None, self.sync.close)

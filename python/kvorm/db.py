@@ -8,7 +8,7 @@ from ._guard import CallGuard
 from ._names import camel
 from ._native import ffi, last_error, lib
 from ._models import ModelsByName
-from .errors import from_document
+from .errors import Error, from_document
 from .model import Model
 
 
@@ -48,6 +48,10 @@ def _options(connect_timeout_ms: Optional[int] = None, command_timeout_ms: Optio
             raise ValueError("kvorm.open: read_only must be True or False, not %r" % (read_only,))
         opts.read_only = int(read_only)
     return opts
+
+
+# Requests per kvorm_exec_batch in Db.batch, as in the asyncio batches (aio.py).
+_BATCH_SIZE = 128
 
 
 def encode_request(model: Optional[str], op: str, args: Mapping[str, Any]) -> bytes:
@@ -126,6 +130,33 @@ class Db(ModelsByName[Model]):
     @property
     def closed(self) -> bool:
         return self._guard.closed
+
+    def batch(self, requests: Sequence[Sequence[Any]]) -> List[Any]:
+        """Runs several requests together, in order, each (model, op) or (model, op, args) as a model method takes
+        them (op and args in snake_case or the protocol's camelCase; model None for capabilities): on Redis their
+        store work goes in one round trip per 128. Not a transaction: each has its own outcome, and the list holds,
+        in order, each result or, for one that failed, its exception (a kvorm.Error), not raised."""
+        outcomes: List[Any] = [None] * len(requests)
+        packed: List[bytes] = []
+        where: List[int] = []
+        for i, request in enumerate(requests):
+            if not isinstance(request, (tuple, list)) or len(request) not in (2, 3):
+                raise TypeError("Db.batch: each request is (model, op) or (model, op, args), got %r" % (request,))
+            model, op = request[0], request[1]
+            args = request[2] if len(request) == 3 and request[2] is not None else {}
+            if not isinstance(op, str) or not isinstance(args, Mapping):
+                raise TypeError("Db.batch: op must be a str and args a mapping, got %r" % (request,))
+            try:
+                packed.append(encode_request(model, camel(op), args))
+                where.append(i)
+            except Error as e:  # a value that cannot be sent is that request's outcome; the others still go
+                outcomes[i] = e
+        for start in range(0, len(packed), _BATCH_SIZE):
+            chunk = self._exec_batch(packed[start:start + _BATCH_SIZE])
+            for k, (status, document) in enumerate(chunk):
+                outcomes[where[start + k]] = document if status == 0 else from_document(document,
+                                                                                        _status_name(status))
+        return outcomes
 
     @property
     def capabilities(self) -> Dict[str, Any]:

@@ -69,3 +69,28 @@ engineTest('many increments in flight on one counter lose nothing', async (store
     await db.close();
   }
 });
+
+// db.batch: several requests sent together, each with its own outcome (not a transaction), in order.
+engineTest('batch gives each request its own outcome, in order', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schemaOf(`nno${counter++}`) });
+  try {
+    const out = await db.batch([
+      { model: 'Room', op: 'create', args: { data: { name: 'a', posts: 1 } } },
+      { model: 'Room', op: 'create', args: { data: { name: 'a' } } },
+      { model: 'Room', op: 'updateMany', args: { where: {}, data: { posts: { increment: 2 } } } },
+      { model: 'Room', op: 'findUnique', args: { where: { name: 'a' }, select: { posts: true } } },
+      { op: 'capabilities' },
+      null,
+    ]);
+    assert.equal(out[0].status, 'fulfilled');
+    assert.equal(out[1].status, 'rejected');
+    assert.equal(out[1].reason.code, 'UNIQUE_VIOLATION');
+    assert.deepEqual(out[2].value, { count: 1 });
+    assert.deepEqual(out[3].value, { posts: 3 }); // a later request sees the writes before it
+    assert.ok(out[4].value.ops.includes('update'));
+    assert.equal(out[5].reason.code, 'BAD_REQUEST');
+    assert.deepEqual(await db.batch([]), []);
+  } finally {
+    await db.close();
+  }
+});

@@ -18,6 +18,8 @@ async function main(url: string): Promise<unknown[]> {
   const found = await db.User.findUnique({ where: { email }, select: { name: true, $version: true } });
   if (found !== null) seen.push(found.name);
   await db.User.update({ where: { id: ann.id }, data: { age: null } });
+  const outcomes = await db.batch([{ model: 'User', op: 'count' }, { model: 'User', op: 'findFirst', args: {} }]);
+  if (outcomes[0].status === 'fulfilled') seen.push(String(outcomes[0].value));
   // atomic number operations (docs/queries.md); type-checked only
   const bump = (): Promise<unknown> => db.User.update({ where: { id: ann.id }, data: { age: { increment: 1 } } });
   seen.push(typeof bump);

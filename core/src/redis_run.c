@@ -1,7 +1,8 @@
 /* Steps to round trips (docs/format.md, "Which keys each operation touches"): the steps of a batch, in order,
  * are cut into groups of at most 1024 steps and 128 writes. A group of reads is one pipeline. A group holding
- * writes costs one round trip for the reads its writes need first (the records of updates and deletes on a
- * model with indexes, whose entries are computed here from them; generated integer ids, taken from the counter
+ * writes costs one round trip for the reads its writes need first (the records of deletes on a model with
+ * indexes and of updates that move an index entry or compute a decimal, whose entries and values are computed
+ * here from them; generated integer ids, taken from the counter
  * in advance so that their entries can be computed too), then one MULTI/EXEC of every step. A write computed
  * from a read carries the version it read: when the record changed meanwhile the script says STALE, and that
  * step is read and written again alone. */
@@ -745,6 +746,7 @@ static void write_alone(redis_engine *e, redisContext *c, stepx *sx, bool *broke
             if (st->rc != 0)
                 return;
         }
+        sent = false; /* what follows is the write: the reads before it changed nothing */
         if ((st->rc = write_args(&a, sx, NULL, st->err)) == 0)
             st->rc = kv_redis_script(e, c, KV_SCRIPT_MAIN, &a, &r, broken, &sent, st->err);
         arg_free(&a);
@@ -1002,7 +1004,8 @@ static const char *write_target(const stepx *sx, size_t *len)
 }
 
 /* The first write of the group that must not share the group with the writes before it: one computed from a
- * read (or before which one was) that may touch the same record as an earlier write. n if none. */
+ * read (or before which one was, or one with atomic number operations) that may touch the same record as an
+ * earlier write. n if none. */
 size_t kv_redis_conflict_at(const stepx *sx, size_t n)
 {
     for (size_t p = 1; p < n; p++) {
@@ -1011,7 +1014,9 @@ size_t kv_redis_conflict_at(const stepx *sx, size_t n)
         size_t pl = 0;
         const char *pid = write_target(&sx[p], &pl);
         for (size_t q = 0; q < p; q++) {
-            if (!sx[q].st->write || sx[q].w->model != sx[p].w->model || (!sx[q].pre && !sx[p].pre))
+            /* a write with atomic number operations may reply SLOW and run again alone, after the later ones */
+            if (!sx[q].st->write || sx[q].w->model != sx[p].w->model ||
+                (!sx[q].pre && sx[q].w->nops == 0 && !sx[p].pre))
                 continue;
             size_t ql = 0;
             const char *qid = write_target(&sx[q], &ql);

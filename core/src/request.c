@@ -232,8 +232,10 @@ static int visit_number_op(request *rq, encoded *e, int f, const msgpack_object 
                           m->name, fd->name);
     const msgpack_object *k = &v->via.map.ptr[0].key, *arg = &v->via.map.ptr[0].val;
     if (kv_mp_str_eq(k, "set"))
-        return arg->type == MSGPACK_OBJECT_MAP ? rq_bad_request(rq, "%s.%s: set takes a value, not a map", m->name, fd->name)
-                                               : visit_update(rq, e, f, arg);
+        return arg->type == MSGPACK_OBJECT_MAP
+                   ? kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, fd->name, "%s.%s: set takes a value, not a map",
+                                m->name, fd->name)
+                   : visit_update(rq, e, f, arg);
     if (!kv_number_op_parse(k->via.str.ptr, k->via.str.size, &kind)) {
         kv_quote(q, sizeof(q), k->via.str.ptr, k->via.str.size);
         return kv_fail_at(rq->err, KVORM_EBAD_REQUEST, m->name, fd->name,

@@ -62,52 +62,89 @@ class Database {
 
   // Runs one request of the protocol: {model, op, args}. Resolves with the result, rejects with a KvormError.
   execute(model, op, args) {
-    if (this.#closing !== null) {
-      return Promise.reject(makeError('MISUSE', `kvorm: the db is closed (${model ?? ''}${model ? '.' : ''}${op})`,
-        { model, op }));
-    }
-    const description = model === null ? null : (this.#models.get(model) ?? null);
     let request;
     try {
-      const document = model === null ? { op } : { model, op };
-      if (args !== undefined) document.args = prepareArgs(description, args, { model, op });
-      request = encodeRequest(document);
+      request = this.#encode(model, op, args);
     } catch (err) {
-      return Promise.reject(err instanceof Error && err.code ? err :
-        makeError('VALIDATION', `kvorm: ${model}.${op}: ${err.message}`, { model, op }));
+      return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
       this.#dispatcher.submit(request, (status, response) => {
-        this.#settled();
         try {
-          // Values are converted by their MessagePack type (codec.js), at any depth: no schema is needed here.
-          if (status !== 0) reject(errorFromDocument(response === null ? null : decodeResponse(response), status));
-          else resolve(response === null ? null : decodeResponse(response, this.#integers));
+          resolve(this.#answer(model, op, status, response));
         } catch (err) {
-          reject(makeError('INTERNAL', `kvorm: undecodable response to ${model}.${op}: ${err.message}`,
-            { model, op }));
+          reject(err);
         }
       });
       this.#inFlight += 1;
     });
   }
 
-  // Several requests of the protocol ({ model, op, args }) sent together: made in one tick, they go to the core as
-  // one batch (one round trip on Redis per 128). Not a transaction: each has its own outcome, and the promise
-  // resolves, in order, to what Promise.allSettled gives ({ status: 'fulfilled', value } or { status: 'rejected',
-  // reason: a KvormError }).
+  // Several requests of the protocol ({ model, op, args }) sent together, in order: on Redis one round trip per
+  // 128, each slice once the one before it is answered, so that a later request sees the writes of those before
+  // it. Not a transaction: each has its own outcome, and the promise resolves, in order, to what
+  // Promise.allSettled gives ({ status: 'fulfilled', value } or { status: 'rejected', reason: a KvormError }).
   batch(requests) {
     if (!Array.isArray(requests)) {
       return Promise.reject(makeError('BAD_REQUEST', 'kvorm: batch takes an array of { model, op, args }',
         { model: null, op: 'batch' }));
     }
-    return Promise.allSettled(requests.map((r) => {
-      if (r === null || typeof r !== 'object' || typeof r.op !== 'string') {
-        return Promise.reject(makeError('BAD_REQUEST', 'kvorm: a batch request is { model, op, args }',
-          { model: null, op: 'batch' }));
+    const outcomes = new Array(requests.length);
+    const sent = [];
+    const encoded = [];
+    requests.forEach((r, i) => {
+      try {
+        if (r === null || typeof r !== 'object' || typeof r.op !== 'string') {
+          throw makeError('BAD_REQUEST', 'kvorm: a batch request is { model, op, args }', { model: null, op: 'batch' });
+        }
+        encoded.push(this.#encode(r.model ?? null, r.op, r.args));
+        sent.push(i);
+      } catch (err) {
+        outcomes[i] = { status: 'rejected', reason: err };
       }
-      return this.execute(r.model ?? null, r.op, r.args);
-    }));
+    });
+    return new Promise((resolve) => {
+      const callbacks = sent.map((i) => (status, response) => {
+        const r = requests[i];
+        try {
+          outcomes[i] = { status: 'fulfilled', value: this.#answer(r.model ?? null, r.op, status, response) };
+        } catch (err) {
+          outcomes[i] = { status: 'rejected', reason: err };
+        }
+      });
+      this.#inFlight += sent.length;
+      this.#dispatcher.submitInOrder(encoded, callbacks, () => resolve(outcomes));
+    });
+  }
+
+  // The request document of op, packed; throws a KvormError (MISUSE once the db is closed).
+  #encode(model, op, args) {
+    if (this.#closing !== null) {
+      throw makeError('MISUSE', `kvorm: the db is closed (${model ?? ''}${model ? '.' : ''}${op})`, { model, op });
+    }
+    const description = model === null ? null : (this.#models.get(model) ?? null);
+    try {
+      const document = model === null ? { op } : { model, op };
+      if (args !== undefined) document.args = prepareArgs(description, args, { model, op });
+      return encodeRequest(document);
+    } catch (err) {
+      throw err instanceof Error && err.code ? err :
+        makeError('VALIDATION', `kvorm: ${model}.${op}: ${err.message}`, { model, op });
+    }
+  }
+
+  // The result of a request the core answered, or its KvormError thrown; counts the request as settled.
+  #answer(model, op, status, response) {
+    this.#settled();
+    let decoded;
+    try {
+      // Values are converted by their MessagePack type (codec.js), at any depth: no schema is needed here.
+      decoded = response === null ? null : decodeResponse(response, status !== 0 ? undefined : this.#integers);
+    } catch (err) {
+      throw makeError('INTERNAL', `kvorm: undecodable response to ${model}.${op}: ${err.message}`, { model, op });
+    }
+    if (status !== 0) throw errorFromDocument(decoded, status);
+    return decoded;
   }
 
   // Waits for the requests in flight, then closes the connections. Idempotent: every call returns the same

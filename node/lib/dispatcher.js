@@ -29,6 +29,24 @@ class Dispatcher {
     }
   }
 
+  // Sends requests in order, after what is queued: 128 at a time, each slice once the one before it is answered,
+  // so that a later request sees the writes of those before it. done() runs after the last callback.
+  submitInOrder(requests, callbacks, done) {
+    this.#flush();
+    const send = (start) => {
+      if (start >= requests.length) {
+        done();
+        return;
+      }
+      const slice = callbacks.slice(start, start + BATCH_SIZE);
+      native.execAsync(this.#handle, requests.slice(start, start + BATCH_SIZE), (statuses, responses) => {
+        for (let i = 0; i < slice.length; i++) slice[i](statuses[i], responses[i]);
+        send(start + BATCH_SIZE);
+      });
+    };
+    send(0);
+  }
+
   #flush() {
     const requests = this.#requests;
     const callbacks = this.#callbacks;

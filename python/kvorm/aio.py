@@ -225,7 +225,11 @@ class AsyncDb(ModelsByName[AsyncModel]):
     async def batch(self, requests: Sequence[Sequence[Any]]) -> List[Any]:
         """kvorm.Db.batch, awaited: the requests run together on a thread of the db's executor; each result, or
         for one that failed its exception, in order."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.sync.batch, requests)
+        try:
+            done = asyncio.get_running_loop().run_in_executor(self._executor, self.sync.batch, requests)
+        except RuntimeError:  # the executor is shut down: the db was closed
+            raise MisuseError("the db is closed: open it again to make calls") from None
+        return await done
 
     async def close(self) -> None:
         """Waits for the calls in flight, then closes the store. Idempotent."""

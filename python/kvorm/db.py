@@ -152,7 +152,14 @@ class Db(ModelsByName[Model]):
             except Error as e:  # a value that cannot be sent is that request's outcome; the others still go
                 outcomes[i] = e
         for start in range(0, len(packed), _BATCH_SIZE):
-            chunk = self._exec_batch(packed[start:start + _BATCH_SIZE])
+            try:
+                chunk = self._exec_batch(packed[start:start + _BATCH_SIZE])
+            except Error as e:  # this chunk and those after it did not run (the db was closed, say)
+                if start == 0:
+                    raise  # nothing ran: as any call
+                for k in range(start, len(packed)):  # the chunks before ran: their outcomes stand
+                    outcomes[where[k]] = e
+                break
             for k, (status, document) in enumerate(chunk):
                 outcomes[where[start + k]] = document if status == 0 else from_document(document,
                                                                                         _status_name(status))

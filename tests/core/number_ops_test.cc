@@ -2,6 +2,7 @@
 // increment, decrement, multiply, divide and set on integer (int64 overflow is an error), float and decimal (exact)
 // fields, applied to the stored value inside the write; indexes move with them; concurrent writers lose nothing.
 // These run on both engines.
+#include "mp_value.h"
 #include "test_util.h"
 
 #include <atomic>
@@ -218,6 +219,46 @@ TEST_F(NumberOps, ANestedUpdateAppliesThem)
     KT_ASSERT_OK(r);
     EXPECT_EQ(r.integer("n"), 1) << r.text;
     EXPECT_EQ(Field("posts"), "7");
+}
+
+// In one kvorm_exec_batch, a write whose result the Redis script hands back (SLOW, beyond 2^53) runs again before
+// the later writes of its record, not after them: the batch keeps its order.
+TEST_F(NumberOps, ABatchKeepsItsOrderWhenAResultIsComputedFromARead)
+{
+    KT_ASSERT_OK(Update(R"({"posts":{"set":1099511627776}})"));
+    auto upd = [](const mp::V &data) {
+        return mp::pack(MReq("Room", "update", mp::map({{"where", mp::map({{"id", "r"}})}, {"data", data}})));
+    };
+    std::vector<std::string> bytes = {upd(mp::map({{"posts", mp::map({{"multiply", mp::i(1048576)}})}})),
+                                      upd(mp::map({{"posts", mp::i(1)}})),
+                                      upd(mp::map({{"posts", mp::map({{"increment", mp::i(2)}})}}))};
+    std::vector<const void *> reqs;
+    std::vector<size_t> lens;
+    for (const std::string &b : bytes) {
+        reqs.push_back(b.data());
+        lens.push_back(b.size());
+    }
+    std::vector<unsigned char *> outs(bytes.size(), nullptr);
+    std::vector<size_t> out_lens(bytes.size(), 0);
+    std::vector<int> statuses(bytes.size(), -99);
+    ASSERT_EQ(kvorm_exec_batch(outs.data(), out_lens.data(), statuses.data(), db_, reqs.data(), lens.data(),
+                               bytes.size()),
+              KVORM_OK);
+    for (size_t i = 0; i < bytes.size(); i++) {
+        EXPECT_EQ(statuses[i], KVORM_OK) << i;
+        kvorm_free(outs[i]);
+    }
+    EXPECT_EQ(Field("posts"), "3");
+}
+
+// A refusal computed from a read says exactly what it says on LMDB: nothing was written, and it names the field.
+TEST_F(NumberOps, ARefusalComputedFromAReadNamesItsField)
+{
+    KT_ASSERT_OK(Update(R"({"posts":{"set":9223372036854775807}})"));
+    JRes r = Update(R"({"posts":{"increment":1}})");
+    EXPECT_EQ(r.rc, KVORM_EVALIDATION);
+    EXPECT_EQ(r.text.find("may or may not"), std::string::npos) << r.text;
+    EXPECT_NE(r.text.find("\"posts\""), std::string::npos) << r.text;
 }
 
 // 8 threads x 500 increments of one counter end at exactly 4000: no lost update, no error (on Redis a conflict

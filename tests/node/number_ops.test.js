@@ -94,3 +94,17 @@ engineTest('batch gives each request its own outcome, in order', async (store) =
     await db.close();
   }
 });
+
+engineTest('a batch past 128 requests keeps its order', async (store) => {
+  const db = await kvorm.open(store.url(), { schema: schemaOf(`nno${counter++}`), poolSize: 4 });
+  try {
+    const room = await db.Room.create({ data: { name: 'order' } });
+    const sets = [];
+    for (let k = 1; k <= 300; k++) sets.push({ model: 'Room', op: 'update', args: { where: { id: room.id }, data: { posts: k } } });
+    const out = await db.batch(sets);
+    assert.equal(out.filter((o) => o.status === 'fulfilled').length, 300);
+    assert.equal((await db.Room.findUnique({ where: { id: room.id } })).posts, 300);
+  } finally {
+    await db.close();
+  }
+});

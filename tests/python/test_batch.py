@@ -58,3 +58,17 @@ def test_the_async_db_batches_too(url, schema):
     out = asyncio.run(main())
     assert out[0]["email"] == "a@example.com"
     assert out[1] == 1
+
+
+def test_a_closed_db_refuses_a_batch(url, schema):
+    db = kvorm.open(url, schema=schema)
+    db.close()
+    with pytest.raises(kvorm.MisuseError):
+        db.batch([("User", "count")])
+
+    async def main():
+        adb = await kvorm.aio.open(url, schema=schema)
+        await adb.close()
+        await adb.batch([("User", "count")])
+    with pytest.raises(kvorm.MisuseError):
+        asyncio.run(main())

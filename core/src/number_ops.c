@@ -2,6 +2,7 @@
 
 #include "decimal.h"
 #include "error.h"
+#include "mp.h"
 #include "value.h"
 
 #include <inttypes.h>
@@ -32,13 +33,6 @@ static int refuse(kv_error *err, const kv_model *m, const kv_field *f, const cha
     kv_value_describe(b, sizeof(b), op->data, op->len);
     return kv_fail_at(err, KVORM_EVALIDATION, m->name, f->name, "%s.%s: %s of %s by %s %s", m->name, f->name,
                       kv_number_op_name(op->kind), a, b, why);
-}
-
-/* The one MessagePack object in bytes (kept in u). */
-static bool unpack_one(msgpack_unpacked *u, const char *data, size_t len)
-{
-    size_t off = 0;
-    return msgpack_unpack_next(u, data, len, &off) == MSGPACK_UNPACK_SUCCESS && off == len;
 }
 
 static bool as_int64(const msgpack_object *o, int64_t *v)
@@ -124,29 +118,27 @@ static size_t decimal_op(char *out, const char *a, size_t al, const char *b, siz
 int kv_number_op_apply(msgpack_sbuffer *out, const kv_model *m, const kv_field *f, const char *cur, size_t cur_len,
                        const kv_field_op *op, kv_error *err)
 {
-    msgpack_unpacked a, b;
-    msgpack_object res = {0};
+    msgpack_object x = {0}, y = {0}, res = {0};
     char text[KV_DECIMAL_TEXT_MAX];
     int bad = 3, rc;
-    msgpack_unpacked_init(&a);
-    msgpack_unpacked_init(&b);
-    if (unpack_one(&a, cur, cur_len) && unpack_one(&b, op->data, op->len)) {
+    msgpack_zone *zone = kv_mp_zone_take();
+    if (!zone)
+        return kv_fail(err, KVORM_EINTERNAL, "out of memory");
+    if (kv_mp_unpack(zone, cur, cur_len, &x) == KV_MP_OK && kv_mp_unpack(zone, op->data, op->len, &y) == KV_MP_OK) {
         if (f->type == KV_T_INTEGER) {
-            int64_t x, y, r = 0;
-            if (as_int64(&a.data, &x) && as_int64(&b.data, &y) && (bad = integer_op(x, y, op->kind, &r)) == 0) {
+            int64_t a, b, r = 0;
+            if (as_int64(&x, &a) && as_int64(&y, &b) && (bad = integer_op(a, b, op->kind, &r)) == 0) {
                 res.type = r < 0 ? MSGPACK_OBJECT_NEGATIVE_INTEGER : MSGPACK_OBJECT_POSITIVE_INTEGER;
                 res.via.i64 = r;
             }
         } else if (f->type == KV_T_FLOAT) {
-            double x, y, r = 0;
-            if (as_double(&a.data, &x) && as_double(&b.data, &y) && (bad = float_op(x, y, op->kind, &r)) == 0) {
+            double a, b, r = 0;
+            if (as_double(&x, &a) && as_double(&y, &b) && (bad = float_op(a, b, op->kind, &r)) == 0) {
                 res.type = MSGPACK_OBJECT_FLOAT64;
                 res.via.f64 = r;
             }
-        } else if (f->type == KV_T_DECIMAL && a.data.type == MSGPACK_OBJECT_STR &&
-                   b.data.type == MSGPACK_OBJECT_STR) {
-            size_t n = decimal_op(text, a.data.via.str.ptr, a.data.via.str.size, b.data.via.str.ptr,
-                                  b.data.via.str.size, op->kind);
+        } else if (f->type == KV_T_DECIMAL && x.type == MSGPACK_OBJECT_STR && y.type == MSGPACK_OBJECT_STR) {
+            size_t n = decimal_op(text, x.via.str.ptr, x.via.str.size, y.via.str.ptr, y.via.str.size, op->kind);
             bad = n == (size_t)-1 ? 2 : n == 0 ? 1 : 0;
             res.type = MSGPACK_OBJECT_STR;
             res.via.str.ptr = text;
@@ -162,8 +154,7 @@ int kv_number_op_apply(msgpack_sbuffer *out, const kv_model *m, const kv_field *
                                   : f->type == KV_T_FLOAT ? "is not a finite number"
                                                              : "needs more than 1000 digits")
                                : "is not a number of the field's type");
-    msgpack_unpacked_destroy(&a);
-    msgpack_unpacked_destroy(&b);
+    kv_mp_zone_give(zone);
     return rc;
 }
 
